@@ -1,0 +1,3 @@
+from relrocheck.cli import main
+
+raise SystemExit(main())
