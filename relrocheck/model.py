@@ -1,0 +1,191 @@
+"""The measured library: one typed, immutable data model shared by every command.
+
+The ELF reader and `measure` produce a `Library`; policy checks, baseline diffs, hints,
+renderers and the tree scan only consume it. Nothing downstream reopens the ELF file, so
+whatever a consumer needs (per-symbol relocation classes, targets, pages) is measured here.
+
+Addresses are virtual addresses as linked (the load bias is page aligned, so page numbers
+computed from them are the pages the loader writes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+# Relocation classes, in the order reports list them. Each architecture's type numbers map to
+# one of these in `archtables`.
+RELOCATION_CLASSES: Tuple[str, ...] = (
+    "relative",  # base + addend, no symbol lookup (includes every RELR entry)
+    "symbolic",  # needs a symbol lookup at load time (R_X86_64_64, GLOB_DAT, ...)
+    "plt",  # JUMP_SLOT: written into .got.plt, at load or lazily on first call
+    "irelative",  # ifunc resolver runs at load
+    "tls",  # DTPMOD/DTPOFF/TPOFF/TLSDESC
+    "copy",  # executables only
+    "other",  # anything else (NONE, or a type this architecture table does not know)
+)
+
+# What a relocated word points to, as far as the file alone tells.
+TARGET_KINDS: Tuple[str, ...] = (
+    "code",  # an executable section (function pointers, vtable slots)
+    "rodata",  # read-only data: string literals, const tables
+    "relro",  # writable data that becomes read-only after relocation
+    "data",  # writable data
+    "own_export",  # a symbol this library defines and exports (symbolic: -Bsymbolic would bind it)
+    "external",  # an undefined symbol, resolved in another object
+    "tls",  # a thread-local offset or module id
+    "unknown",  # no section holds the address (or the reader could not tell)
+)
+
+# Section kinds, as policies group writable bytes.
+SECTION_KINDS: Tuple[str, ...] = (
+    "data",  # .data and other writable PROGBITS outside RELRO
+    "relro",  # .data.rel.ro and other data inside PT_GNU_RELRO
+    "got",  # .got, .got.plt
+    "init",  # .init_array, .fini_array, .preinit_array
+    "dynamic",  # .dynamic
+    "tls",  # .tdata (initialisation image of thread-local data)
+    "bss",  # .bss: anonymous zero-fill, costs nothing until written
+    "tbss",  # .tbss: per-thread zero-fill, no bytes in the image
+    "readonly",  # a non-writable section that still receives relocations (TEXTREL)
+)
+
+UNATTRIBUTED_PREFIX = "<unattributed in "
+
+
+def unattributed_name(section: str) -> str:
+    """Name of the bucket that holds relocations landing in no symbol of `section`."""
+    return f"{UNATTRIBUTED_PREFIX}{section}>"
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    type: str  # SHT_ name without prefix: PROGBITS, NOBITS, INIT_ARRAY, ...
+    kind: str  # one of SECTION_KINDS
+    address: int
+    size: int
+    file_backed: bool  # False for NOBITS (.bss, .tbss)
+    writable: bool
+    in_relro: bool  # inside PT_GNU_RELRO: read-only after the loader relocated it
+    relocations: int  # dynamic relocations whose target lies in this section
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A writable PT_LOAD segment: what the loader maps copy-on-write."""
+
+    address: int
+    file_size: int
+    memory_size: int
+    align: int
+    file_pages: int  # pages with file-backed bytes: the upper bound of what can be dirtied
+    relocated_pages: int  # pages of this segment that hold at least one relocation target
+
+
+@dataclass(frozen=True)
+class RelocationSummary:
+    total: int
+    by_type: Mapping[str, int]  # architecture's type name -> count; RELR counts as RELATIVE
+    by_class: Mapping[str, int]  # RELOCATION_CLASSES -> count (only classes present)
+    by_table: Mapping[str, int]  # relocation section name (.rela.dyn, .relr.dyn, ...) -> count
+    by_section: Mapping[str, int]  # section written into -> count ("<none>" if no section)
+
+
+@dataclass(frozen=True)
+class Pages:
+    page_size: int
+    relocated: int  # distinct pages holding a relocation target: dirtied in every process
+    writable_file_backed: int  # pages of the RW PT_LOAD file image: the worst case
+    data_bss_shared: int  # 1 if .data's last page also holds .bss (zero-filled by the loader)
+    load_dirty: int  # relocated pages plus the shared .data/.bss page if not already counted
+    relocated_addresses: Tuple[int, ...] = field(default=(), repr=False)  # page-aligned vaddrs
+
+
+@dataclass(frozen=True)
+class Hint:
+    kind: str  # one of hints.HINT_KINDS: a documented, stable vocabulary
+    advice: str
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A symbol in writable data, or the unattributed remainder of one section."""
+
+    name: str  # raw (mangled) name, or "<unattributed in .SECTION>"
+    section: str
+    address: int
+    size: int
+    type: str  # OBJECT, FUNC, TLS, NOTYPE ("" for unattributed buckets)
+    binding: str  # LOCAL, GLOBAL, WEAK ("" for unattributed buckets)
+    visibility: str  # DEFAULT, HIDDEN, PROTECTED, INTERNAL ("" for unattributed buckets)
+    relocations: int
+    by_class: Mapping[str, int]  # RELOCATION_CLASSES -> count, only classes present
+    targets: Mapping[str, int]  # TARGET_KINDS -> count of relocated words, only kinds present
+    pages: int  # distinct pages its relocation targets touch
+    span_pages: int  # pages its bytes occupy (0 for unattributed buckets)
+    aliases: Tuple[str, ...] = ()  # other names for the same bytes
+    unattributed: bool = False
+    demangled: Optional[str] = None
+    source: Optional[str] = None  # "file:line" from DWARF, when debug info is present
+    hint: Optional[Hint] = None
+
+
+@dataclass(frozen=True)
+class Library:
+    path: str
+    soname: Optional[str]
+    file_type: str  # DYN or EXEC
+    pie: bool  # DYN with DF_1_PIE, or an interpreter
+    machine: str  # architecture key of archtables (x86_64, i386, aarch64, arm, ...)
+    elf_class: int  # 32 or 64
+    endian: str  # little or big
+    word_size: int
+    page_size: int  # the page size the page counts were made for
+    max_page_size: int  # largest p_align of PT_LOAD: the largest page size the file supports
+    file_size: int
+    build_id: Optional[str]
+    sections: Tuple[Section, ...]
+    segments: Tuple[Segment, ...]  # writable PT_LOAD segments
+    relro_range: Optional[Tuple[int, int]]  # [start, end) of PT_GNU_RELRO
+    relro: str  # none, partial, full
+    bind_now: bool
+    textrel: bool
+    textrel_sections: Tuple[str, ...]  # non-writable sections that receive relocations
+    init_array_entries: int
+    has_dt_init: bool
+    static_initializers: int  # init_array entries + preinit_array entries + DT_INIT
+    relocations: RelocationSummary
+    pages: Pages
+    symbols: Tuple[Symbol, ...]  # sorted by cost: relocated pages, relocations, size
+    symbol_table: Optional[str]  # .symtab, .dynsym, or None when neither exists
+    has_debug_info: bool = False
+
+    @property
+    def name(self) -> str:
+        """The key a library is known by in baselines and policies: SONAME, else file name."""
+        if self.soname:
+            return self.soname
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def writable_bytes(self) -> int:
+        """File-backed writable bytes: what every process maps copy-on-write."""
+        return sum(s.size for s in self.sections if s.writable and s.file_backed)
+
+    @property
+    def zero_fill_bytes(self) -> int:
+        return sum(s.size for s in self.sections if s.kind in ("bss", "tbss"))
+
+    def bytes_by_kind(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for s in self.sections:
+            if s.writable:
+                totals[s.kind] = totals.get(s.kind, 0) + s.size
+        return totals
+
+    def symbol(self, name: str) -> Optional[Symbol]:
+        for s in self.symbols:
+            if s.name == name or name in s.aliases or s.demangled == name:
+                return s
+        return None
