@@ -1,0 +1,1 @@
+"""One module per subcommand: NAME, HELP, ORDER, configure_parser(parser), execute(args)."""

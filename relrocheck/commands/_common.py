@@ -1,0 +1,70 @@
+"""Arguments and steps several subcommands share."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Iterable
+
+from relrocheck.errors import RelrocheckError
+from relrocheck.measure import DEFAULT_PAGE_SIZE
+from relrocheck.model import Library
+
+
+def page_size(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 256 or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"page size must be a power of two >= 256, not {value}")
+    return value
+
+
+def top_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (all) or more")
+    return value
+
+
+def resolve_top(requested: int | None, default: int | None) -> int | None:
+    """--top as given (0 = all), or the format's default when not given."""
+    if requested is None:
+        return default
+    return None if requested == 0 else requested
+
+
+def add_page_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--page-size", type=page_size, default=DEFAULT_PAGE_SIZE, metavar="BYTES",
+        help=f"page size the page counts are made for (default {DEFAULT_PAGE_SIZE}; "
+             "AArch64 and PowerPC systems may use 16384 or 65536)")
+
+
+def add_format(parser: argparse.ArgumentParser, choices: Iterable[str] = ("text", "json")) -> None:
+    choices = tuple(choices)
+    parser.add_argument("--format", choices=choices, default="text",
+                        help=f"output format ({', '.join(choices)}; default text)")
+
+
+def print_error(exc: RelrocheckError) -> None:
+    print(f"relrocheck: error: {exc}", file=sys.stderr)
+
+
+def measure_all(paths: list[str], page_size: int, analyze_options: dict | None = None
+                ) -> tuple[list[Library], list[tuple[str, str]]]:
+    """Measure every path; a bad file is reported on stderr and the others still measured."""
+    from relrocheck.analyze import analyze
+
+    libraries, errors = [], []
+    for path in paths:
+        try:
+            libraries.append(analyze(path, page_size=page_size, **(analyze_options or {})))
+        except RelrocheckError as exc:
+            print_error(exc)
+            errors.append((path, exc.message))
+    return libraries, errors

@@ -1,0 +1,51 @@
+"""`relrocheck report LIB...`: writable data, relocations, pages and symbols of each library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from relrocheck.commands._common import (add_format, add_page_size, measure_all, resolve_top,
+                                         top_count)
+from relrocheck.errors import EXIT_ERROR, EXIT_OK
+
+NAME = "report"
+ORDER = 10
+HELP = "measure libraries: writable data, dynamic relocations, dirty pages, costly symbols"
+DESCRIPTION = """\
+Measure each ELF shared library (or PIE executable): its writable sections, its dynamic
+relocations (REL, RELA, RELR, PLT) by type and class, the pages the loader dirties in every
+process, and the symbols that cause them, most costly first.
+
+A file that cannot be read is reported as one error line; the others are still measured
+and the exit code is 2.
+"""
+EPILOG = """\
+examples:
+  relrocheck report build/libfoo.so
+  relrocheck report --top 0 --format json build/libfoo.so > report.json
+"""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("libraries", nargs="+", metavar="LIB", help="ELF files to measure")
+    add_format(parser, ("text", "json"))
+    parser.add_argument("--top", type=top_count, default=None, metavar="N",
+                        help="symbols to list (text default 20, JSON default all; 0 = all)")
+    add_page_size(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    libraries, errors = measure_all(args.libraries, args.page_size)
+    if args.format == "json":
+        from relrocheck.serialize import report_document
+
+        json.dump(report_document(libraries, errors, top=resolve_top(args.top, None)),
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from relrocheck.render.report import DEFAULT_TOP, render_report
+
+        sys.stdout.write(render_report(libraries, top=resolve_top(args.top, DEFAULT_TOP)))
+    return EXIT_ERROR if errors else EXIT_OK

@@ -1,0 +1,458 @@
+"""A small, strict ELF reader that hands out tables as arrays.
+
+Headers are unpacked with `struct` once per file; symbol and relocation tables are read as
+typed columns (`array.array`) straight from an mmap, so a library with hundreds of thousands of
+relocations costs a few C-level passes and no Python object per entry. Every offset and size
+taken from the file is checked against the file before use: a malformed file raises `ElfError`
+with a sentence a user can act on, never an IndexError or struct.error.
+
+Names follow the ELF specification (e_*, sh_*, p_*, d_tag, DT_*, SHT_*), so a reader who knows
+the spec knows where to look.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import struct
+import sys
+from array import array
+from typing import Iterator, NamedTuple
+
+from relrocheck.errors import ElfError
+
+ELF_MAGIC = b"\x7fELF"
+AR_MAGIC = b"!<arch>\n"
+
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+
+ET_EXEC, ET_DYN = 2, 3
+ET_NAMES = {0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
+
+SHN_UNDEF = 0
+SHN_LORESERVE = 0xFF00
+SHN_XINDEX = 0xFFFF
+
+SHT_NULL = 0
+SHT_PROGBITS = 1
+SHT_SYMTAB = 2
+SHT_STRTAB = 3
+SHT_RELA = 4
+SHT_DYNAMIC = 6
+SHT_NOBITS = 8
+SHT_REL = 9
+SHT_DYNSYM = 11
+SHT_INIT_ARRAY = 14
+SHT_FINI_ARRAY = 15
+SHT_PREINIT_ARRAY = 16
+SHT_RELR = 19
+SHT_NAMES = {
+    0: "NULL", 1: "PROGBITS", 2: "SYMTAB", 3: "STRTAB", 4: "RELA", 5: "HASH", 6: "DYNAMIC",
+    7: "NOTE", 8: "NOBITS", 9: "REL", 11: "DYNSYM", 14: "INIT_ARRAY", 15: "FINI_ARRAY",
+    16: "PREINIT_ARRAY", 17: "GROUP", 18: "SYMTAB_SHNDX", 19: "RELR",
+}
+
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+SHF_TLS = 0x400
+
+PT_LOAD = 1
+PT_DYNAMIC = 2
+PT_INTERP = 3
+PT_NOTE = 4
+PT_TLS = 7
+PT_GNU_RELRO = 0x6474E552
+PF_W = 0x2
+
+DT_NULL = 0
+DT_INIT = 12
+DT_SONAME = 14
+DT_TEXTREL = 22
+DT_BIND_NOW = 24
+DT_PREINIT_ARRAYSZ = 33
+DT_FLAGS = 30
+DT_FLAGS_1 = 0x6FFFFFFB
+DF_TEXTREL = 0x4
+DF_BIND_NOW = 0x8
+DF_1_NOW = 0x1
+DF_1_PIE = 0x08000000
+
+STT_NAMES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON", 6: "TLS",
+             10: "GNU_IFUNC"}
+STB_NAMES = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
+STV_NAMES = {0: "DEFAULT", 1: "INTERNAL", 2: "HIDDEN", 3: "PROTECTED"}
+STT_TLS = 6
+
+NT_GNU_BUILD_ID = 3
+
+# Layouts per ELF class: (header tail after e_ident, section header, program header, dynamic).
+_LAYOUTS = {
+    ELFCLASS32: ("HHIIIIIHHHHHH", "IIIIIIIIII", "IIIIIIII", "iI"),
+    ELFCLASS64: ("HHIQQQIHHHHHH", "IIQQQQIIQQ", "IIQQQQQQ", "qQ"),
+}
+# Width of the typecodes we use for columns; checked so arrays match the file's words.
+_U16, _U32, _U64 = "H", "I", "Q"
+assert array(_U16).itemsize == 2 and array(_U32).itemsize == 4 and array(_U64).itemsize == 8
+
+
+class SectionHeader(NamedTuple):
+    index: int
+    name: str
+    sh_type: int
+    sh_flags: int
+    sh_addr: int
+    sh_offset: int
+    sh_size: int
+    sh_link: int
+    sh_info: int
+    sh_addralign: int
+    sh_entsize: int
+
+    @property
+    def type_name(self) -> str:
+        return SHT_NAMES.get(self.sh_type, f"0x{self.sh_type:x}")
+
+    @property
+    def is_alloc(self) -> bool:
+        return bool(self.sh_flags & SHF_ALLOC)
+
+    @property
+    def is_writable(self) -> bool:
+        return bool(self.sh_flags & SHF_WRITE)
+
+    @property
+    def is_tls(self) -> bool:
+        return bool(self.sh_flags & SHF_TLS)
+
+    @property
+    def has_file_bytes(self) -> bool:
+        return self.sh_type != SHT_NOBITS
+
+
+class ProgramHeader(NamedTuple):
+    p_type: int
+    p_flags: int
+    p_offset: int
+    p_vaddr: int
+    p_filesz: int
+    p_memsz: int
+    p_align: int
+
+
+class ElfFile:
+    """An open ELF file. Use as a context manager; arrays it returns stay valid after close."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._map = self._open(path)
+        try:
+            self._parse_headers()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _open(self, path: str) -> mmap.mmap | bytes:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ElfError("no such file", path) from None
+        except OSError as exc:
+            raise ElfError(f"cannot read: {exc.strerror}", path) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ElfError("is a directory, not an ELF file", path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ElfError("is not a regular file", path)
+        if st.st_size == 0:
+            raise ElfError("is empty, not an ELF file", path)
+        try:
+            with open(path, "rb") as f:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise ElfError(f"cannot read: {exc.strerror}", path) from None
+
+    def close(self) -> None:
+        if isinstance(self._map, mmap.mmap):
+            try:
+                self._map.close()
+            except BufferError:
+                # A memoryview someone still holds keeps the map alive; it is closed when
+                # the last view goes away.
+                pass
+
+    def __enter__(self) -> "ElfFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fail(self, message: str) -> ElfError:
+        return ElfError(message, self.path)
+
+    # -- headers -------------------------------------------------------------------------
+
+    def _parse_headers(self) -> None:
+        data = self._map
+        self.file_size = len(data)
+        if data[:8] == AR_MAGIC:
+            raise self.fail("is a static archive (ar), not a shared library: check the linked .so")
+        if data[:4] != ELF_MAGIC:
+            raise self.fail("not an ELF file (bad magic)")
+        if self.file_size < 16:
+            raise self.fail("truncated ELF file: no room for the ELF identification")
+        ei_class, ei_data = data[4], data[5]
+        if ei_class not in _LAYOUTS:
+            raise self.fail(f"unknown ELF class {ei_class}")
+        if ei_data not in (ELFDATA2LSB, ELFDATA2MSB):
+            raise self.fail(f"unknown ELF data encoding {ei_data}")
+        self.elf_class = 32 if ei_class == ELFCLASS32 else 64
+        self.little_endian = ei_data == ELFDATA2LSB
+        self.endian = "little" if self.little_endian else "big"
+        self.word_size = self.elf_class // 8
+        self._bo = "<" if self.little_endian else ">"
+        # Arrays come out in host byte order; swap when the file's order differs.
+        self._swap = self.little_endian != (sys.byteorder == "little")
+        ehdr_fmt, shdr_fmt, phdr_fmt, dyn_fmt = _LAYOUTS[ei_class]
+        self._shdr = struct.Struct(self._bo + shdr_fmt)
+        self._phdr = struct.Struct(self._bo + phdr_fmt)
+        self._dyn = struct.Struct(self._bo + dyn_fmt)
+        ehdr = struct.Struct(self._bo + ehdr_fmt)
+        if self.file_size < 16 + ehdr.size:
+            raise self.fail("truncated ELF file: the ELF header is incomplete")
+        (self.e_type, self.e_machine, _version, self.e_entry, self.e_phoff, self.e_shoff,
+         _flags, _ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum,
+         e_shstrndx) = ehdr.unpack_from(data, 16)
+        self.segments = self._read_program_headers(e_phentsize, e_phnum)
+        self.sections = self._read_section_headers(e_shentsize, e_shnum, e_shstrndx)
+
+    def _read_program_headers(self, entsize: int, count: int) -> list[ProgramHeader]:
+        if count == 0:
+            return []
+        if entsize != self._phdr.size:
+            raise self.fail(f"bad e_phentsize {entsize} (expected {self._phdr.size})")
+        self._check_range(self.e_phoff, entsize * count, "program header table")
+        fields = self._phdr.iter_unpack(self._map[self.e_phoff:self.e_phoff + entsize * count])
+        if self.elf_class == 64:
+            return [ProgramHeader(t, fl, o, v, fs, ms, al) for t, fl, o, v, _p, fs, ms, al in fields]
+        return [ProgramHeader(t, fl, o, v, fs, ms, al) for t, o, v, _p, fs, ms, fl, al in fields]
+
+    def _read_section_headers(self, entsize: int, count: int, shstrndx: int) -> list[SectionHeader]:
+        if self.e_shoff == 0:
+            return []
+        if entsize != self._shdr.size:
+            raise self.fail(f"bad e_shentsize {entsize} (expected {self._shdr.size})")
+        self._check_range(self.e_shoff, entsize, "section header table")
+        first = self._shdr.unpack_from(self._map, self.e_shoff)
+        # Extended numbering: with 0xff00 or more sections the real counts live in section 0.
+        if count == 0:
+            count = first[5]
+        if shstrndx == SHN_XINDEX:
+            shstrndx = first[6]
+        if count > self.file_size // entsize:
+            raise self.fail(f"section count {count} does not fit in the file")
+        self._check_range(self.e_shoff, entsize * count, "section header table")
+        raw = list(self._shdr.iter_unpack(self._map[self.e_shoff:self.e_shoff + entsize * count]))
+        if not 0 <= shstrndx < count:
+            raise self.fail(f"section name table index {shstrndx} is out of range")
+        strtab = raw[shstrndx]
+        if strtab[1] != SHT_STRTAB:
+            raise self.fail("section name table is not a string table")
+        self._check_range(strtab[4], strtab[5], "section name table")
+        names = bytes(self._map[strtab[4]:strtab[4] + strtab[5]])
+        sections = []
+        for index, (name, typ, flags, addr, off, size, link, info, align, entsz) in enumerate(raw):
+            sections.append(SectionHeader(index, _cstring(names, name), typ, flags, addr, off,
+                                          size, link, info, align, entsz))
+        for s in sections:
+            if s.sh_type != SHT_NOBITS and s.sh_type != SHT_NULL and s.sh_size:
+                self._check_range(s.sh_offset, s.sh_size, f"section {s.name}")
+        return sections
+
+    def _check_range(self, offset: int, size: int, what: str) -> None:
+        if offset < 0 or size < 0 or offset + size > self.file_size:
+            raise self.fail(f"{what} lies past the end of the file (offset 0x{offset:x}, "
+                            f"size 0x{size:x}, file size 0x{self.file_size:x}): truncated?")
+
+    # -- raw access ----------------------------------------------------------------------
+
+    def section_bytes(self, section: SectionHeader) -> bytes:
+        if section.sh_type == SHT_NOBITS:
+            return b""
+        return bytes(self._map[section.sh_offset:section.sh_offset + section.sh_size])
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        self._check_range(offset, size, "read")
+        return bytes(self._map[offset:offset + size])
+
+    def column(self, section: SectionHeader, record_size: int, field_offset: int,
+               field_size: int) -> array:
+        """One field of every fixed-size record of a section, as an array of unsigned ints."""
+        return self.columns(section, record_size, ((field_offset, field_size),))[0]
+
+    def columns(self, section: SectionHeader, record_size: int,
+                fields: "tuple[tuple[int, int], ...]") -> list[array]:
+        """Several fields of every fixed-size record, each as an array of unsigned ints.
+
+        Records and fields are aligned to the field's size in every ELF table, so a field is
+        a strided slice of the section read once as words of that size.
+        """
+        count = section.sh_size // record_size
+        start = section.sh_offset
+        raw = self._map[start:start + count * record_size]
+        words_by_size: dict[int, array] = {}
+        out = []
+        for field_offset, field_size in fields:
+            words = words_by_size.get(field_size)
+            if words is None:
+                words = array({1: "B", 2: _U16, 4: _U32, 8: _U64}[field_size])
+                words.frombytes(raw)
+                if self._swap and field_size > 1:
+                    words.byteswap()
+                words_by_size[field_size] = words
+            out.append(words[field_offset // field_size::record_size // field_size])
+        return out
+
+    def stored_words(self, vaddrs: list[int]) -> list[int]:
+        """The word stored at each virtual address (0 where no file bytes back it).
+
+        REL and RELR relocations keep their addend in the relocated word itself. The common
+        case, every address word-aligned inside one PT_LOAD, is answered by C-level maps over
+        that segment read as an array of words.
+        """
+        if not vaddrs:
+            return []
+        size = self.word_size
+        low, high = min(vaddrs), max(vaddrs)
+        for p in self.segments:
+            if p.p_type != PT_LOAD or not (p.p_vaddr <= low and high + size <= p.p_vaddr + p.p_filesz):
+                continue
+            if (p.p_vaddr % size == 0 and p.p_offset + p.p_filesz <= self.file_size
+                    and not any(map(size.__rmod__, vaddrs))):
+                words = array(_U32 if size == 4 else _U64)
+                words.frombytes(self._map[p.p_offset:p.p_offset + p.p_filesz - p.p_filesz % size])
+                if self._swap:
+                    words.byteswap()
+                index = map(size.__rfloordiv__, map((-p.p_vaddr).__add__, vaddrs))
+                return list(map(words.__getitem__, index))
+            break
+        return [self._word_at(va) for va in vaddrs]
+
+    def _word_at(self, vaddr: int) -> int:
+        fmt = struct.Struct(self._bo + ("I" if self.word_size == 4 else "Q"))
+        for p in self.segments:
+            if p.p_type == PT_LOAD and p.p_vaddr <= vaddr and vaddr + fmt.size <= p.p_vaddr + p.p_filesz:
+                offset = p.p_offset + vaddr - p.p_vaddr
+                if offset + fmt.size <= self.file_size:
+                    return int(fmt.unpack_from(self._map, offset)[0])
+        return 0
+
+    # -- tables --------------------------------------------------------------------------
+
+    def section_by_index(self, index: int, what: str) -> SectionHeader:
+        if not 0 < index < len(self.sections):
+            raise self.fail(f"{what}: section link {index} is out of range")
+        return self.sections[index]
+
+    def check_table(self, section: SectionHeader, entsize: int) -> None:
+        """A table section's entry size must be the one its type prescribes."""
+        if section.sh_entsize != entsize:
+            raise self.fail(f"section {section.name}: bogus sh_entsize {section.sh_entsize} "
+                            f"(expected {entsize})")
+        if section.sh_size % entsize:
+            raise self.fail(f"section {section.name}: size {section.sh_size} is not a "
+                            f"multiple of its entry size {entsize}")
+
+    def dynamic(self) -> list[tuple[int, int]]:
+        """(d_tag, d_val) pairs of the dynamic section, up to DT_NULL."""
+        dyn = next((s for s in self.sections if s.sh_type == SHT_DYNAMIC), None)
+        if dyn is not None:
+            offset, size = dyn.sh_offset, dyn.sh_size
+        else:
+            seg = next((p for p in self.segments if p.p_type == PT_DYNAMIC), None)
+            if seg is None:
+                return []
+            offset, size = seg.p_offset, seg.p_filesz
+            self._check_range(offset, size, "dynamic segment")
+        entries = []
+        for tag, val in self._dyn.iter_unpack(self._map[offset:offset + size - size % self._dyn.size]):
+            if tag == DT_NULL:
+                break
+            entries.append((tag, val))
+        return entries
+
+    def string_at(self, strtab: SectionHeader, offset: int) -> str:
+        if strtab.sh_type != SHT_STRTAB:
+            raise self.fail(f"section {strtab.name} is not a string table")
+        if offset >= strtab.sh_size:
+            raise self.fail(f"string offset {offset} lies outside {strtab.name}")
+        start = strtab.sh_offset + offset
+        end = self._map.find(b"\0", start, strtab.sh_offset + strtab.sh_size)
+        if end < 0:
+            end = strtab.sh_offset + strtab.sh_size
+        return bytes(self._map[start:end]).decode("utf-8", "replace")
+
+    def vaddr_to_string(self, vaddr: int, limit: int = 200) -> str | None:
+        """The NUL-terminated string at a virtual address, if the file holds one there."""
+        for s in self.sections:
+            if s.is_alloc and s.has_file_bytes and s.sh_addr <= vaddr < s.sh_addr + s.sh_size:
+                start = s.sh_offset + vaddr - s.sh_addr
+                end = min(s.sh_offset + s.sh_size, start + limit)
+                raw = bytes(self._map[start:end])
+                nul = raw.find(b"\0")
+                if nul < 0:
+                    return None
+                return raw[:nul].decode("utf-8", "replace")
+        return None
+
+    def build_id(self) -> str | None:
+        for s in self.sections:
+            if s.name == ".note.gnu.build-id" and s.sh_size >= 16:
+                raw = self.section_bytes(s)
+                namesz, descsz, ntype = struct.unpack_from(self._bo + "III", raw, 0)
+                if ntype != NT_GNU_BUILD_ID:
+                    return None
+                start = 12 + ((namesz + 3) & ~3)
+                return raw[start:start + descsz].hex() or None
+        return None
+
+
+def _cstring(blob: bytes, offset: int) -> str:
+    if offset >= len(blob):
+        return ""
+    end = blob.find(b"\0", offset)
+    return blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
+
+
+def decode_relr(entries: "array | list[int]", word_size: int) -> list[int]:
+    """Addresses encoded in a RELR table (SHT_RELR / DT_RELR).
+
+    An even entry is an address to relocate; an odd entry is a bitmap whose bit i (i >= 1)
+    marks the word i - 1 after the current base. Each bitmap advances the base by
+    (bits per word - 1) words.
+    """
+    bits = word_size * 8
+    out: list[int] = []
+    append, extend = out.append, out.extend
+    base = 0
+    for entry in entries:
+        if entry & 1 == 0:
+            append(entry)
+            base = entry + word_size
+            continue
+        bitmap = entry >> 1
+        addr = base
+        while bitmap:
+            low = bitmap & 0xFF
+            if low:
+                extend([addr + i * word_size for i in _BIT_POSITIONS[low]])
+            bitmap >>= 8
+            addr += 8 * word_size
+        base += (bits - 1) * word_size
+    return out
+
+
+_BIT_POSITIONS = [tuple(i for i in range(8) if value >> i & 1) for value in range(256)]

@@ -1,0 +1,645 @@
+"""Measure one ELF file into a `Library`: writable data, relocations, pages, per-symbol cost.
+
+The hot path never builds a Python object per relocation or per symbol of the whole table:
+relocation columns are arrays, each relocation becomes one int key (target address * 8 +
+target kind), keys are sorted per class, and symbols are attributed by bisecting their
+boundaries into those sorted keys. Cost grows with relocations only through C-level passes
+(map, sort, set), and with symbols through one bisect per boundary.
+"""
+
+from __future__ import annotations
+
+import operator
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from itertools import compress, groupby
+from typing import Iterable, Sequence
+
+from relrocheck import archtables, elf as E
+from relrocheck.elf import ElfFile, SectionHeader
+from relrocheck.errors import ElfError
+from relrocheck.model import (
+    RELOCATION_CLASSES,
+    TARGET_KINDS,
+    Library,
+    Pages,
+    RelocationSummary,
+    Section,
+    Segment,
+    Symbol,
+    unattributed_name,
+)
+
+DEFAULT_PAGE_SIZE = 4096
+
+# Target kinds are packed into the low 3 bits of a relocation key.
+_KIND = {name: code for code, name in enumerate(TARGET_KINDS)}
+assert len(TARGET_KINDS) <= 8
+_OWN, _EXTERNAL, _UNKNOWN = _KIND["own_export"], _KIND["external"], _KIND["unknown"]
+# Classes whose target is a fixed kind, whatever the relocation says.
+_FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND["data"],
+                 "other": _UNKNOWN}
+
+_BINDING_RANK = {"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}
+
+
+def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE) -> Library:
+    """Open, measure and close one ELF file."""
+    if page_size <= 0 or page_size & (page_size - 1):
+        raise ValueError(f"page size must be a power of two, not {page_size}")
+    with ElfFile(path) as elf:
+        try:
+            return _Measurement(elf, page_size).library()
+        except (IndexError, ValueError, OverflowError, MemoryError) as exc:
+            # The reader checks every range it is given; what slips through is a table whose
+            # contents contradict each other. Report it as the file's fault, in one line.
+            raise ElfError(f"malformed ELF file ({type(exc).__name__}: {exc})", path) from None
+
+
+@dataclass
+class _Table:
+    """Relocations of one class: sorted target addresses and, aligned, target kind codes."""
+
+    offsets: Sequence[int]
+    kinds: bytes
+
+
+@dataclass
+class _Owner:
+    """A stretch of the address space that relocations are attributed to."""
+
+    name: str
+    section: SectionHeader
+    address: int
+    size: int
+    symbol_type: str = ""
+    binding: str = ""
+    visibility: str = ""
+    aliases: tuple[str, ...] = ()
+    unattributed: bool = False
+
+
+class _Measurement:
+    def __init__(self, elf: ElfFile, page_size: int) -> None:
+        self.elf = elf
+        self.page_size = page_size
+        self.page_shift = page_size.bit_length() - 1
+        if elf.e_type not in (E.ET_DYN, E.ET_EXEC):
+            kind = E.ET_NAMES.get(elf.e_type, str(elf.e_type))
+            hint = " (an object file: check the linked library instead)" if kind == "REL" else ""
+            raise elf.fail(f"is an ELF file of type {kind}, not a shared library or "
+                           f"executable{hint}")
+        arch = archtables.arch_for(elf.e_machine)
+        if arch is None:
+            supported = ", ".join(sorted(a.key for a in archtables.ARCHES.values()))
+            raise elf.fail(f"unsupported machine (e_machine {elf.e_machine}); "
+                           f"supported: {supported}")
+        self.arch = arch
+        if not elf.sections:
+            raise elf.fail("has no section headers (stripped with sstrip?): cannot attribute "
+                           "relocations to sections and symbols")
+        self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
+        self.relro_range = self._relro_range()
+
+    # -- top level -----------------------------------------------------------------------
+
+    def library(self) -> Library:
+        elf = self.elf
+        dynamic = elf.dynamic()
+        tags = dict(dynamic)
+        flags, flags_1 = tags.get(E.DT_FLAGS, 0), tags.get(E.DT_FLAGS_1, 0)
+        bind_now = E.DT_BIND_NOW in tags or bool(flags & E.DF_BIND_NOW) or bool(flags_1 & E.DF_1_NOW)
+        textrel_flag = E.DT_TEXTREL in tags or bool(flags & E.DF_TEXTREL)
+
+        tables, by_type, by_table = self._read_relocations()
+        owners, bounds, owner_of_bound = self._partition()
+        owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
+
+        section_relocs: Counter[str] = Counter()
+        symbols = []
+        for index, owner in enumerate(owners):
+            by_class, targets, pages = owner_stats.get(index, ({}, {}, 0))
+            count = sum(by_class.values())
+            section_relocs[owner.section.name] += count
+            if owner.unattributed and count == 0 and (owner.size == 0 or not owner.section.is_writable):
+                continue
+            symbols.append(Symbol(
+                name=owner.name,
+                section=owner.section.name,
+                address=owner.address,
+                size=owner.size,
+                type=owner.symbol_type,
+                binding=owner.binding,
+                visibility=owner.visibility,
+                relocations=count,
+                by_class=by_class,
+                targets=targets,
+                pages=pages,
+                span_pages=0 if owner.unattributed else self._span_pages(owner),
+                aliases=owner.aliases,
+                unattributed=owner.unattributed,
+            ))
+        outside = owner_stats.get(-1)
+        if outside:
+            section_relocs["<none>"] += sum(outside[0].values())
+        symbols.sort(key=lambda s: (-s.pages, -s.relocations, -s.size, s.name))
+
+        relocated_pages = sorted(page_set)
+        sections = self._sections(section_relocs)
+        segments, bss_pages = self._segments(relocated_pages)
+        textrel_sections = tuple(s.name for s in sections if not s.writable and s.relocations)
+
+        by_class = Counter()
+        for cls, table in tables.items():
+            by_class[cls] += len(table.offsets)
+        total = sum(by_class.values())
+        pages = Pages(
+            page_size=self.page_size,
+            relocated=len(relocated_pages),
+            writable_file_backed=sum(s.file_pages for s in segments),
+            data_bss_shared=len(bss_pages),
+            load_dirty=len(page_set.union(bss_pages)),
+            relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
+        )
+        init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
+                           if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))
+        symtab = self._symbol_table()
+        interp = any(p.p_type == E.PT_INTERP for p in elf.segments)
+        return Library(
+            path=elf.path,
+            soname=self._soname(tags),
+            file_type=E.ET_NAMES[elf.e_type],
+            pie=elf.e_type == E.ET_DYN and (bool(flags_1 & E.DF_1_PIE) or interp),
+            machine=self.arch.key,
+            elf_class=elf.elf_class,
+            endian=elf.endian,
+            word_size=elf.word_size,
+            page_size=self.page_size,
+            max_page_size=max((p.p_align for p in elf.segments if p.p_type == E.PT_LOAD),
+                              default=0),
+            file_size=elf.file_size,
+            build_id=elf.build_id(),
+            sections=tuple(sections),
+            segments=tuple(segments),
+            relro_range=self.relro_range,
+            relro="none" if self.relro_range is None else ("full" if bind_now else "partial"),
+            bind_now=bind_now,
+            textrel=textrel_flag or bool(textrel_sections),
+            textrel_sections=textrel_sections,
+            init_array_entries=init_entries,
+            has_dt_init=E.DT_INIT in tags,
+            static_initializers=init_entries + (1 if E.DT_INIT in tags else 0),
+            relocations=RelocationSummary(
+                total=total,
+                by_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
+                by_class={c: by_class[c] for c in RELOCATION_CLASSES if by_class[c]},
+                by_table=dict(by_table),
+                by_section=dict(sorted(((k, v) for k, v in section_relocs.items() if v),
+                                       key=lambda kv: (-kv[1], kv[0]))),
+            ),
+            pages=pages,
+            symbols=tuple(symbols),
+            symbol_table=symtab.name if symtab is not None else None,
+            has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
+        )
+
+    # -- relocations ---------------------------------------------------------------------
+
+    def _read_relocations(self) -> tuple[dict[str, _Table], Counter[str], dict[str, int]]:
+        """Every dynamic relocation, per class, plus counts per type name and per table."""
+        elf, arch = self.elf, self.arch
+        word = elf.word_size
+        parts: dict[str, list[tuple[Sequence[int], bytes]]] = {}
+        by_type: Counter[str] = Counter()
+        by_table: dict[str, int] = {}
+        classify = self._target_classifier()
+        for table in elf.sections:
+            if table.sh_type not in (E.SHT_REL, E.SHT_RELA, E.SHT_RELR) or not table.is_alloc:
+                continue
+            if table.sh_type == E.SHT_RELR:
+                # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
+                if table.sh_entsize not in (0, word) or table.sh_size % word:
+                    elf.check_table(table, word)
+                offsets = E.decode_relr(elf.column(table, word, 0, word), word)
+                by_type[arch.type_name(arch.relative_type)] += len(offsets)
+                by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
+                parts.setdefault("relative", []).append(
+                    (offsets, bytes(classify(elf.stored_words(offsets)))))
+                continue
+            has_addend = table.sh_type == E.SHT_RELA
+            entsize = word * (3 if has_addend else 2)
+            elf.check_table(table, entsize)
+            if table.sh_size == 0:
+                continue
+            fields = ((0, word), (word, word)) + (((2 * word, word),) if has_addend else ())
+            offsets_col, infos, *rest = elf.columns(table, entsize, fields)
+            addends = rest[0] if rest else None
+            type_shift, type_mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
+            info_counts = Counter(infos)
+            class_of_info = {}
+            for info, count in info_counts.items():
+                by_type[arch.type_name(info & type_mask)] += count
+                class_of_info[info] = arch.type_class(info & type_mask)
+            by_table[table.name] = by_table.get(table.name, 0) + len(infos)
+            for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends,
+                                                         class_of_info):
+                kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
+                parts.setdefault(cls, []).append((offs, kinds))
+        tables = {cls: _merge(parts[cls]) for cls in RELOCATION_CLASSES if cls in parts}
+        return tables, by_type, by_table
+
+    def _kinds_for_class(self, cls: str, offsets: Sequence[int], infos: Sequence[int],
+                         type_shift: int, addends: Sequence[int] | None,
+                         table: SectionHeader, classify) -> bytes:
+        """Target kind code of each relocation of one class, aligned with its offsets."""
+        if cls in _FIXED_TARGET:
+            return bytes([_FIXED_TARGET[cls]]) * len(offsets)
+        if cls == "relative":
+            if addends is None:
+                addends = self.elf.stored_words(list(offsets))
+            return bytes(classify(addends))
+        # symbolic and plt: the target is a symbol of the table's linked symbol table.
+        kinds = self._symbol_kinds(table)
+        syms = list(map(type_shift.__rrshift__, infos))
+        if syms and max(syms) >= len(kinds):
+            raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
+                                f"is past the end of its symbol table")
+        return bytes(map(kinds.__getitem__, syms))
+
+    def _symbol_kinds(self, table: SectionHeader) -> list[int]:
+        """Target kind of each symbol in the table's linked symbol table: own export or not."""
+        cache = getattr(self, "_symkind_cache", None)
+        if cache is None:
+            cache = self._symkind_cache = {}
+        if table.sh_link in cache:
+            return cache[table.sh_link]
+        if table.sh_link == 0:
+            kinds: list[int] = []
+        else:
+            symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
+            if symtab.sh_type not in (E.SHT_DYNSYM, E.SHT_SYMTAB):
+                raise self.elf.fail(f"relocation section {table.name}: sh_link {table.sh_link} "
+                                    f"is not a symbol table")
+            entsize = 24 if self.elf.elf_class == 64 else 16
+            self.elf.check_table(symtab, entsize)
+            shndx = self.elf.column(symtab, entsize, 6 if entsize == 24 else 14, 2)
+            kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
+        # Symbol 0 is the null symbol: a symbolic relocation against it is an absolute value.
+        if kinds:
+            kinds[0] = _UNKNOWN
+        cache[table.sh_link] = kinds
+        return kinds
+
+    def _target_classifier(self):
+        """A C-level function: address -> target kind code, from the sections holding it."""
+        starts: list[int] = []
+        kinds: list[int] = [_UNKNOWN]
+        cursor = -1
+        for s in sorted((s for s in self.alloc if not (s.is_tls and not s.has_file_bytes)),
+                        key=lambda s: s.sh_addr):
+            if s.sh_addr < cursor:
+                continue  # overlapping sections: the first one wins
+            if s.sh_addr > cursor and starts:
+                starts.append(cursor)
+                kinds.append(_UNKNOWN)
+            starts.append(s.sh_addr)
+            kinds.append(self._section_target_kind(s))
+            cursor = s.sh_addr + s.sh_size
+        starts.append(cursor)
+        kinds.append(_UNKNOWN)
+        find = partial(bisect_right, starts)
+        lookup = kinds.__getitem__
+
+        def classify(addresses: Iterable[int]) -> Iterable[int]:
+            return map(lookup, map(find, addresses))
+
+        return classify
+
+    def _section_target_kind(self, s: SectionHeader) -> int:
+        if s.sh_flags & E.SHF_EXECINSTR:
+            return _KIND["code"]
+        if not s.is_writable:
+            return _KIND["rodata"]
+        if self._in_relro(s):
+            return _KIND["relro"]
+        return _KIND["data"]
+
+    # -- symbols and attribution -----------------------------------------------------------
+
+    def _symbol_table(self) -> SectionHeader | None:
+        for sh_type in (E.SHT_SYMTAB, E.SHT_DYNSYM):
+            for s in self.elf.sections:
+                if s.sh_type == sh_type and s.sh_size:
+                    return s
+        return None
+
+    def _tls_base(self) -> int:
+        return next((p.p_vaddr for p in self.elf.segments if p.p_type == E.PT_TLS), 0)
+
+    def _writable_symbols(self) -> list[_Owner]:
+        """Symbols with bytes in writable sections; aliases folded into one owner."""
+        elf = self.elf
+        symtab = self._symbol_table()
+        if symtab is None:
+            return []
+        entsize = 24 if elf.elf_class == 64 else 16
+        elf.check_table(symtab, entsize)
+        strtab = elf.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
+        if entsize == 24:
+            layout = ((0, 4), (8, 8), (16, 8), (4, 1), (5, 1), (6, 2))
+        else:
+            layout = ((0, 4), (4, 4), (8, 4), (12, 1), (13, 1), (14, 2))
+        names, values, sizes, infos, others, shndxs = (
+            elf.column(symtab, entsize, off, size) for off, size in layout)
+        writable = {s.index: s for s in elf.sections if s.is_alloc and s.is_writable}
+        tls_base = self._tls_base()
+        candidates = []
+        for i in compress(range(len(shndxs)), map(writable.__contains__, shndxs)):
+            size = sizes[i]
+            stype = infos[i] & 0xF
+            if size == 0 or stype in (3, 4):  # SECTION and FILE symbols own no bytes
+                continue
+            section = writable[shndxs[i]]
+            address = values[i] + (tls_base if stype == E.STT_TLS else 0)
+            candidates.append((address, size, _BINDING_RANK.get(E.STB_NAMES.get(infos[i] >> 4, ""), 3),
+                               elf.string_at(strtab, names[i]), i, section))
+        candidates.sort(key=lambda c: (c[0], -c[1], c[2], c[3]))
+        owners: list[_Owner] = []
+        for address, size, _rank, name, i, section in candidates:
+            last = owners[-1] if owners else None
+            if (last is not None and last.section is section
+                    and address < last.address + last.size):
+                # Same bytes under another name, or a symbol nested inside a bigger one: the
+                # first (largest, global) owns the relocations, the others are aliases.
+                last.aliases += (name,)
+                continue
+            owners.append(_Owner(
+                name=name, section=section, address=address, size=size,
+                symbol_type=E.STT_NAMES.get(infos[i] & 0xF, str(infos[i] & 0xF)),
+                binding=E.STB_NAMES.get(infos[i] >> 4, str(infos[i] >> 4)),
+                visibility=E.STV_NAMES.get(others[i] & 0x3, ""),
+            ))
+        return owners
+
+    def _partition(self) -> tuple[list[_Owner], list[int], list[int]]:
+        """Cut the address space into owner intervals.
+
+        Returns the owners, the sorted interval starts, and for each interval the index of its
+        owner (-1 for addresses in no allocated section).
+        """
+        symbols = self._writable_symbols()
+        by_section: dict[int, list[_Owner]] = {}
+        for owner in symbols:
+            by_section.setdefault(owner.section.index, []).append(owner)
+        owners: list[_Owner] = []
+        bounds: list[int] = [0]
+        owner_of: list[int] = [-1]
+
+        def cut(address: int, owner_index: int) -> None:
+            if bounds[-1] == address:
+                owner_of[-1] = owner_index
+            elif address > bounds[-1]:
+                bounds.append(address)
+                owner_of.append(owner_index)
+
+        cursor = 0
+        # .tbss has no bytes in the image: its addresses alias the sections after it.
+        laid_out = sorted((s for s in self.alloc if not (s.is_tls and not s.has_file_bytes)),
+                          key=lambda s: (s.sh_addr, s.index))
+        for section in laid_out:
+            start, end = section.sh_addr, section.sh_addr + section.sh_size
+            if start < cursor:
+                start = cursor  # overlapping sections: the earlier one keeps the bytes
+            if end <= start:
+                continue
+            if start > cursor:
+                cut(cursor, -1)
+            bucket = len(owners)
+            owners.append(_Owner(name=unattributed_name(section.name), section=section,
+                                 address=section.sh_addr, size=0, unattributed=True))
+            covered = 0
+            position = start
+            for owner in by_section.get(section.index, ()):
+                o_start = max(owner.address, position)
+                o_end = min(owner.address + owner.size, end)
+                if o_end <= o_start:
+                    continue
+                if o_start > position:
+                    cut(position, bucket)
+                cut(o_start, len(owners))
+                owners.append(owner)
+                covered += o_end - o_start
+                position = o_end
+            if position < end:
+                cut(position, bucket)
+            if section.has_file_bytes or section.is_writable:
+                owners[bucket].size = (end - start) - covered
+            cursor = end
+        cut(cursor, -1)
+        # Symbols that could not be placed (e.g. all of .tbss) are still listed, with no
+        # relocations: they cost zero-fill memory only.
+        placed = {id(o) for o in owners}
+        for owner in symbols:
+            if id(owner) not in placed:
+                owners.append(owner)
+        return owners, bounds, owner_of
+
+    def _attribute(self, tables: dict[str, _Table], bounds: list[int], owner_of: list[int]
+                   ) -> tuple[dict[int, tuple[dict[str, int], dict[str, int], int]], set[int]]:
+        """Per owner: relocations by class, by target kind, and distinct pages touched; and
+        the set of all relocated pages.
+
+        Offsets are sorted per class. When a class has fewer relocations than there are
+        interval bounds, each offset is bisected into the bounds; otherwise each bound is
+        bisected into the offsets, so the cost is min(n log S, S log n) C-level steps.
+        """
+        shift = self.page_shift
+        n_classes, n_kinds = len(RELOCATION_CLASSES), len(TARGET_KINDS)
+        class_counts: dict[int, list[int]] = {}
+        kind_counts: dict[int, list[int]] = {}
+        pages: dict[int, set[int]] = {}
+        for cls, table in tables.items():
+            c = RELOCATION_CLASSES.index(cls)
+            offsets, kinds = table.offsets, table.kinds
+            if len(offsets) <= len(bounds):
+                interval = map((-1).__add__, map(partial(bisect_right, bounds), offsets))
+                owners = list(map(owner_of.__getitem__, interval))
+                for (owner, kind), count in Counter(zip(owners, kinds)).items():
+                    _row(class_counts, owner, n_classes)[c] += count
+                    _row(kind_counts, owner, n_kinds)[kind] += count
+                for owner, page in set(zip(owners, map(shift.__rrshift__, offsets))):
+                    pages.setdefault(owner, set()).add(page)
+                continue
+            present = [code for code in range(n_kinds) if code in kinds]
+            edges = list(map(partial(bisect_left, offsets), bounds))
+            edges.append(len(offsets))
+            for i in compress(range(len(bounds)), map(operator.lt, edges, edges[1:])):
+                lo, hi = edges[i], edges[i + 1]
+                owner = owner_of[i]
+                _row(class_counts, owner, n_classes)[c] += hi - lo
+                owner_kinds = _row(kind_counts, owner, n_kinds)
+                if len(present) == 1:
+                    owner_kinds[present[0]] += hi - lo
+                else:
+                    for code in present:
+                        owner_kinds[code] += kinds.count(code, lo, hi)
+                owner_pages = pages.get(owner)
+                if owner_pages is None:
+                    owner_pages = pages[owner] = set()
+                if offsets[lo] >> shift == offsets[hi - 1] >> shift:
+                    owner_pages.add(offsets[lo] >> shift)
+                else:
+                    owner_pages.update(_distinct_pages(offsets, lo, hi, shift))
+        stats = {}
+        for owner, by_class in class_counts.items():
+            owner_kinds = kind_counts[owner]
+            stats[owner] = (
+                {RELOCATION_CLASSES[i]: n for i, n in enumerate(by_class) if n},
+                {TARGET_KINDS[i]: n for i, n in enumerate(owner_kinds) if n},
+                len(pages.get(owner, ())),
+            )
+        return stats, set().union(*pages.values())
+
+    # -- pages, sections, segments ---------------------------------------------------------
+
+    def _span_pages(self, owner: _Owner) -> int:
+        if owner.size <= 0:
+            return 0
+        return ((owner.address + owner.size - 1) >> self.page_shift) - (owner.address >> self.page_shift) + 1
+
+    def _relro_range(self) -> tuple[int, int] | None:
+        for p in self.elf.segments:
+            if p.p_type == E.PT_GNU_RELRO:
+                return (p.p_vaddr, p.p_vaddr + p.p_memsz)
+        return None
+
+    def _in_relro(self, s: SectionHeader) -> bool:
+        r = self.relro_range
+        return r is not None and r[0] <= s.sh_addr and s.sh_addr + s.sh_size <= r[1]
+
+    def _sections(self, section_relocs: Counter[str]) -> list[Section]:
+        out = []
+        for s in self.alloc:
+            if not s.is_writable and not section_relocs.get(s.name):
+                continue
+            out.append(Section(
+                name=s.name,
+                type=s.type_name,
+                kind=_section_kind(s, self._in_relro(s)),
+                address=s.sh_addr,
+                size=s.sh_size,
+                file_backed=s.has_file_bytes,
+                writable=s.is_writable,
+                in_relro=self._in_relro(s),
+                relocations=section_relocs.get(s.name, 0),
+            ))
+        return out
+
+    def _segments(self, relocated_pages: list[int]) -> tuple[list[Segment], set[int]]:
+        shift = self.page_shift
+        segments, bss_pages = [], set()
+        for p in self.elf.segments:
+            if p.p_type != E.PT_LOAD or not p.p_flags & E.PF_W:
+                continue
+            first = p.p_vaddr >> shift
+            file_end = p.p_vaddr + p.p_filesz
+            file_pages = ((file_end - 1) >> shift) - first + 1 if p.p_filesz else 0
+            mem_end_page = ((p.p_vaddr + max(p.p_memsz, 1) - 1) >> shift)
+            relocated = bisect_right(relocated_pages, mem_end_page) - bisect_left(relocated_pages, first)
+            if p.p_memsz > p.p_filesz and p.p_filesz and file_end & (self.page_size - 1):
+                # The loader zero-fills the tail of the last file page where .bss begins.
+                bss_pages.add(file_end >> shift)
+            segments.append(Segment(p.p_vaddr, p.p_filesz, p.p_memsz, p.p_align, file_pages,
+                                    relocated))
+        return segments, bss_pages
+
+    def _soname(self, tags: dict[int, int]) -> str | None:
+        if E.DT_SONAME not in tags:
+            return None
+        dynsec = next((s for s in self.elf.sections if s.sh_type == E.SHT_DYNAMIC), None)
+        if dynsec is None:
+            return None
+        strtab = self.elf.section_by_index(dynsec.sh_link, "dynamic section")
+        return self.elf.string_at(strtab, tags[E.DT_SONAME])
+
+
+def _section_kind(s: SectionHeader, in_relro: bool) -> str:
+    if not s.is_writable:
+        return "readonly"
+    if s.is_tls:
+        return "tls" if s.has_file_bytes else "tbss"
+    if not s.has_file_bytes:
+        return "bss"
+    if s.name.startswith(".got"):
+        return "got"
+    if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_FINI_ARRAY, E.SHT_PREINIT_ARRAY):
+        return "init"
+    if s.sh_type == E.SHT_DYNAMIC:
+        return "dynamic"
+    return "relro" if in_relro else "data"
+
+
+Columns = Sequence[int]
+
+
+def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
+                    class_of_info: dict[int, str]
+                    ) -> list[tuple[str, Columns, Columns, Columns | None]]:
+    """Split a relocation table's columns by relocation class.
+
+    Linkers sort RELATIVE entries first (-z combreloc), so classes come in a few long runs,
+    taken as slices; a table whose classes alternate more often is split with selectors.
+    """
+    classes = set(class_of_info.values())
+    if len(classes) == 1:
+        return [(classes.pop(), offsets, infos, addends)]
+    runs: list[tuple[str, int, int]] = []
+    position = 0
+    for cls, group in groupby(map(class_of_info.__getitem__, infos)):
+        length = len(list(group))
+        runs.append((cls, position, position + length))
+        position += length
+        if len(runs) > 64:
+            break
+    else:
+        return [(cls, offsets[lo:hi], infos[lo:hi], addends[lo:hi] if addends else None)
+                for cls, lo, hi in runs]
+    out: list[tuple[str, Columns, Columns, Columns | None]] = []
+    for cls in sorted(classes):
+        wanted = {info for info, c in class_of_info.items() if c == cls}
+        selector = list(map(wanted.__contains__, infos))
+        out.append((cls, list(compress(offsets, selector)), list(compress(infos, selector)),
+                    list(compress(addends, selector)) if addends else None))
+    return out
+
+
+def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
+    """One sorted table from parts, keeping each offset's kind next to it."""
+    if len(parts) == 1:
+        offsets, kinds = parts[0]
+        if all(map(operator.le, offsets, offsets[1:])):
+            return _Table(offsets, kinds)
+    keys: list[int] = []
+    for offsets, kinds in parts:
+        keys.extend(map(operator.add, map((8).__mul__, offsets), kinds))
+    keys.sort()
+    return _Table(list(map((3).__rrshift__, keys)), bytes(map((7).__and__, keys)))
+
+
+def _row(rows: dict[int, list[int]], key: int, width: int) -> list[int]:
+    row = rows.get(key)
+    if row is None:
+        row = rows[key] = [0] * width
+    return row
+
+
+def _distinct_pages(offsets: Sequence[int], lo: int, hi: int, shift: int) -> list[int]:
+    """Pages of sorted offsets[lo:hi], one bisect per distinct page."""
+    out = []
+    while lo < hi:
+        page = offsets[lo] >> shift
+        out.append(page)
+        lo = bisect_left(offsets, (page + 1) << shift, lo, hi)
+    return out

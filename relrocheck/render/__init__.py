@@ -1,0 +1,1 @@
+"""Renderers: pure functions from the data model to text, JSON-ready dicts or Markdown."""

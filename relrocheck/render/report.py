@@ -1,0 +1,76 @@
+"""The text report of `relrocheck report`: what a library costs every process, and where."""
+
+from __future__ import annotations
+
+from relrocheck.model import Library, Symbol
+from relrocheck.render.units import counts, human_bytes, plural
+
+DEFAULT_TOP = 20
+
+
+def _symbol_label(s: Symbol) -> str:
+    label = s.demangled if s.demangled and s.demangled != s.name else s.name
+    if s.source:
+        label += f"  [{s.source}]"
+    return label
+
+
+def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
+    out: list[str] = []
+    add = out.append
+    kib = lib.page_size // 1024
+    head = lib.name if lib.name == lib.path else f"{lib.name} ({lib.path})"
+    add(f"{head}")
+    add(f"  {lib.machine} ELF{lib.elf_class} {lib.endian}-endian {lib.file_type}"
+        f"{' (PIE)' if lib.pie else ''}, page size {lib.page_size}"
+        f" (file supports up to {lib.max_page_size})")
+    relro = {"full": "full", "partial": "partial (no BIND_NOW: .got.plt stays writable)",
+             "none": "none (no PT_GNU_RELRO)"}[lib.relro]
+    textrel = "no" if not lib.textrel else (
+        "YES, in " + ", ".join(lib.textrel_sections) if lib.textrel_sections else "YES (DT_TEXTREL)")
+    add(f"  RELRO: {relro}   TEXTREL: {textrel}")
+    init_parts = [plural(lib.init_array_entries, ".init_array entry", ".init_array entries")]
+    if lib.has_dt_init:
+        init_parts.append("DT_INIT")
+    add(f"  static initializers: {lib.static_initializers} ({' + '.join(init_parts)})")
+    add("")
+    p = lib.pages
+    extra = p.load_dirty - p.relocated
+    add(f"  Pages written at load: {p.relocated} relocated"
+        + (f" + {extra} .data/.bss page zero-filled" if extra else "")
+        + f" = {p.load_dirty * kib} KiB private dirty in every process")
+    add(f"  Writable file-backed: {plural(p.writable_file_backed, 'page')} "
+        f"({human_bytes(lib.writable_bytes)}) at most; zero-fill (.bss/.tbss): "
+        f"{human_bytes(lib.zero_fill_bytes)}")
+    add("")
+    add(f"  {'Writable sections':<24}{'size':>12}{'relocs':>9}  kind")
+    for s in lib.sections:
+        marker = "" if s.writable else "  <- TEXTREL"
+        add(f"    {s.name:<22}{s.size:>12}{s.relocations:>9}  {s.kind}{marker}")
+    r = lib.relocations
+    add("")
+    add(f"  Dynamic relocations: {r.total}")
+    if r.total:
+        add(f"    by class: {counts(r.by_class)}")
+        add(f"    by type:  {counts(r.by_type)}")
+        add(f"    by table: {counts(r.by_table)}")
+    symbols = [s for s in lib.symbols if s.relocations or s.size]
+    shown = symbols if top is None else symbols[:top]
+    add("")
+    add(f"  Symbols in writable data, by cost ({lib.symbol_table or 'no symbol table'}):")
+    if not shown:
+        add("    none")
+    else:
+        add(f"    {'pages':>5} {'relocs':>7} {'bytes':>10}  {'section':<16} symbol")
+        for s in shown:
+            add(f"    {s.pages:>5} {s.relocations:>7} {s.size:>10}  {s.section:<16} "
+                f"{_symbol_label(s)}")
+            if s.hint is not None:
+                add(f"    {'':>5} {'':>7} {'':>10}  {'':<16} hint ({s.hint.kind}): {s.hint.advice}")
+        if len(symbols) > len(shown):
+            add(f"    ... {len(symbols) - len(shown)} more (--top N shows more, --top 0 all)")
+    return "\n".join(out) + "\n"
+
+
+def render_report(libraries: list[Library], top: int | None = DEFAULT_TOP) -> str:
+    return "\n".join(render_library(lib, top) for lib in libraries)

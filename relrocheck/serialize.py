@@ -1,0 +1,167 @@
+"""Library <-> JSON-ready dicts, the one place the report's JSON shape is defined.
+
+The shape is described by `schemas/report.schema.json`; `library_from_dict` reads a report
+back so that `diff` can compare saved JSON reports without the ELF files.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from relrocheck import __version__
+from relrocheck.errors import RelrocheckError
+from relrocheck.model import Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
+
+REPORT_FORMAT_VERSION = 1
+
+
+def symbol_to_dict(s: Symbol) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "demangled": s.demangled,
+        "section": s.section,
+        "address": s.address,
+        "size": s.size,
+        "type": s.type,
+        "binding": s.binding,
+        "visibility": s.visibility,
+        "relocations": s.relocations,
+        "by_class": dict(s.by_class),
+        "targets": dict(s.targets),
+        "pages": s.pages,
+        "span_pages": s.span_pages,
+        "aliases": list(s.aliases),
+        "unattributed": s.unattributed,
+        "source": s.source,
+        "hint": None if s.hint is None else {"kind": s.hint.kind, "advice": s.hint.advice},
+    }
+
+
+def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
+    symbols = lib.symbols if top is None else lib.symbols[:top]
+    return {
+        "path": lib.path,
+        "name": lib.name,
+        "soname": lib.soname,
+        "file_type": lib.file_type,
+        "pie": lib.pie,
+        "machine": lib.machine,
+        "elf_class": lib.elf_class,
+        "endian": lib.endian,
+        "word_size": lib.word_size,
+        "page_size": lib.page_size,
+        "max_page_size": lib.max_page_size,
+        "file_size": lib.file_size,
+        "build_id": lib.build_id,
+        "relro": lib.relro,
+        "relro_range": None if lib.relro_range is None else
+        {"start": lib.relro_range[0], "end": lib.relro_range[1]},
+        "bind_now": lib.bind_now,
+        "textrel": lib.textrel,
+        "textrel_sections": list(lib.textrel_sections),
+        "static_initializers": lib.static_initializers,
+        "init_array_entries": lib.init_array_entries,
+        "has_dt_init": lib.has_dt_init,
+        "writable_bytes": lib.writable_bytes,
+        "zero_fill_bytes": lib.zero_fill_bytes,
+        "bytes_by_kind": lib.bytes_by_kind(),
+        "sections": [
+            {"name": s.name, "type": s.type, "kind": s.kind, "address": s.address, "size": s.size,
+             "file_backed": s.file_backed, "writable": s.writable, "in_relro": s.in_relro,
+             "relocations": s.relocations}
+            for s in lib.sections
+        ],
+        "segments": [
+            {"address": g.address, "file_size": g.file_size, "memory_size": g.memory_size,
+             "align": g.align, "file_pages": g.file_pages, "relocated_pages": g.relocated_pages}
+            for g in lib.segments
+        ],
+        "relocations": {
+            "total": lib.relocations.total,
+            "by_type": dict(lib.relocations.by_type),
+            "by_class": dict(lib.relocations.by_class),
+            "by_table": dict(lib.relocations.by_table),
+            "by_section": dict(lib.relocations.by_section),
+        },
+        "pages": {
+            "page_size": lib.pages.page_size,
+            "relocated": lib.pages.relocated,
+            "writable_file_backed": lib.pages.writable_file_backed,
+            "data_bss_shared": lib.pages.data_bss_shared,
+            "load_dirty": lib.pages.load_dirty,
+            "relocated_addresses": list(lib.pages.relocated_addresses),
+        },
+        "symbol_table": lib.symbol_table,
+        "has_debug_info": lib.has_debug_info,
+        "symbols_total": len(lib.symbols),
+        "symbols": [symbol_to_dict(s) for s in symbols],
+    }
+
+
+def report_document(libraries: list[Library], errors: list[tuple[str, str]],
+                    top: int | None = None) -> dict[str, Any]:
+    return {
+        "format_version": REPORT_FORMAT_VERSION,
+        "tool": {"name": "relrocheck", "version": __version__},
+        "libraries": [library_to_dict(lib, top) for lib in libraries],
+        "errors": [{"path": path, "message": message} for path, message in errors],
+    }
+
+
+def library_from_dict(d: Mapping[str, Any]) -> Library:
+    """Rebuild a Library from its JSON form (a report written by this tool)."""
+    try:
+        rel = d["relocations"]
+        pages = d["pages"]
+        relro_range = d.get("relro_range")
+        return Library(
+            path=d["path"],
+            soname=d.get("soname"),
+            file_type=d["file_type"],
+            pie=d["pie"],
+            machine=d["machine"],
+            elf_class=d["elf_class"],
+            endian=d["endian"],
+            word_size=d["word_size"],
+            page_size=d["page_size"],
+            max_page_size=d["max_page_size"],
+            file_size=d["file_size"],
+            build_id=d.get("build_id"),
+            sections=tuple(Section(**s) for s in d["sections"]),
+            segments=tuple(Segment(**g) for g in d["segments"]),
+            relro_range=None if relro_range is None else (relro_range["start"], relro_range["end"]),
+            relro=d["relro"],
+            bind_now=d["bind_now"],
+            textrel=d["textrel"],
+            textrel_sections=tuple(d["textrel_sections"]),
+            init_array_entries=d["init_array_entries"],
+            has_dt_init=d["has_dt_init"],
+            static_initializers=d["static_initializers"],
+            relocations=RelocationSummary(
+                total=rel["total"], by_type=rel["by_type"], by_class=rel["by_class"],
+                by_table=rel["by_table"], by_section=rel["by_section"]),
+            pages=Pages(
+                page_size=pages["page_size"], relocated=pages["relocated"],
+                writable_file_backed=pages["writable_file_backed"],
+                data_bss_shared=pages["data_bss_shared"], load_dirty=pages["load_dirty"],
+                relocated_addresses=tuple(pages.get("relocated_addresses", ()))),
+            symbols=tuple(_symbol_from_dict(s) for s in d["symbols"]),
+            symbol_table=d.get("symbol_table"),
+            has_debug_info=d.get("has_debug_info", False),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RelrocheckError(f"not a relrocheck JSON report (bad or missing field: {exc})"
+                              ) from None
+
+
+def _symbol_from_dict(s: Mapping[str, Any]) -> Symbol:
+    hint = s.get("hint")
+    return Symbol(
+        name=s["name"], section=s["section"], address=s["address"], size=s["size"],
+        type=s["type"], binding=s["binding"], visibility=s["visibility"],
+        relocations=s["relocations"], by_class=s["by_class"], targets=s["targets"],
+        pages=s["pages"], span_pages=s["span_pages"], aliases=tuple(s.get("aliases", ())),
+        unattributed=s.get("unattributed", False), demangled=s.get("demangled"),
+        source=s.get("source"),
+        hint=None if hint is None else Hint(kind=hint["kind"], advice=hint["advice"]),
+    )
