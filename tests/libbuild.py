@@ -16,8 +16,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -56,12 +56,12 @@ def fixture(name: str) -> Path:
 
 
 def _run(argv: Sequence[str]) -> None:
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise BuildError(f"{' '.join(argv)}\n{proc.stderr.strip()}")
 
 
-def _source_file(tmp_dir: Path, name: str, source: Union[str, Path], lang: str) -> Path:
+def _source_file(tmp_dir: Path, name: str, source: str | Path, lang: str) -> Path:
     # A Path is an existing file; a str is source text (tests keep small cases inline).
     if isinstance(source, Path):
         return source
@@ -80,13 +80,13 @@ def _linker_args(flags: Sequence[str]) -> list[str]:
 
 
 def build_library(
-    tmp_dir: Union[str, os.PathLike[str]],
+    tmp_dir: str | os.PathLike[str],
     name: str,
-    source: Union[str, Path],
+    source: str | Path,
     lang: str = "c",
     flags: Sequence[str] = (),
-    target: Optional[str] = None,
-    compiler: Optional[str] = None,
+    target: str | None = None,
+    compiler: str | None = None,
 ) -> Path:
     """Compile `source` into `tmp_dir/lib<name>.so` (SONAME lib<name>.so) and return its path.
 
@@ -105,16 +105,38 @@ def build_library(
 
     if target is None:
         cc = compiler or _HOST_COMPILER[lang]
-        _run([cc, "-O2", "-fPIC", "-shared", f"-Wl,-soname,{soname}", "-o", str(out), str(src),
-              *flags])
+        _run(
+            [
+                cc,
+                "-O2",
+                "-fPIC",
+                "-shared",
+                f"-Wl,-soname,{soname}",
+                "-o",
+                str(out),
+                str(src),
+                *flags,
+            ]
+        )
         return out
 
     cc = compiler or _CLANG[lang]
     base = [cc, f"--target={target}", "-O2", "-fPIC"]
     linker = SEPARATE_LINKER.get(target)
     if linker is None:
-        _run([*base, "-shared", "-nostdlib", "-fuse-ld=lld", f"-Wl,-soname,{soname}",
-              "-o", str(out), str(src), *flags])
+        _run(
+            [
+                *base,
+                "-shared",
+                "-nostdlib",
+                "-fuse-ld=lld",
+                f"-Wl,-soname,{soname}",
+                "-o",
+                str(out),
+                str(src),
+                *flags,
+            ]
+        )
         return out
 
     obj = tmp / f"{name}.o"
@@ -157,7 +179,7 @@ def have_cross(target: str) -> bool:
 _STRIP_TOOLS: tuple[str, ...] = ("strip", "llvm-strip", "llvm-strip-14")
 
 
-def strip_copy(path: Union[str, os.PathLike[str]]) -> Path:
+def strip_copy(path: str | os.PathLike[str]) -> Path:
     """A copy of `path` with all non-dynamic symbols removed (`.symtab` gone, `.dynsym`
     kept), next to it as `<stem>.stripped<suffix>`; the original is untouched."""
     src = Path(path)
@@ -166,8 +188,12 @@ def strip_copy(path: Union[str, os.PathLike[str]]) -> Path:
     for tool in _STRIP_TOOLS:
         if shutil.which(tool) is None:
             continue
-        proc = subprocess.run([tool, "--strip-all", "-o", str(dst), str(src)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [tool, "--strip-all", "-o", str(dst), str(src)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode == 0:
             return dst
         errors.append(f"{tool}: {proc.stderr.strip()}")

@@ -18,9 +18,9 @@ import os
 import re
 import subprocess
 from collections import Counter
-from typing import NamedTuple, Optional, TypedDict, Union
+from typing import NamedTuple, TypeAlias, TypedDict
 
-StrPath = Union[str, "os.PathLike[str]"]
+StrPath: TypeAlias = "str | os.PathLike[str]"
 
 READELF = os.environ.get("READELF", "readelf")
 NM = os.environ.get("NM", "nm")
@@ -37,7 +37,7 @@ class OracleError(Exception):
 def _run_cached(argv: tuple[str, ...], _stamp: tuple[int, int, int]) -> str:
     # LC_ALL=C: readelf/nm translate their headers; the parsers match the English text.
     env = dict(os.environ, LC_ALL="C")
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise OracleError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout
@@ -183,7 +183,7 @@ def segments(path: StrPath) -> list[SegmentInfo]:
     return result
 
 
-def relro_range(path: StrPath) -> Optional[tuple[int, int]]:
+def relro_range(path: StrPath) -> tuple[int, int] | None:
     """[start, end) of PT_GNU_RELRO, or None."""
     for seg in segments(path):
         if seg["type"] == "GNU_RELRO":
@@ -247,8 +247,8 @@ class Relocation(NamedTuple):
     table: str  # relocation section: .rela.dyn, .rel.plt, .relr.dyn, ...
     offset: int  # r_offset: the virtual address the loader writes
     type: str  # readelf's type name; RELR entries get the architecture's RELATIVE name
-    symbol: Optional[str]  # symbol name without @VERSION, None for symbol index 0
-    addend: Optional[int]  # RELA addend (signed); None for REL and RELR (implicit addend)
+    symbol: str | None  # symbol name without @VERSION, None for symbol index 0
+    addend: int | None  # RELA addend (signed); None for REL and RELR (implicit addend)
 
 
 _TABLE_RE = re.compile(
@@ -265,7 +265,7 @@ _RELA_NO_SYMBOL_RE = re.compile(r"^\s+(-?)([0-9a-f]+)$")
 _REL_SYMBOL_RE = re.compile(rf"^\s+{_VALUE}\s+(.*?)$")
 
 
-def _strip_version(name: str) -> Optional[str]:
+def _strip_version(name: str) -> str | None:
     # readelf appends @VER / @@VER to versioned dynamic symbols; nm (run with
     # --without-symbol-versions) and relrocheck key symbols by the bare name.
     bare = name.split("@", 1)[0]
@@ -306,12 +306,12 @@ def relocations(path: StrPath) -> list[Relocation]:
     """
     text = _run(READELF, ("-rW",), path)
     result: list[Relocation] = []
-    table: Optional[str] = None
+    table: str | None = None
     expected = 0
     parsed = 0
     is_rela = False
     relr = False
-    relr_type: Optional[str] = None
+    relr_type: str | None = None
 
     def finish() -> None:
         if table is not None and parsed != expected:
@@ -386,7 +386,7 @@ def table_entries(path: StrPath) -> dict[str, int]:
 def relr_announced_offsets(path: StrPath) -> dict[str, int]:
     """RELR section name -> the "M offsets" count readelf prints before decoding."""
     result: dict[str, int] = {}
-    table: Optional[str] = None
+    table: str | None = None
     for line in _run(READELF, ("-rW",), path).splitlines():
         tm = _TABLE_RE.match(line)
         if tm:
@@ -456,7 +456,7 @@ def symbols(path: StrPath, dynamic: bool = False) -> list[SymbolInfo]:
     return result
 
 
-def tls_segment(path: StrPath) -> Optional[SegmentInfo]:
+def tls_segment(path: StrPath) -> SegmentInfo | None:
     """PT_TLS (its file part is the .tdata image, the rest .tbss), or None."""
     for seg in segments(path):
         if seg["type"] == "TLS":
@@ -506,7 +506,10 @@ def relocations_per_symbol(
             if not include_tls or tls is None:
                 continue
             image_end = tls["address"] + tls["file_size"]
-            start, end = min(start + tls["address"], image_end), min(end + tls["address"], image_end)
+            start, end = (
+                min(start + tls["address"], image_end),
+                min(end + tls["address"], image_end),
+            )
         key = (sym["name"], start, end)
         if key in seen:
             continue
@@ -526,7 +529,9 @@ def relocations_per_section(path: StrPath) -> Counter[str]:
     spans = sorted(
         (info["address"], info["address"] + info["size"], name)
         for name, info in sections(path).items()
-        if info["address"] and info["size"] and not ("T" in info["flags"] and info["type"] == "NOBITS")
+        if info["address"]
+        and info["size"]
+        and not ("T" in info["flags"] and info["type"] == "NOBITS")
     )
     starts = [s for s, _e, _n in spans]
     result: Counter[str] = Counter()
@@ -537,4 +542,3 @@ def relocations_per_section(path: StrPath) -> Counter[str]:
         else:
             result["<none>"] += 1
     return result
-
