@@ -413,7 +413,7 @@ def pages_with_relocations(path: StrPath, page_size: int = 4096) -> int:
 
 class SymbolInfo(TypedDict):
     name: str
-    address: int  # st_value; for TLS symbols an offset in the TLS segment (see tls_address)
+    address: int  # st_value; for TLS symbols an offset in PT_TLS (see tls_segment)
     size: int
     type: str  # nm's sysv type column: OBJECT, FUNC, TLS, NOTYPE, ...
     section: str  # .data, .data.rel.ro, .tbss, *ABS*, ...
