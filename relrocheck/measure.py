@@ -42,6 +42,9 @@ _OWN, _EXTERNAL, _UNKNOWN = _KIND["own_export"], _KIND["external"], _KIND["unkno
 _FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND["data"],
                  "other": _UNKNOWN}
 
+# Sections of function descriptors, and a descriptor's size in words (entry, TOC, environment).
+_DESCRIPTOR_SECTIONS = {".opd": 3}
+
 _BINDING_RANK = {"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}
 
 
@@ -363,6 +366,10 @@ class _Measurement:
                 continue
             section = writable[shndxs[i]]
             address = values[i] + (tls_base if stype == E.STT_TLS else 0)
+            if stype == 2 and section.name in _DESCRIPTOR_SECTIONS:
+                # PowerPC64 ELFv1: a function symbol names its descriptor in .opd but carries
+                # the size of its code; the descriptor is what holds relocated words.
+                size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
             candidates.append((address, size, _BINDING_RANK.get(E.STB_NAMES.get(infos[i] >> 4, ""), 3),
                                elf.string_at(strtab, names[i]), i, section))
         candidates.sort(key=lambda c: (c[0], -c[1], c[2], c[3]))

@@ -1,0 +1,237 @@
+"""The engine's numbers agree with binutils on real libraries.
+
+Every expectation comes from readelf/nm (tests/oracle.py), run on libraries the tests build
+from tests/fixtures or on system libraries; none from relrocheck's own earlier output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import oracle
+import pytest
+from libbuild import CROSS_TARGETS, BuildError, build_library, fixture, have_cross, strip_copy
+
+from relrocheck.measure import measure
+from relrocheck.model import Library
+
+SYSTEM_LIBS = [
+    Path("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+    Path("/usr/lib/x86_64-linux-gnu/libstdc++.so.6"),
+    Path("/usr/lib/x86_64-linux-gnu/libz.so.1"),
+]
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("measure")
+
+
+def _host_fixtures(build_dir: Path) -> dict[str, Path]:
+    libs = {
+        "pointer_tables": build_library(build_dir, "pointer_tables", fixture("pointer_tables.c")),
+        "cxx_vtables": build_library(build_dir, "cxx_vtables", fixture("cxx_vtables.cpp"),
+                                     lang="c++"),
+        "tls": build_library(build_dir, "tls", fixture("tls.c")),
+        "bind_now": build_library(build_dir / "now", "pointer_tables", fixture("pointer_tables.c"),
+                                  flags=["-Wl,-z,now"]),
+    }
+    try:
+        libs["relr"] = build_library(build_dir / "relr", "pointer_tables",
+                                     fixture("pointer_tables.c"),
+                                     flags=["-Wl,-z,pack-relative-relocs"])
+    except BuildError:
+        pass  # older linkers: the system libc still covers RELR
+    libs["stripped"] = strip_copy(libs["cxx_vtables"])
+    return libs
+
+
+@pytest.fixture(scope="module")
+def host_libs(build_dir: Path) -> dict[str, Path]:
+    return _host_fixtures(build_dir)
+
+
+def _all_libraries(host_libs: dict[str, Path]) -> list[Path]:
+    return list(host_libs.values()) + [p for p in SYSTEM_LIBS if p.exists()]
+
+
+def _check_against_binutils(path: Path, lib: Library) -> None:
+    # Relocations: total, per type name, per table.
+    assert lib.relocations.total == oracle.relocation_total(path)
+    assert Counter(lib.relocations.by_type) == oracle.relocation_type_counts(path)
+    assert Counter(lib.relocations.by_table) == oracle.relocation_table_counts(path)
+    # Pages holding a relocation target.
+    assert lib.pages.relocated == oracle.pages_with_relocations(path, lib.page_size)
+    # Writable sections: sizes as readelf -SW prints them.
+    readelf_sections = oracle.sections(path)
+    for section in lib.sections:
+        assert section.size == readelf_sections[section.name]["size"], section.name
+        assert section.address == readelf_sections[section.name]["address"], section.name
+    writable = {n for n, s in readelf_sections.items() if "W" in s["flags"] and "A" in s["flags"]
+                and s["size"]}
+    assert writable <= {s.name for s in lib.sections}
+    # Relocations per section, and per section attributed + unattributed = total.
+    by_section = oracle.relocations_per_section(path)
+    assert Counter(lib.relocations.by_section) == +by_section
+    per_section: Counter[str] = Counter()
+    for symbol in lib.symbols:
+        per_section[symbol.section] += symbol.relocations
+    for section in lib.sections:
+        assert per_section[section.name] == by_section.get(section.name, 0), section.name
+
+
+@pytest.mark.parametrize("name", ["pointer_tables", "cxx_vtables", "tls", "bind_now", "relr",
+                                  "stripped"])
+def test_fixture_numbers_match_readelf(host_libs: dict[str, Path], name: str) -> None:
+    if name not in host_libs:
+        pytest.skip("the host linker cannot pack relative relocations")
+    path = host_libs[name]
+    _check_against_binutils(path, measure(str(path)))
+
+
+@pytest.mark.parametrize("path", SYSTEM_LIBS, ids=lambda p: p.name)
+def test_system_library_numbers_match_readelf(path: Path) -> None:
+    if not path.exists():
+        pytest.skip(f"{path} is not installed")
+    _check_against_binutils(path, measure(str(path)))
+
+
+def _per_symbol(lib: Library) -> dict[str, int]:
+    """Relocations per symbol name as nm-based counting sees them: aliases get the count of
+    the bytes they name, symbols of the same name are summed."""
+    counts: dict[str, int] = {}
+    for s in lib.symbols:
+        if s.unattributed:
+            continue
+        counts[s.name] = counts.get(s.name, 0) + s.relocations
+    return counts
+
+
+@pytest.mark.parametrize("name", ["pointer_tables", "cxx_vtables", "tls", "relr"])
+def test_relocations_per_symbol_match_nm_and_readelf(host_libs: dict[str, Path], name: str) -> None:
+    if name not in host_libs:
+        pytest.skip("the host linker cannot pack relative relocations")
+    path = host_libs[name]
+    lib = measure(str(path))
+    expected = {n: c for n, c in oracle.relocations_per_symbol(path).items()}
+    ours = _per_symbol(lib)
+    aliases = {a for s in lib.symbols for a in s.aliases}
+    for symbol_name, count in expected.items():
+        if symbol_name in aliases:
+            continue
+        if count or symbol_name in ours:
+            assert ours.get(symbol_name) == count, symbol_name
+
+
+def test_stripped_library_attributes_to_dynamic_symbols(host_libs: dict[str, Path]) -> None:
+    path = host_libs["stripped"]
+    lib = measure(str(path))
+    assert lib.symbol_table == ".dynsym"
+    expected = oracle.relocations_per_symbol(path, dynamic=True)
+    ours = _per_symbol(lib)
+    vtables = [n for n in expected if n.startswith("_ZTV")]
+    assert vtables, "the C++ fixture exports vtables"
+    for symbol_name in vtables:
+        assert ours[symbol_name] == expected[symbol_name] > 0
+
+
+def test_pointer_table_costs_are_attributed(host_libs: dict[str, Path]) -> None:
+    lib = measure(str(host_libs["pointer_tables"]))
+    names = lib.symbol("names")
+    assert names is not None and names.section == ".data"
+    assert names.relocations == 40 == names.targets.get("rodata")
+    assert names.by_class == {"relative": 40}
+    const_names = lib.symbol("const_names")
+    assert const_names is not None and const_names.section == ".data.rel.ro"
+    assert const_names.relocations == 12
+    file_ops = lib.symbol("file_ops")
+    assert file_ops is not None and file_ops.binding == "LOCAL"
+    assert file_ops.targets == {"rodata": 2, "code": 2}
+    # One pointer in a 4 MiB struct: it spans over a thousand pages, one is relocated.
+    big = lib.symbol("big_table")
+    assert big is not None and big.relocations == 1 and big.pages == 1
+    assert big.span_pages >= 1024
+    # A pointer to an exported (interposable) object needs a symbol lookup.
+    exported_ptr = lib.symbol("exported_counter_ptr")
+    assert exported_ptr is not None and exported_ptr.by_class == {"symbolic": 1}
+    assert exported_ptr.targets == {"own_export": 1}
+
+
+def test_relro_status_follows_bind_now(host_libs: dict[str, Path]) -> None:
+    lazy = measure(str(host_libs["pointer_tables"]))
+    now = measure(str(host_libs["bind_now"]))
+    assert oracle.relro_range(host_libs["pointer_tables"]) == lazy.relro_range
+    assert "BIND_NOW" not in oracle.dynamic_flags(host_libs["pointer_tables"])
+    assert lazy.relro == "partial" and not lazy.bind_now
+    assert "BIND_NOW" in oracle.dynamic_flags(host_libs["bind_now"]) or \
+        "NOW" in oracle.dynamic_flags(host_libs["bind_now"])
+    assert now.relro == "full" and now.bind_now
+
+
+def test_static_initializers_count_init_array_and_dt_init(host_libs: dict[str, Path]) -> None:
+    path = host_libs["cxx_vtables"]
+    lib = measure(str(path))
+    sections = oracle.sections(path)
+    entries = sections[".init_array"]["size"] // 8 if ".init_array" in sections else 0
+    has_init = "INIT" in oracle.dynamic(path)
+    assert lib.init_array_entries == entries
+    assert lib.has_dt_init == has_init
+    assert lib.static_initializers == entries + int(has_init)
+
+
+def test_tls_pointer_in_tdata_is_attributed_to_its_symbol(host_libs: dict[str, Path]) -> None:
+    lib = measure(str(host_libs["tls"]))
+    tls_name = lib.symbol("tls_name")
+    assert tls_name is not None and tls_name.section == ".tdata"
+    assert tls_name.relocations == oracle.relocations_per_symbol(host_libs["tls"])["tls_name"] == 1
+    buffer = lib.symbol("tls_buffer")
+    assert buffer is not None and buffer.section == ".tbss" and buffer.relocations == 0
+    assert any(s.kind == "tbss" for s in lib.sections)
+
+
+def test_textrel_is_detected_with_its_section(tmp_path: Path) -> None:
+    source = "int counter;\nint *get(void) { return &counter; }\n"
+    obj = tmp_path / "textrel.o"
+    import subprocess
+
+    # Non-PIC code in a shared object: absolute addresses in .text need relocations there.
+    subprocess.run(["cc", "-O2", "-fno-pic", "-mcmodel=large", "-c", "-x", "c", "-", "-o",
+                    str(obj)], input=source, text=True, check=True)
+    lib_path = tmp_path / "libtextrel.so"
+    proc = subprocess.run(["cc", "-shared", "-Wl,-z,notext", "-o", str(lib_path), str(obj)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        pytest.skip(f"the host linker refuses text relocations: {proc.stderr.strip()}")
+    lib = measure(str(lib_path))
+    assert "TEXTREL" in oracle.dynamic(lib_path) or "TEXTREL" in oracle.dynamic_flags(lib_path)
+    assert lib.textrel
+    assert ".text" in lib.textrel_sections
+    assert lib.relocations.by_section[".text"] == oracle.relocations_per_section(lib_path)[".text"]
+
+
+@pytest.mark.parametrize("page_size", [4096, 16384, 65536])
+def test_page_size_changes_the_page_count(host_libs: dict[str, Path], page_size: int) -> None:
+    path = host_libs["pointer_tables"]
+    lib = measure(str(path), page_size=page_size)
+    assert lib.pages.relocated == oracle.pages_with_relocations(path, page_size)
+    assert lib.pages.page_size == page_size
+
+
+@pytest.mark.parametrize("target", CROSS_TARGETS)
+def test_cross_architecture_numbers_match_readelf(tmp_path: Path, target: str) -> None:
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
+    lib = measure(str(path))
+    _check_against_binutils(path, lib)
+    header = oracle.elf_header(path)
+    assert f"ELF{lib.elf_class}" == header["Class"]
+    assert oracle.relative_type(path) in lib.relocations.by_type
+    expected = oracle.relocations_per_symbol(path)
+    ours = _per_symbol(lib)
+    assert expected["cross_names"] == ours["cross_names"] == 24
+    for symbol_name in ("cross_handlers", "cross_exported_ptr", "cross_external_ptr"):
+        assert ours[symbol_name] == expected[symbol_name] == (3 if symbol_name == "cross_handlers"
+                                                             else 1)
+    assert lib.relocations.by_class.get("symbolic", 0) >= 2
