@@ -270,6 +270,7 @@ class ElfFile:
         for s in sections:
             if s.sh_type != SHT_NOBITS and s.sh_type != SHT_NULL and s.sh_size:
                 self._check_range(s.sh_offset, s.sh_size, f"section {s.name}")
+        _check_links(self, sections)
         return sections
 
     def _check_range(self, offset: int, size: int, what: str) -> None:
@@ -418,6 +419,31 @@ class ElfFile:
                 start = 12 + ((namesz + 3) & ~3)
                 return raw[start:start + descsz].hex() or None
         return None
+
+
+# sh_link of these section types must name a section of one of the given types.
+_LINK_TYPES = {
+    SHT_SYMTAB: (SHT_STRTAB,),
+    SHT_DYNSYM: (SHT_STRTAB,),
+    SHT_DYNAMIC: (SHT_STRTAB,),
+    SHT_REL: (SHT_SYMTAB, SHT_DYNSYM),
+    SHT_RELA: (SHT_SYMTAB, SHT_DYNSYM),
+}
+
+
+def _check_links(elf: ElfFile, sections: list[SectionHeader]) -> None:
+    """Every table's sh_link names a section of the right type (0 allowed for relocations)."""
+    for s in sections:
+        allowed = _LINK_TYPES.get(s.sh_type)
+        if allowed is None or (s.sh_link == 0 and s.sh_type in (SHT_REL, SHT_RELA)):
+            continue
+        if not 0 < s.sh_link < len(sections):
+            raise elf.fail(f"section {s.name}: sh_link {s.sh_link} is out of range")
+        target = sections[s.sh_link]
+        if target.sh_type not in allowed:
+            wanted = " or ".join(SHT_NAMES[t] for t in allowed)
+            raise elf.fail(f"section {s.name}: sh_link {s.sh_link} names {target.name or '?'} "
+                           f"({target.type_name}), not a {wanted} section")
 
 
 def _cstring(blob: bytes, offset: int) -> str:
