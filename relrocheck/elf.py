@@ -13,11 +13,13 @@ the spec knows where to look.
 from __future__ import annotations
 
 import mmap
+import operator
 import os
 import stat
 import struct
 import sys
 from array import array
+from itertools import repeat
 from typing import Iterator, NamedTuple
 
 from relrocheck.errors import ElfError
@@ -332,12 +334,13 @@ class ElfFile:
             if p.p_type != PT_LOAD or not (p.p_vaddr <= low and high + size <= p.p_vaddr + p.p_filesz):
                 continue
             if (p.p_vaddr % size == 0 and p.p_offset + p.p_filesz <= self.file_size
-                    and not any(map(size.__rmod__, vaddrs))):
+                    and not any(map(operator.mod, vaddrs, repeat(size)))):
                 words = array(_U32 if size == 4 else _U64)
                 words.frombytes(self._map[p.p_offset:p.p_offset + p.p_filesz - p.p_filesz % size])
                 if self._swap:
                     words.byteswap()
-                index = map(size.__rfloordiv__, map((-p.p_vaddr).__add__, vaddrs))
+                index = map(operator.floordiv, map(operator.sub, vaddrs, repeat(p.p_vaddr)),
+                            repeat(size))
                 return list(map(words.__getitem__, index))
             break
         return [self._word_at(va) for va in vaddrs]

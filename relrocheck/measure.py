@@ -14,8 +14,8 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from itertools import compress, groupby
-from typing import Iterable, Sequence
+from itertools import compress, groupby, repeat
+from typing import Callable, Iterable, Sequence
 
 from relrocheck import archtables, elf as E
 from relrocheck.elf import ElfFile, SectionHeader
@@ -44,6 +44,12 @@ _FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND[
 
 # Sections of function descriptors, and a descriptor's size in words (entry, TOC, environment).
 _DESCRIPTOR_SECTIONS = {".opd": 3}
+
+# The target classifier's table: one byte per 4 KiB of the image, up to 4 GiB of it.
+_GRAIN_SHIFT = 12
+_GRAIN_MASK = (1 << _GRAIN_SHIFT) - 1
+_GRAIN_TABLE_MAX = 1 << 20
+_AMBIGUOUS = 0xFF
 
 _BINDING_RANK = {"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}
 
@@ -229,7 +235,7 @@ class _Measurement:
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
                 by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
                 parts.setdefault("relative", []).append(
-                    (offsets, bytes(classify(elf.stored_words(offsets)))))
+                    (offsets, classify(elf.stored_words(offsets))))
                 continue
             has_addend = table.sh_type == E.SHT_RELA
             entsize = word * (3 if has_addend else 2)
@@ -240,14 +246,19 @@ class _Measurement:
             offsets_col, infos, *rest = elf.columns(table, entsize, fields)
             addends = rest[0] if rest else None
             type_shift, type_mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-            info_counts = Counter(infos)
+            # Linkers put RELATIVE entries first (-z combreloc): count that run with two
+            # C-level scans and hash only the rest.
+            head = _leading_run(infos, arch.relative_type)
+            info_counts = Counter(infos[head:])
+            if head:
+                info_counts[arch.relative_type] += head
             class_of_info = {}
             for info, count in info_counts.items():
                 by_type[arch.type_name(info & type_mask)] += count
                 class_of_info[info] = arch.type_class(info & type_mask)
             by_table[table.name] = by_table.get(table.name, 0) + len(infos)
             for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends,
-                                                         class_of_info):
+                                                         class_of_info, head):
                 kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
                 parts.setdefault(cls, []).append((offs, kinds))
         tables = {cls: _merge(parts[cls]) for cls in RELOCATION_CLASSES if cls in parts}
@@ -262,10 +273,10 @@ class _Measurement:
         if cls == "relative":
             if addends is None:
                 addends = self.elf.stored_words(list(offsets))
-            return bytes(classify(addends))
+            return classify(addends)
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
         kinds = self._symbol_kinds(table)
-        syms = list(map(type_shift.__rrshift__, infos))
+        syms = list(map(operator.rshift, infos, repeat(type_shift)))
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
@@ -295,8 +306,13 @@ class _Measurement:
         cache[table.sh_link] = kinds
         return kinds
 
-    def _target_classifier(self):
-        """A C-level function: address -> target kind code, from the sections holding it."""
+    def _target_classifier(self) -> Callable[[Sequence[int]], bytes]:
+        """A function: addresses -> their target kind codes, from the sections holding them.
+
+        Relative relocations are the bulk of a large library, so their targets are classified
+        through a table of one byte per 4 KiB of the image (two C-level passes); only the few
+        addresses in a page that two sections share go through a bisect.
+        """
         starts: list[int] = []
         kinds: list[int] = [_UNKNOWN]
         cursor = -1
@@ -315,8 +331,36 @@ class _Measurement:
         find = partial(bisect_right, starts)
         lookup = kinds.__getitem__
 
-        def classify(addresses: Iterable[int]) -> Iterable[int]:
-            return map(lookup, map(find, addresses))
+        def by_bisect(addresses: Iterable[int]) -> bytes:
+            return bytes(map(lookup, map(find, addresses)))
+
+        limit = max(cursor, 0)
+        if limit >> _GRAIN_SHIFT > _GRAIN_TABLE_MAX:
+            return by_bisect
+        table = bytearray([_UNKNOWN]) * ((limit >> _GRAIN_SHIFT) + 1)
+        for i, start in enumerate(starts[:-1]):
+            end = starts[i + 1]
+            if end > start >= 0:
+                first, last = start >> _GRAIN_SHIFT, (end - 1) >> _GRAIN_SHIFT
+                table[first:last + 1] = bytes([kinds[i + 1]]) * (last - first + 1)
+        for boundary in starts:
+            if boundary >= 0 and boundary & _GRAIN_MASK and boundary >> _GRAIN_SHIFT < len(table):
+                table[boundary >> _GRAIN_SHIFT] = _AMBIGUOUS
+        grain = list(table)  # list indexing is the cheapest C-level lookup
+        shift = _GRAIN_SHIFT
+
+        def classify(addresses: Sequence[int]) -> bytes:
+            if not len(addresses) or max(addresses) >= limit:
+                return by_bisect(addresses)
+            codes = bytes(map(grain.__getitem__, map(operator.rshift, addresses, repeat(shift))))
+            if _AMBIGUOUS not in codes:
+                return codes
+            fixed = bytearray(codes)
+            i = fixed.find(_AMBIGUOUS)
+            while i >= 0:
+                fixed[i] = lookup(find(addresses[i]))
+                i = fixed.find(_AMBIGUOUS, i + 1)
+            return bytes(fixed)
 
         return classify
 
@@ -471,12 +515,12 @@ class _Measurement:
             c = RELOCATION_CLASSES.index(cls)
             offsets, kinds = table.offsets, table.kinds
             if len(offsets) <= len(bounds):
-                interval = map((-1).__add__, map(partial(bisect_right, bounds), offsets))
+                interval = map(operator.sub, map(partial(bisect_right, bounds), offsets), repeat(1))
                 owners = list(map(owner_of.__getitem__, interval))
                 for (owner, kind), count in Counter(zip(owners, kinds)).items():
                     _row(class_counts, owner, n_classes)[c] += count
                     _row(kind_counts, owner, n_kinds)[kind] += count
-                for owner, page in set(zip(owners, map(shift.__rrshift__, offsets))):
+                for owner, page in set(zip(owners, map(operator.rshift, offsets, repeat(shift)))):
                     pages.setdefault(owner, set()).add(page)
                 continue
             present = [code for code in range(n_kinds) if code in kinds]
@@ -591,11 +635,20 @@ def _section_kind(s: SectionHeader, in_relro: bool) -> str:
 Columns = Sequence[int]
 
 
+def _leading_run(values: Sequence[int], value: int) -> int:
+    """Length of the run of `value` that starts `values`, if all its copies are in that run."""
+    n = values.count(value)  # type: ignore[attr-defined]
+    if n and values[n - 1] == value and values[:n].count(value) == n:  # type: ignore[attr-defined]
+        return n
+    return 0
+
+
 def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
-                    class_of_info: dict[int, str]
+                    class_of_info: dict[int, str], head: int = 0
                     ) -> list[tuple[str, Columns, Columns, Columns | None]]:
     """Split a relocation table's columns by relocation class.
 
+    `head` entries at the start are known to be of one info value (the RELATIVE run).
     Linkers sort RELATIVE entries first (-z combreloc), so classes come in a few long runs,
     taken as slices; a table whose classes alternate more often is split with selectors.
     """
@@ -603,8 +656,10 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
     if len(classes) == 1:
         return [(classes.pop(), offsets, infos, addends)]
     runs: list[tuple[str, int, int]] = []
-    position = 0
-    for cls, group in groupby(map(class_of_info.__getitem__, infos)):
+    if head:
+        runs.append((class_of_info[infos[0]], 0, head))
+    position = head
+    for cls, group in groupby(map(class_of_info.__getitem__, infos[head:])):
         length = len(list(group))
         runs.append((cls, position, position + length))
         position += length
@@ -630,9 +685,10 @@ def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
             return _Table(offsets, kinds)
     keys: list[int] = []
     for offsets, kinds in parts:
-        keys.extend(map(operator.add, map((8).__mul__, offsets), kinds))
+        keys.extend(map(operator.add, map(operator.mul, offsets, repeat(8)), kinds))
     keys.sort()
-    return _Table(list(map((3).__rrshift__, keys)), bytes(map((7).__and__, keys)))
+    return _Table(list(map(operator.rshift, keys, repeat(3))),
+                  bytes(map(operator.and_, keys, repeat(7))))
 
 
 def _row(rows: dict[int, list[int]], key: int, width: int) -> list[int]:
