@@ -536,6 +536,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=SYNTH_RELOCATIONS,
         help="dynamic relocations in the synthetic library",
     )
+    parser.add_argument(
+        "--synth-per-function",
+        type=int,
+        default=synth.RELOCATIONS_PER_FUNCTION,
+        metavar="N",
+        help="one exported function and object per N synthetic relocations (lower: more "
+        "symbols; the default follows libLLVM's proportions)",
+    )
     parser.add_argument("--cc", help="C compiler command (default: $CC or cc)")
     parser.add_argument(
         "--skip",
@@ -583,7 +591,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if "synth" not in args.skip:
         print(f"\nsynthetic library: building in {args.work} ...", flush=True)
-        built = synth.build_library(args.work, args.synth_relocations, cc=args.cc)
+        built = synth.build_library(
+            args.work, args.synth_relocations, cc=args.cc, per_function=args.synth_per_function
+        )
         how = "cached" if built.cached else f"compiled in {built.compile_seconds:.1f} s"
         print(f"  {built.path}: {built.relocations:,} dynamic relocations ({how})")
         if built.relocations < SYNTH_MINIMUM:
