@@ -1,0 +1,427 @@
+"""Audit a tree: find ELF shared objects under folders, measure them in parallel, rank them.
+
+Files are recognised by content, never by name: the first 64 bytes must hold the ELF magic
+and `e_type` ET_DYN (shared libraries and PIE executables; `.o` files are ET_REL, static
+archives are not ELF, both are skipped). Every real file is measured once, identified by
+(st_dev, st_ino), whatever hard links or symlinks lead to it.
+
+Workers run `analyze` and send back a `LibrarySummary` of a few hundred bytes, never the
+`Library` itself: a tree of a thousand libraries then costs the parent a few hundred KiB, and
+the pickling between processes stays negligible next to the measuring.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+from relrocheck.errors import RelrocheckError, UsageError
+from relrocheck.measure import DEFAULT_PAGE_SIZE
+from relrocheck.model import Library
+
+ELF_MAGIC = b"\x7fELF"
+ET_DYN = 3
+HEADER_BYTES = 64  # an Elf64_Ehdr; an Elf32_Ehdr is 52
+_EHDR_SIZE = {1: 52, 2: 64}  # by EI_CLASS
+
+DEFAULT_SYMBOLS = 3
+
+# A batch holds at most this many files, so progress moves and the last batches are short.
+_BATCH_FILES = 32
+# ... and about 1/_BATCHES_PER_JOB of the bytes per worker, so one huge library (libLLVM is a
+# fifth of a typical /usr/lib) runs alone while the small ones share batches.
+_BATCHES_PER_JOB = 8
+
+Progress = Callable[[int, int, str], None]  # (files done, files in total, last path)
+
+
+# -- the data a scan produces ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SymbolCost:
+    """One costly symbol of a library, as the scan lists it."""
+
+    name: str
+    demangled: Optional[str]
+    section: str
+    size: int
+    relocations: int
+    pages: int
+    hint: Optional[str]  # a hints.HINT_KINDS value, or None when no hint applies
+
+    @property
+    def label(self) -> str:
+        return self.demangled or self.name
+
+
+@dataclass(frozen=True)
+class LibrarySummary:
+    """What a scan keeps of one measured library: enough to rank it and say why."""
+
+    path: str
+    name: str  # SONAME, else file name
+    machine: str
+    pie: bool
+    page_size: int
+    relocated_pages: int  # pages holding at least one relocation target
+    load_dirty_pages: int  # relocated pages plus the .data/.bss page the loader zero-fills
+    relocations: int
+    by_class: Mapping[str, int]
+    writable_bytes: int
+    textrel: bool
+    relro: str
+    symbols: Tuple[SymbolCost, ...]  # the costliest few, most costly first
+    hint_relocations: Mapping[str, int] = field(default_factory=dict)  # hint kind -> relocs
+
+    @property
+    def dirty_bytes(self) -> int:
+        return self.load_dirty_pages * self.page_size
+
+    @property
+    def dirty_kib(self) -> float:
+        return self.dirty_bytes / 1024
+
+
+@dataclass(frozen=True)
+class ScanError:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Shared objects found under the roots, each real file once, and the files that
+    looked like ELF but could not be read as one."""
+
+    candidates: Tuple[Candidate, ...]
+    errors: Tuple[ScanError, ...]
+    files_examined: int  # regular files whose header was read (or tried)
+
+
+@dataclass(frozen=True)
+class Totals:
+    libraries: int
+    relocated_pages: int
+    load_dirty_pages: int
+    dirty_bytes: int
+    relocations: int
+    writable_bytes: int
+    textrel_libraries: int
+    hint_relocations: Mapping[str, int]
+
+    @property
+    def dirty_kib(self) -> float:
+        return self.dirty_bytes / 1024
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    roots: Tuple[str, ...]
+    page_size: int
+    jobs: int
+    follow_symlinks: bool
+    files_examined: int
+    libraries: Tuple[LibrarySummary, ...]  # ranked, most costly first
+    errors: Tuple[ScanError, ...]  # sorted by path
+
+    @property
+    def totals(self) -> Totals:
+        return compute_totals(self.libraries)
+
+
+# -- finding shared objects ----------------------------------------------------------------
+
+
+def classify_header(head: bytes) -> Union[bool, str]:
+    """True for an ET_DYN ELF header, False for anything that is not ELF or not ET_DYN, and
+    an error message for a file that starts like ELF but whose header is broken."""
+    if head[:4] != ELF_MAGIC:
+        return False
+    ei_class, ei_data = head[4:5], head[5:6]
+    if not ei_class or ei_class[0] not in _EHDR_SIZE:
+        return f"unknown ELF class {ei_class[0] if ei_class else '(missing)'}"
+    if not ei_data or ei_data[0] not in (1, 2):
+        return f"unknown ELF data encoding {ei_data[0] if ei_data else '(missing)'}"
+    if len(head) < _EHDR_SIZE[ei_class[0]]:
+        return f"truncated ELF file: the ELF header is incomplete ({len(head)} bytes)"
+    e_type = int.from_bytes(head[16:18], "little" if ei_data[0] == 1 else "big")
+    return e_type == ET_DYN
+
+
+def _sniff(path: str) -> Union[bool, str]:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}"
+    return classify_header(head)
+
+
+def find_libraries(roots: Sequence[str], follow_symlinks: bool = False) -> Discovery:
+    """Walk the roots (folders or files) for ET_DYN ELF files.
+
+    Roots given on the command line are always followed when they are symlinks (`/lib` is one
+    on merged-/usr systems). Inside them, symlinks are skipped unless `follow_symlinks`; then
+    symlinked folders are entered once each (a loop ends where it started) and a file reached
+    both through a symlink and directly is listed under its direct path. Files that are not
+    regular (FIFOs, devices, sockets) are never opened; a FIFO would block the scan.
+    """
+    for root in roots:
+        if not os.path.exists(root):
+            raise UsageError("no such file or directory", root)
+    found: dict[tuple[int, int], tuple[Candidate, bool]] = {}  # id -> (candidate, via symlink)
+    errors: list[ScanError] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    examined = 0
+
+    def consider(path: str, st: os.stat_result, via_link: bool) -> None:
+        nonlocal examined
+        key = (st.st_dev, st.st_ino)
+        known = found.get(key)
+        if known is not None:
+            if known[1] and not via_link:
+                found[key] = (Candidate(path, st.st_size), False)
+            return
+        if st.st_size < 4:
+            return  # too short for the ELF magic: not ELF, nothing to read
+        examined += 1
+        verdict = _sniff(path)
+        if verdict is True:
+            found[key] = (Candidate(path, st.st_size), via_link)
+        elif verdict is not False:
+            errors.append(ScanError(path, verdict))
+
+    for root in roots:
+        try:
+            st = os.stat(root)
+        except OSError as exc:
+            raise UsageError(f"cannot read: {exc.strerror}", root) from None
+        if stat.S_ISREG(st.st_mode):
+            consider(root, st, False)
+        elif stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) not in seen_dirs:
+                seen_dirs.add((st.st_dev, st.st_ino))
+                for path, st, via_link in _walk(root, follow_symlinks, seen_dirs, errors):
+                    consider(path, st, via_link)
+        else:
+            raise UsageError("is neither a folder nor a regular file", root)
+
+    candidates = tuple(c for c, _ in found.values())
+    return Discovery(candidates, tuple(errors), examined)
+
+
+def _walk(root: str, follow_symlinks: bool, seen_dirs: set[tuple[int, int]],
+          errors: list[ScanError]) -> Iterator[tuple[str, os.stat_result, bool]]:
+    """Regular files under root, depth first in name order: (path, stat, reached via a link)."""
+    stack: list[tuple[str, bool]] = [(root, False)]
+    while stack:
+        folder, via_link = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            errors.append(ScanError(folder, f"cannot list folder: {exc.strerror}"))
+            continue
+        subfolders: list[tuple[str, bool]] = []
+        for entry in entries:
+            try:
+                is_link = entry.is_symlink()
+                if is_link and not follow_symlinks:
+                    continue
+                st = entry.stat(follow_symlinks=True)
+            except FileNotFoundError:
+                continue  # a dangling symlink, or a file removed while we walk
+            except OSError as exc:
+                if is_link:
+                    continue  # a symlink loop (ELOOP) or a link into a folder we cannot see
+                errors.append(ScanError(entry.path, f"cannot read: {exc.strerror}"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key not in seen_dirs:
+                    seen_dirs.add(key)
+                    subfolders.append((entry.path, via_link or is_link))
+            elif stat.S_ISREG(st.st_mode):
+                yield entry.path, st, via_link or is_link
+        stack.extend(reversed(subfolders))
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def summarize(lib: Library, symbols: int = DEFAULT_SYMBOLS) -> LibrarySummary:
+    """The compact view of a measured library that a scan keeps."""
+    costly = [s for s in lib.symbols if s.relocations][:max(symbols, 0)]
+    hint_relocations: dict[str, int] = {}
+    for s in lib.symbols:
+        if s.hint is not None and s.relocations:
+            hint_relocations[s.hint.kind] = hint_relocations.get(s.hint.kind, 0) + s.relocations
+    return LibrarySummary(
+        path=lib.path,
+        name=lib.name,
+        machine=lib.machine,
+        pie=lib.pie,
+        page_size=lib.page_size,
+        relocated_pages=lib.pages.relocated,
+        load_dirty_pages=lib.pages.load_dirty,
+        relocations=lib.relocations.total,
+        by_class=dict(lib.relocations.by_class),
+        writable_bytes=lib.writable_bytes,
+        textrel=lib.textrel,
+        relro=lib.relro,
+        symbols=tuple(SymbolCost(
+            name=s.name, demangled=s.demangled if s.demangled != s.name else None,
+            section=s.section, size=s.size, relocations=s.relocations, pages=s.pages,
+            hint=s.hint.kind if s.hint is not None else None) for s in costly),
+        hint_relocations=dict(sorted(hint_relocations.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
+
+
+def measure_one(path: str, page_size: int = DEFAULT_PAGE_SIZE,
+                symbols: int = DEFAULT_SYMBOLS) -> Union[LibrarySummary, ScanError]:
+    from relrocheck.analyze import analyze
+
+    try:
+        return summarize(analyze(path, page_size=page_size), symbols)
+    except RelrocheckError as exc:
+        return ScanError(path, exc.message)
+    except (OSError, MemoryError) as exc:
+        return ScanError(path, f"cannot measure: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end a scan of thousands
+        return ScanError(path, f"internal error while measuring ({type(exc).__name__}: {exc}); "
+                               "please report it with the file")
+
+
+def _measure_batch(paths: Sequence[str], page_size: int, symbols: int
+                   ) -> list[Union[LibrarySummary, ScanError]]:
+    return [measure_one(p, page_size, symbols) for p in paths]
+
+
+def make_batches(candidates: Iterable[Candidate], jobs: int) -> list[list[str]]:
+    """Paths grouped into work items, biggest files first.
+
+    Longest-first keeps the pool busy to the end: libLLVM does not start last, alone, while
+    the other workers idle. Small files share a batch so one task's round trip (pickling,
+    queue, wake-up) is paid per batch, not per file.
+    """
+    ordered = sorted(candidates, key=lambda c: (-c.size, c.path))
+    total = sum(c.size for c in ordered)
+    budget = max(total // max(jobs * _BATCHES_PER_JOB, 1), 1)
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    size = 0
+    for c in ordered:
+        batch.append(c.path)
+        size += c.size
+        if size >= budget or len(batch) >= _BATCH_FILES:
+            batches.append(batch)
+            batch, size = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C goes to the whole process group; the parent alone handles it, workers finish
+    # their batch and exit when the pool shuts down, instead of each printing a traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: int
+                 ) -> Iterator[tuple[list[str], list[Union[LibrarySummary, ScanError]]]]:
+    if jobs <= 1 or len(batches) <= 1:
+        for batch in batches:
+            yield batch, _measure_batch(batch, page_size, symbols)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # fork starts a worker in about a millisecond with relrocheck already imported; spawn
+    # or forkserver would re-import Python and relrocheck in every worker.
+    context = (multiprocessing.get_context("fork")
+               if sys.platform.startswith("linux") else multiprocessing.get_context())
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=context,
+                                   initializer=_ignore_sigint)
+    futures = {executor.submit(_measure_batch, batch, page_size, symbols): batch
+               for batch in batches}
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = futures[future]
+                try:
+                    yield batch, future.result()
+                except BrokenProcessPool:
+                    yield batch, [ScanError(p, "not measured: a worker process died (killed, "
+                                               "or out of memory?) while measuring this "
+                                               "batch") for p in batch]
+    finally:
+        # On Ctrl-C (or an early close of this generator) drop the queued batches; the
+        # running ones are short and end on their own.
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def rank_key(s: LibrarySummary) -> tuple:
+    return (-s.relocated_pages, -s.dirty_bytes, -s.relocations, s.name, s.path)
+
+
+def compute_totals(libraries: Iterable[LibrarySummary]) -> Totals:
+    libs = list(libraries)
+    hints: dict[str, int] = {}
+    for lib in libs:
+        for kind, n in lib.hint_relocations.items():
+            hints[kind] = hints.get(kind, 0) + n
+    return Totals(
+        libraries=len(libs),
+        relocated_pages=sum(s.relocated_pages for s in libs),
+        load_dirty_pages=sum(s.load_dirty_pages for s in libs),
+        dirty_bytes=sum(s.dirty_bytes for s in libs),
+        relocations=sum(s.relocations for s in libs),
+        writable_bytes=sum(s.writable_bytes for s in libs),
+        textrel_libraries=sum(1 for s in libs if s.textrel),
+        hint_relocations=dict(sorted(hints.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
+
+
+def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
+         page_size: int = DEFAULT_PAGE_SIZE, symbols: int = DEFAULT_SYMBOLS,
+         progress: Optional[Progress] = None) -> ScanResult:
+    """Find, measure and rank every ET_DYN ELF file under the roots.
+
+    A file that cannot be measured becomes a `ScanError` and the scan goes on. Raises
+    `UsageError` only for a root that does not exist.
+    """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be 1 or more, not {jobs}")
+    discovery = find_libraries(roots, follow_symlinks)
+    batches = make_batches(discovery.candidates, jobs)
+    total = len(discovery.candidates)
+    libraries: list[LibrarySummary] = []
+    errors = list(discovery.errors)
+    done = 0
+    for batch, results in _run_batches(batches, jobs, page_size, symbols):
+        for item in results:
+            (libraries if isinstance(item, LibrarySummary) else errors).append(item)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total, batch[-1])
+    libraries.sort(key=rank_key)
+    errors.sort(key=lambda e: e.path)
+    return ScanResult(
+        roots=tuple(roots), page_size=page_size, jobs=jobs, follow_symlinks=follow_symlinks,
+        files_examined=discovery.files_examined, libraries=tuple(libraries),
+        errors=tuple(errors))
