@@ -304,20 +304,30 @@ class ElfFile:
         a strided slice of the section read once as words of that size.
         """
         count = section.sh_size // record_size
-        start = section.sh_offset
-        raw = self._map[start:start + count * record_size]
-        words_by_size: dict[int, array] = {}
         out = []
-        for field_offset, field_size in fields:
-            words = words_by_size.get(field_size)
-            if words is None:
-                words = array({1: "B", 2: _U16, 4: _U32, 8: _U64}[field_size])
-                words.frombytes(raw)
+        with memoryview(self._map) as view:
+            table = view[section.sh_offset:section.sh_offset + count * record_size]
+            for field_offset, field_size in fields:
+                typecode = {1: "B", 2: _U16, 4: _U32, 8: _U64}[field_size]
+                strided = table.cast(typecode)[field_offset // field_size::record_size // field_size]
+                column = array(typecode)
+                # A strided copy in C: no copy of the whole table is ever held.
+                column.frombytes(strided.tobytes())
                 if self._swap and field_size > 1:
-                    words.byteswap()
-                words_by_size[field_size] = words
-            out.append(words[field_offset // field_size::record_size // field_size])
+                    column.byteswap()
+                out.append(column)
+                strided.release()
+            table.release()
         return out
+
+    def _words(self, offset: int, size: int, word_size: int) -> array:
+        """File bytes as host-order unsigned words, copied once from the map."""
+        words = array({1: "B", 2: _U16, 4: _U32, 8: _U64}[word_size])
+        with memoryview(self._map) as view:
+            words.frombytes(view[offset:offset + size - size % word_size])
+        if self._swap and word_size > 1:
+            words.byteswap()
+        return words
 
     def stored_words(self, vaddrs: list[int]) -> list[int]:
         """The word stored at each virtual address (0 where no file bytes back it).
@@ -335,10 +345,7 @@ class ElfFile:
                 continue
             if (p.p_vaddr % size == 0 and p.p_offset + p.p_filesz <= self.file_size
                     and not any(map(operator.mod, vaddrs, repeat(size)))):
-                words = array(_U32 if size == 4 else _U64)
-                words.frombytes(self._map[p.p_offset:p.p_offset + p.p_filesz - p.p_filesz % size])
-                if self._swap:
-                    words.byteswap()
+                words = self._words(p.p_offset, p.p_filesz, size)
                 index = map(operator.floordiv, map(operator.sub, vaddrs, repeat(p.p_vaddr)),
                             repeat(size))
                 return list(map(words.__getitem__, index))

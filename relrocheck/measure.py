@@ -10,6 +10,7 @@ boundaries into those sorted keys. Cost grows with relocations only through C-le
 from __future__ import annotations
 
 import operator
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
@@ -666,7 +667,10 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
         if len(runs) > 64:
             break
     else:
-        return [(cls, offsets[lo:hi], infos[lo:hi], addends[lo:hi] if addends else None)
+        # Views, not copies: the RELATIVE run is most of a large table.
+        views = [memoryview(c) if isinstance(c, array) else c for c in (offsets, infos, addends)]
+        o, i, a = views
+        return [(cls, o[lo:hi], i[lo:hi], a[lo:hi] if a is not None else None)
                 for cls, lo, hi in runs]
     out: list[tuple[str, Columns, Columns, Columns | None]] = []
     for cls in sorted(classes):

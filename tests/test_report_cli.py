@@ -1,0 +1,96 @@
+"""`relrocheck report` end to end: the console entry points, the text report and the JSON
+document, checked against the shipped schema and against readelf."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import oracle
+import pytest
+from libbuild import build_library, fixture
+
+import relrocheck
+
+SCHEMA = Path(relrocheck.__file__).parent / "schemas" / "report.schema.json"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relrocheck", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_library(tmp_path_factory.mktemp("report"), "pointer_tables",
+                         fixture("pointer_tables.c"))
+
+
+def test_json_report_follows_the_shipped_schema(lib: Path) -> None:
+    proc = run("report", "--format", "json", str(lib))
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    jsonschema.validate(document, json.loads(SCHEMA.read_text()))
+    (entry,) = document["libraries"]
+    assert entry["name"] == "libpointer_tables.so" == oracle.dynamic(lib)["SONAME"][0]
+    assert entry["relocations"]["total"] == oracle.relocation_total(lib)
+    assert entry["relocations"]["by_type"] == dict(oracle.relocation_type_counts(lib))
+    assert entry["pages"]["relocated"] == oracle.pages_with_relocations(lib)
+    sizes = {s["name"]: s["size"] for s in entry["sections"]}
+    readelf = oracle.sections(lib)
+    assert all(readelf[name]["size"] == size for name, size in sizes.items())
+    names = next(s for s in entry["symbols"] if s["name"] == "names")
+    assert names["relocations"] == oracle.relocations_per_symbol(lib)["names"]
+    assert entry["symbols_total"] == len(entry["symbols"])
+
+
+def test_json_top_limits_symbols(lib: Path) -> None:
+    document = json.loads(run("report", "--format", "json", "--top", "2", str(lib)).stdout)
+    (entry,) = document["libraries"]
+    assert len(entry["symbols"]) == 2 < entry["symbols_total"]
+
+
+def test_text_report_names_costly_symbols_first(lib: Path) -> None:
+    proc = run("report", str(lib))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("libpointer_tables.so")
+    assert f"Dynamic relocations: {oracle.relocation_total(lib)}" in out
+    pages = oracle.pages_with_relocations(lib)
+    assert f"Pages written at load: {pages} relocated" in out
+    symbol_rows = [line.split() for line in out.splitlines()
+                   if line.startswith("    ") and line.split()[:1] and line.split()[0].isdigit()]
+    assert symbol_rows, out
+    # Sorted by cost: pages, then relocations, descending.
+    costs = [(int(r[0]), int(r[1])) for r in symbol_rows]
+    assert costs == sorted(costs, reverse=True)
+    assert any(r[-1] == "names" and r[1] == "40" for r in symbol_rows)
+
+
+def test_top_zero_lists_every_symbol(lib: Path) -> None:
+    limited = run("report", "--top", "1", str(lib)).stdout
+    full = run("report", "--top", "0", str(lib)).stdout
+    assert "more (--top N shows more" in limited
+    assert "more (--top N shows more" not in full
+    assert "plain_data" in full
+
+
+def test_console_script_and_version(lib: Path) -> None:
+    script = Path(sys.executable).with_name("relrocheck")
+    if not script.exists():
+        pytest.skip("relrocheck is not installed as a console script in this environment")
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert proc.stdout.strip() == f"relrocheck {relrocheck.__version__}"
+    proc = subprocess.run([str(script), "report", str(lib)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "names" in proc.stdout
+
+
+def test_help_teaches_the_commands() -> None:
+    proc = run("--help")
+    assert proc.returncode == 0
+    assert "report" in proc.stdout and "exit codes" in proc.stdout
+    proc = run("report", "--help")
+    assert "--page-size" in proc.stdout and "examples:" in proc.stdout
