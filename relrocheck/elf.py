@@ -20,7 +20,7 @@ import struct
 import sys
 from array import array
 from itertools import repeat
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from relrocheck.errors import ElfError
 
@@ -101,7 +101,7 @@ assert array(_U16).itemsize == 2 and array(_U32).itemsize == 4 and array(_U64).i
 
 
 class SectionHeader(NamedTuple):
-    index: int
+    number: int  # position in the section header table
     name: str
     sh_type: int
     sh_flags: int
@@ -309,7 +309,8 @@ class ElfFile:
             table = view[section.sh_offset:section.sh_offset + count * record_size]
             for field_offset, field_size in fields:
                 typecode = {1: "B", 2: _U16, 4: _U32, 8: _U64}[field_size]
-                strided = table.cast(typecode)[field_offset // field_size::record_size // field_size]
+                step = record_size // field_size
+                strided = table.cast(typecode)[field_offset // field_size::step]  # type: ignore[call-overload]
                 column = array(typecode)
                 # A strided copy in C: no copy of the whole table is ever held.
                 column.frombytes(strided.tobytes())

@@ -112,6 +112,7 @@ class _Measurement:
                            "relocations to sections and symbols")
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
         self.relro_range = self._relro_range()
+        self._symbol_kinds_cache: dict[int, list[int]] = {}
 
     # -- top level -----------------------------------------------------------------------
 
@@ -120,7 +121,8 @@ class _Measurement:
         dynamic = elf.dynamic()
         tags = dict(dynamic)
         flags, flags_1 = tags.get(E.DT_FLAGS, 0), tags.get(E.DT_FLAGS_1, 0)
-        bind_now = E.DT_BIND_NOW in tags or bool(flags & E.DF_BIND_NOW) or bool(flags_1 & E.DF_1_NOW)
+        bind_now = (E.DT_BIND_NOW in tags or bool(flags & E.DF_BIND_NOW)
+                    or bool(flags_1 & E.DF_1_NOW))
         textrel_flag = E.DT_TEXTREL in tags or bool(flags & E.DF_TEXTREL)
 
         tables, by_type, by_table = self._read_relocations()
@@ -130,10 +132,11 @@ class _Measurement:
         section_relocs: Counter[str] = Counter()
         symbols = []
         for index, owner in enumerate(owners):
-            by_class, targets, pages = owner_stats.get(index, ({}, {}, 0))
+            by_class, targets, touched = owner_stats.get(index, ({}, {}, 0))
             count = sum(by_class.values())
             section_relocs[owner.section.name] += count
-            if owner.unattributed and count == 0 and (owner.size == 0 or not owner.section.is_writable):
+            if owner.unattributed and count == 0 and (
+                    owner.size == 0 or not owner.section.is_writable):
                 continue
             symbols.append(Symbol(
                 name=owner.name,
@@ -146,7 +149,7 @@ class _Measurement:
                 relocations=count,
                 by_class=by_class,
                 targets=targets,
-                pages=pages,
+                pages=touched,
                 span_pages=0 if owner.unattributed else self._span_pages(owner),
                 aliases=owner.aliases,
                 unattributed=owner.unattributed,
@@ -161,10 +164,10 @@ class _Measurement:
         segments, bss_pages = self._segments(relocated_pages)
         textrel_sections = tuple(s.name for s in sections if not s.writable and s.relocations)
 
-        by_class = Counter()
+        class_totals: Counter[str] = Counter()
         for cls, table in tables.items():
-            by_class[cls] += len(table.offsets)
-        total = sum(by_class.values())
+            class_totals[cls] += len(table.offsets)
+        total = sum(class_totals.values())
         pages = Pages(
             page_size=self.page_size,
             relocated=len(relocated_pages),
@@ -204,7 +207,7 @@ class _Measurement:
             relocations=RelocationSummary(
                 total=total,
                 by_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
-                by_class={c: by_class[c] for c in RELOCATION_CLASSES if by_class[c]},
+                by_class={c: class_totals[c] for c in RELOCATION_CLASSES if class_totals[c]},
                 by_table=dict(by_table),
                 by_section=dict(sorted(((k, v) for k, v in section_relocs.items() if v),
                                        key=lambda kv: (-kv[1], kv[0]))),
@@ -285,9 +288,7 @@ class _Measurement:
 
     def _symbol_kinds(self, table: SectionHeader) -> list[int]:
         """Target kind of each symbol in the table's linked symbol table: own export or not."""
-        cache = getattr(self, "_symkind_cache", None)
-        if cache is None:
-            cache = self._symkind_cache = {}
+        cache = self._symbol_kinds_cache
         if table.sh_link in cache:
             return cache[table.sh_link]
         if table.sh_link == 0:
@@ -401,7 +402,7 @@ class _Measurement:
             layout = ((0, 4), (4, 4), (8, 4), (12, 1), (13, 1), (14, 2))
         names, values, sizes, infos, others, shndxs = (
             elf.column(symtab, entsize, off, size) for off, size in layout)
-        writable = {s.index: s for s in elf.sections if s.is_alloc and s.is_writable}
+        writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
         tls_base = self._tls_base()
         candidates = []
         for i in compress(range(len(shndxs)), map(writable.__contains__, shndxs)):
@@ -415,8 +416,8 @@ class _Measurement:
                 # PowerPC64 ELFv1: a function symbol names its descriptor in .opd but carries
                 # the size of its code; the descriptor is what holds relocated words.
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
-            candidates.append((address, size, _BINDING_RANK.get(E.STB_NAMES.get(infos[i] >> 4, ""), 3),
-                               elf.string_at(strtab, names[i]), i, section))
+            rank = _BINDING_RANK.get(E.STB_NAMES.get(infos[i] >> 4, ""), 3)
+            candidates.append((address, size, rank, elf.string_at(strtab, names[i]), i, section))
         candidates.sort(key=lambda c: (c[0], -c[1], c[2], c[3]))
         owners: list[_Owner] = []
         for address, size, _rank, name, i, section in candidates:
@@ -444,7 +445,7 @@ class _Measurement:
         symbols = self._writable_symbols()
         by_section: dict[int, list[_Owner]] = {}
         for owner in symbols:
-            by_section.setdefault(owner.section.index, []).append(owner)
+            by_section.setdefault(owner.section.number, []).append(owner)
         owners: list[_Owner] = []
         bounds: list[int] = [0]
         owner_of: list[int] = [-1]
@@ -459,7 +460,7 @@ class _Measurement:
         cursor = 0
         # .tbss has no bytes in the image: its addresses alias the sections after it.
         laid_out = sorted((s for s in self.alloc if not (s.is_tls and not s.has_file_bytes)),
-                          key=lambda s: (s.sh_addr, s.index))
+                          key=lambda s: (s.sh_addr, s.number))
         for section in laid_out:
             start, end = section.sh_addr, section.sh_addr + section.sh_size
             if start < cursor:
@@ -473,7 +474,7 @@ class _Measurement:
                                  address=section.sh_addr, size=0, unattributed=True))
             covered = 0
             position = start
-            for owner in by_section.get(section.index, ()):
+            for owner in by_section.get(section.number, ()):
                 o_start = max(owner.address, position)
                 o_end = min(owner.address + owner.size, end)
                 if o_end <= o_start:
@@ -559,7 +560,8 @@ class _Measurement:
     def _span_pages(self, owner: _Owner) -> int:
         if owner.size <= 0:
             return 0
-        return ((owner.address + owner.size - 1) >> self.page_shift) - (owner.address >> self.page_shift) + 1
+        shift = self.page_shift
+        return ((owner.address + owner.size - 1) >> shift) - (owner.address >> shift) + 1
 
     def _relro_range(self) -> tuple[int, int] | None:
         for p in self.elf.segments:
@@ -599,7 +601,8 @@ class _Measurement:
             file_end = p.p_vaddr + p.p_filesz
             file_pages = ((file_end - 1) >> shift) - first + 1 if p.p_filesz else 0
             mem_end_page = ((p.p_vaddr + max(p.p_memsz, 1) - 1) >> shift)
-            relocated = bisect_right(relocated_pages, mem_end_page) - bisect_left(relocated_pages, first)
+            relocated = (bisect_right(relocated_pages, mem_end_page)
+                         - bisect_left(relocated_pages, first))
             if p.p_memsz > p.p_filesz and p.p_filesz and file_end & (self.page_size - 1):
                 # The loader zero-fills the tail of the last file page where .bss begins.
                 bss_pages.add(file_end >> shift)
@@ -668,8 +671,8 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
             break
     else:
         # Views, not copies: the RELATIVE run is most of a large table.
-        views = [memoryview(c) if isinstance(c, array) else c for c in (offsets, infos, addends)]
-        o, i, a = views
+        o, i = _view(offsets), _view(infos)
+        a = _view(addends) if addends is not None else None
         return [(cls, o[lo:hi], i[lo:hi], a[lo:hi] if a is not None else None)
                 for cls, lo, hi in runs]
     out: list[tuple[str, Columns, Columns, Columns | None]] = []
@@ -679,6 +682,10 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
         out.append((cls, list(compress(offsets, selector)), list(compress(infos, selector)),
                     list(compress(addends, selector)) if addends else None))
     return out
+
+
+def _view(column: Columns) -> Columns:
+    return memoryview(column) if isinstance(column, array) else column  # type: ignore[return-value]
 
 
 def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
