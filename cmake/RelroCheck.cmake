@@ -4,7 +4,9 @@
 #   add_relro_check(<target>
 #                   [POLICY <file>]      relrocheck policy (YAML); relative to this directory
 #                   [BASELINE <file>]    baseline file; relative to this directory. Without it the
-#                                        policy says where the baseline lives.
+#                                        policy says where the baseline lives (its baseline.file,
+#                                        default relro-baseline.json beside the policy); without
+#                                        either it is relro-baseline.json in this directory.
 #                   [ARGS <arg>...]      more arguments for `relrocheck check`
 #                   [NO_ALL]             not part of the default build; build relro-check-<target>
 #                   [TEST])              also register a CTest test relrocheck.<target> (label relro)
@@ -148,6 +150,11 @@ function(add_relro_check target)
     list(APPEND options --policy "${policy}")
     list(APPEND depends "${policy}")
   endif()
+  if(NOT DEFINED arg_POLICY AND NOT DEFINED arg_BASELINE)
+    # relrocheck's own default is relro-baseline.json in its working directory, the build tree:
+    # a baseline is reviewed and committed, so it belongs in the source tree.
+    set(arg_BASELINE relro-baseline.json)
+  endif()
   if(DEFINED arg_BASELINE)
     cmake_path(ABSOLUTE_PATH arg_BASELINE BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE
                OUTPUT_VARIABLE baseline)
@@ -174,9 +181,12 @@ function(add_relro_check target)
   # what DEPENDS cannot know: the baseline location a policy chooses when BASELINE is not given,
   # and a baseline created after configure. Ninja and the Makefile generators (CMake 3.20)
   # honour DEPFILE; Xcode and Visual Studio only from 3.21, and there the DEPENDS above suffice.
+  # CMake 3.20 hands Ninja Multi-Config's depfile rewriting the path with $<CONFIG> unexpanded,
+  # so the depfile is never found and the check reruns on every build: not there either.
   set(depfile_options "")
   set(depfile_args "")
-  if(CMAKE_GENERATOR MATCHES "Ninja|Makefiles")
+  if(CMAKE_GENERATOR MATCHES "Ninja|Makefiles"
+     AND NOT (multi_config AND CMAKE_VERSION VERSION_LESS 3.21))
     set(depfile "${dir}/${name}.d")
     set(depfile_options --depfile "${depfile}")
     set(depfile_args DEPFILE "${depfile}")
@@ -198,8 +208,11 @@ function(add_relro_check target)
 
   # USES_TERMINAL: the update's report shows as it runs, and updates of one baseline file do not
   # race (relrocheck locks the file anyway).
+  # Removing the stamp makes the next build check against the new baseline even where no
+  # depfile told the generator about a baseline that appeared after configure.
   add_custom_target("relro-baseline-update-${name}"
     COMMAND ${command} --baseline update "$<TARGET_FILE:${target}>" ${options}
+    COMMAND "${CMAKE_COMMAND}" -E rm -f "${stamp}"
     COMMENT "relrocheck: updating the baseline of ${target}"
     VERBATIM
     USES_TERMINAL)
