@@ -565,6 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    # An installed relrocheck runs from cached bytecode. Where the environment forbids writing
+    # it (PYTHONDONTWRITEBYTECODE), every run would pay for compiling the package again; the
+    # warm-up round writes the cache under --work instead, leaving the checkout clean.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str((args.work / "pycache").resolve())
     if args.relrocheck:
         relrocheck = shlex.split(args.relrocheck)
     else:
