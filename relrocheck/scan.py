@@ -181,7 +181,7 @@ def find_libraries(roots: Sequence[str], follow_symlinks: bool = False) -> Disco
             raise UsageError("no such file or directory", root)
     found: dict[tuple[int, int], tuple[Candidate, bool]] = {}  # id -> (candidate, via symlink)
     errors: list[ScanError] = []
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: dict[tuple[int, int], bool] = {}  # folder id -> entered only through a symlink
     examined = 0
 
     def consider(path: str, st: os.stat_result, via_link: bool) -> None:
@@ -209,8 +209,7 @@ def find_libraries(roots: Sequence[str], follow_symlinks: bool = False) -> Disco
         if stat.S_ISREG(st.st_mode):
             consider(root, st, False)
         elif stat.S_ISDIR(st.st_mode):
-            if (st.st_dev, st.st_ino) not in seen_dirs:
-                seen_dirs.add((st.st_dev, st.st_ino))
+            if _enter(seen_dirs, st, False):
                 for path, st, via_link in _walk(root, follow_symlinks, seen_dirs, errors):
                     consider(path, st, via_link)
         else:
@@ -220,7 +219,19 @@ def find_libraries(roots: Sequence[str], follow_symlinks: bool = False) -> Disco
     return Discovery(candidates, tuple(errors), examined)
 
 
-def _walk(root: str, follow_symlinks: bool, seen_dirs: set[tuple[int, int]],
+def _enter(seen_dirs: dict[tuple[int, int], bool], st: os.stat_result, via_link: bool) -> bool:
+    """Whether to walk a folder now: the first time, and once more when a folder first
+    reached through a symlink is reached directly (its files then get their direct paths).
+    Every folder is walked at most twice, so symlink loops end."""
+    key = (st.st_dev, st.st_ino)
+    seen_via_link = seen_dirs.get(key)
+    if seen_via_link is None or (seen_via_link and not via_link):
+        seen_dirs[key] = via_link
+        return True
+    return False
+
+
+def _walk(root: str, follow_symlinks: bool, seen_dirs: dict[tuple[int, int], bool],
           errors: list[ScanError]) -> Iterator[tuple[str, os.stat_result, bool]]:
     """Regular files under root, depth first in name order: (path, stat, reached via a link)."""
     stack: list[tuple[str, bool]] = [(root, False)]
@@ -234,6 +245,7 @@ def _walk(root: str, follow_symlinks: bool, seen_dirs: set[tuple[int, int]],
             continue
         subfolders: list[tuple[str, bool]] = []
         for entry in entries:
+            is_link = False
             try:
                 is_link = entry.is_symlink()
                 if is_link and not follow_symlinks:
@@ -247,9 +259,7 @@ def _walk(root: str, follow_symlinks: bool, seen_dirs: set[tuple[int, int]],
                 errors.append(ScanError(entry.path, f"cannot read: {exc.strerror}"))
                 continue
             if stat.S_ISDIR(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                if key not in seen_dirs:
-                    seen_dirs.add(key)
+                if _enter(seen_dirs, st, via_link or is_link):
                     subfolders.append((entry.path, via_link or is_link))
             elif stat.S_ISREG(st.st_mode):
                 yield entry.path, st, via_link or is_link

@@ -108,12 +108,14 @@ class _TerminalProgress:
             return
         self.last = now
         try:
-            width = os.get_terminal_size(self.stream.fileno()).columns
+            width = os.get_terminal_size(self.stream.fileno()).columns or 80
         except OSError:
             width = 80
         line = f"[{done}/{total}] {path}"
         if len(line) >= width:
-            line = line[:width - 2] + "…"
+            # Keep the end: the file name tells more than the folders above it.
+            prefix = f"[{done}/{total}] …"
+            line = prefix + path[len(path) - max(width - 1 - len(prefix), 8):]
         self.stream.write("\r\x1b[K" + line)
         self.stream.flush()
         self.dirty = True
