@@ -380,9 +380,11 @@ def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: i
                                                "or out of memory?) while measuring this "
                                                "batch") for p in batch]
     finally:
-        # On Ctrl-C (or an early close of this generator) drop the queued batches; the
-        # running ones are short and end on their own.
-        executor.shutdown(wait=False, cancel_futures=True)
+        # On Ctrl-C (or an early close of this generator) drop the queued batches and wait
+        # for the running ones, which are short. Not waiting would leave the pool's manager
+        # thread running into interpreter exit, where Python 3.11 may print a traceback
+        # from its atexit hook (a write to the pool's closed wake-up pipe).
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def rank_key(s: LibrarySummary) -> tuple:
