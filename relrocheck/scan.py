@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from relrocheck.errors import RelrocheckError, UsageError
@@ -387,6 +387,30 @@ def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: i
         executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _demangle(libraries: list[LibrarySummary]) -> list[LibrarySummary]:
+    """Readable names for the few symbols kept, in one c++filt run for the whole scan rather
+    than one per library in the workers."""
+    try:
+        from relrocheck.demangle import demangle_names, is_mangled
+    except ImportError:  # demangling is an extra; raw names are still correct
+        return libraries
+    names = {s.name for lib in libraries for s in lib.symbols
+             if s.demangled is None and is_mangled(s.name)}
+    if not names:
+        return libraries
+    readable = demangle_names(sorted(names))
+    if not readable:
+        return libraries
+    out = []
+    for lib in libraries:
+        if any(s.name in readable for s in lib.symbols):
+            lib = replace(lib, symbols=tuple(
+                replace(s, demangled=readable[s.name]) if s.name in readable else s
+                for s in lib.symbols))
+        out.append(lib)
+    return out
+
+
 def rank_key(s: LibrarySummary) -> tuple:
     return (-s.relocated_pages, -s.dirty_bytes, -s.relocations, s.name, s.path)
 
@@ -432,6 +456,7 @@ def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
         if progress is not None:
             progress(done, total, batch[-1])
     libraries.sort(key=rank_key)
+    libraries = _demangle(libraries)
     errors.sort(key=lambda e: e.path)
     return ScanResult(
         roots=tuple(roots), page_size=page_size, jobs=jobs, follow_symlinks=follow_symlinks,

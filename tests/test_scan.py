@@ -341,3 +341,23 @@ def test_progress_only_on_a_terminal(tree):
     assert b"[5/5] " in seen  # the last update is always drawn
     assert seen.endswith(b"\r\x1b[K")  # and wiped before the report is printed
     assert json.loads(out)["totals"]["libraries"] == 4
+
+
+@pytest.mark.skipif(shutil.which("c++") is None or shutil.which("c++filt") is None,
+                    reason="needs c++ and c++filt")
+def test_kept_symbols_are_demangled(tmp_path):
+    pytest.importorskip("relrocheck.demangle")
+    from libbuild import fixture
+
+    lib = build_library(tmp_path / "build", "vtables", fixture("cxx_vtables.cpp"), lang="c++")
+    result = scan([str(lib)], symbols=50)
+    symbols = {s.name: s for s in result.libraries[0].symbols}
+    vtables = [name for name in symbols if name.startswith("_ZTVN7fixture")]
+    assert vtables, list(symbols)
+    for name in vtables:
+        expected = subprocess.run(["c++filt", name], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        assert expected.startswith("vtable for fixture::")
+        assert symbols[name].demangled == expected
+        assert symbols[name].label == expected
+    assert all(s.demangled is None for s in symbols.values() if not s.name.startswith("_Z"))
