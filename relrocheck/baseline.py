@@ -1,0 +1,376 @@
+"""The baseline: the accepted numbers of each library, a text file committed and reviewed.
+
+Format: JSON, sorted keys, two-space indentation, one line per section and per symbol, a
+trailing newline. JSON rather than YAML because
+- the standard library writes it byte for byte the same on every run (sorted keys, ASCII
+  escapes), so the same build gives a byte-identical file and `git diff` shows only real
+  changes; YAML emitters differ in quoting and line folding between versions;
+- it has one spelling per value (no `no`/`off` booleans, no implicit dates), so a hand edit
+  cannot change a number's meaning;
+- reading it needs no third-party import on the hot path of every build's check;
+- one line per symbol keeps a review diff to "+ one line per new table".
+
+Content: `format_version`, then `libraries`, one entry per library keyed by `Library.name`
+(SONAME, else file name). An entry holds the architecture and page size it was measured for,
+the RELRO/TEXTREL state, totals, writable sections (kind, bytes, relocations) and every symbol
+of writable data with its section, bytes and relocation count; relocations that land in no
+symbol appear under their `<unattributed in .X>` bucket names. No addresses, paths, build IDs,
+tool versions or timestamps: nothing that changes when the numbers do not.
+
+Local symbols of one name in several object files (two `static const struct ops ops`) cannot
+be told apart by name; they are summed into one row with `copies`.
+
+Writes take an exclusive `fcntl.flock` on the sidecar `BASELINE.lock` around
+read-modify-write, and replace the file atomically (temporary file in the same folder, fsync,
+`os.replace`), so concurrent `--baseline update` runs of different libraries all survive and a
+reader never sees half a file. Readers take no lock: the rename gives them the old or the new
+file whole. A corrupt, truncated or future-version file raises BaselineError and is never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Optional
+
+from relrocheck.errors import BaselineError
+from relrocheck.model import SECTION_KINDS, Library
+
+FORMAT_VERSION = 1
+
+# Library totals the baseline records, in the order reports list them.
+TOTAL_METRICS: tuple[str, ...] = (
+    "relocated_pages",  # distinct pages holding a relocation target: dirty in every process
+    "load_dirty_pages",  # relocated pages + the .data/.bss page the loader zero-fills
+    "relocations",
+    "symbolic_relocations",
+    "static_initializers",
+    "writable_bytes",  # file-backed writable bytes
+    "zero_fill_bytes",  # .bss/.tbss
+)
+
+
+@dataclass(frozen=True)
+class SymbolEntry:
+    section: str
+    bytes: int
+    relocations: int
+    copies: int = 1  # same-named local symbols of several objects, summed
+
+
+@dataclass(frozen=True)
+class SectionEntry:
+    kind: str
+    bytes: int
+    relocations: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The recorded numbers of one library."""
+
+    machine: str
+    page_size: int
+    relro: str
+    textrel: bool
+    totals: Mapping[str, int]
+    sections: Mapping[str, SectionEntry]
+    symbols: Mapping[str, SymbolEntry]
+
+    def bytes_by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.sections.values():
+            if s.kind != "readonly":
+                out[s.kind] = out.get(s.kind, 0) + s.bytes
+        return out
+
+
+Baseline = Mapping[str, Entry]  # library name -> entry
+
+
+# --- from the data model ------------------------------------------------------------------
+
+
+def library_totals(lib: Library) -> dict[str, int]:
+    return {
+        "relocated_pages": lib.pages.relocated,
+        "load_dirty_pages": lib.pages.load_dirty,
+        "relocations": lib.relocations.total,
+        "symbolic_relocations": lib.relocations.by_class.get("symbolic", 0),
+        "static_initializers": lib.static_initializers,
+        "writable_bytes": lib.writable_bytes,
+        "zero_fill_bytes": lib.zero_fill_bytes,
+    }
+
+
+def entry_from_library(lib: Library) -> Entry:
+    sections: dict[str, SectionEntry] = {}
+    for s in lib.sections:
+        old = sections.get(s.name)
+        sections[s.name] = SectionEntry(kind=s.kind, bytes=s.size + (old.bytes if old else 0),
+                                        relocations=s.relocations + (old.relocations if old else 0))
+    symbols: dict[str, SymbolEntry] = {}
+    for sym in lib.symbols:
+        if not (sym.size or sym.relocations):
+            continue
+        old = symbols.get(sym.name)
+        if old is None:
+            symbols[sym.name] = SymbolEntry(sym.section, sym.size, sym.relocations)
+        else:
+            section = ",".join(sorted(set(old.section.split(",")) | {sym.section}))
+            symbols[sym.name] = SymbolEntry(section, old.bytes + sym.size,
+                                            old.relocations + sym.relocations, old.copies + 1)
+    return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
+                 textrel=lib.textrel, totals=library_totals(lib), sections=sections,
+                 symbols=symbols)
+
+
+# --- text form ----------------------------------------------------------------------------
+
+
+def _entry_to_dict(e: Entry) -> dict[str, Any]:
+    return {
+        "machine": e.machine,
+        "page_size": e.page_size,
+        "relro": e.relro,
+        "textrel": e.textrel,
+        "totals": dict(e.totals),
+        "sections": {name: {"kind": s.kind, "bytes": s.bytes, "relocations": s.relocations}
+                     for name, s in e.sections.items()},
+        "symbols": {name: {"section": s.section, "bytes": s.bytes, "relocations": s.relocations,
+                           **({"copies": s.copies} if s.copies != 1 else {})}
+                    for name, s in e.symbols.items()},
+    }
+
+
+def _inline(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+
+def _block(indent: str, rows: list[str]) -> str:
+    """A JSON object from already formatted `"key": value` rows, closed at `indent`."""
+    if not rows:
+        return "{}"
+    return "{\n" + ",\n".join(rows) + "\n" + indent + "}"
+
+
+def dumps(baseline: Baseline) -> str:
+    """The file's text: deterministic, one line per section and symbol, trailing newline."""
+    libraries = []
+    for name in sorted(baseline):
+        d = _entry_to_dict(baseline[name])
+        fields = []
+        for key in sorted(d):
+            value = d[key]
+            if isinstance(value, dict):
+                rows = [f"        {_inline(k)}: {_inline(value[k])}" for k in sorted(value)]
+                value_text = _block("      ", rows)
+            else:
+                value_text = _inline(value)
+            fields.append(f"      {_inline(key)}: {value_text}")
+        libraries.append(f"    {_inline(name)}: {_block('    ', fields)}")
+    top = [f'  "format_version": {FORMAT_VERSION}', f'  "libraries": {_block("  ", libraries)}']
+    return _block("", top) + "\n"
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _expect(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise _Corrupt(f"{where}: {what}")
+
+
+def _int(d: Mapping[str, Any], key: str, where: str) -> int:
+    value = d.get(key)
+    _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            f"{where}.{key}", "expected a count (integer >= 0)")
+    return value  # type: ignore[return-value]
+
+
+def _str(d: Mapping[str, Any], key: str, where: str) -> str:
+    value = d.get(key)
+    _expect(isinstance(value, str) and bool(value), f"{where}.{key}", "expected a string")
+    return value  # type: ignore[return-value]
+
+
+def _object(value: Any, where: str, keys: Optional[set[str]] = None,
+            optional: frozenset[str] = frozenset()) -> Mapping[str, Any]:
+    _expect(isinstance(value, dict), where, "expected an object")
+    if keys is not None:
+        missing = keys - set(value)
+        extra = set(value) - keys - optional
+        _expect(not missing, where, "missing " + ", ".join(sorted(missing)))
+        _expect(not extra, where, "unknown field " + ", ".join(sorted(extra)))
+    return value
+
+
+_ENTRY_KEYS = {"machine", "page_size", "relro", "textrel", "totals", "sections", "symbols"}
+
+
+def _entry_from_dict(d: Any, where: str) -> Entry:
+    d = _object(d, where, _ENTRY_KEYS)
+    totals_d = _object(d["totals"], f"{where}.totals", set(TOTAL_METRICS))
+    totals = {m: _int(totals_d, m, f"{where}.totals") for m in TOTAL_METRICS}
+    sections = {}
+    for name, s in _object(d["sections"], f"{where}.sections").items():
+        at = f"{where}.sections[{name!r}]"
+        s = _object(s, at, {"kind", "bytes", "relocations"})
+        kind = _str(s, "kind", at)
+        _expect(kind in SECTION_KINDS, f"{at}.kind", f"unknown section kind {kind!r}")
+        sections[name] = SectionEntry(kind, _int(s, "bytes", at), _int(s, "relocations", at))
+    symbols = {}
+    for name, s in _object(d["symbols"], f"{where}.symbols").items():
+        at = f"{where}.symbols[{name!r}]"
+        s = _object(s, at, {"section", "bytes", "relocations"}, frozenset({"copies"}))
+        copies = _int(s, "copies", at) if "copies" in s else 1
+        symbols[name] = SymbolEntry(_str(s, "section", at), _int(s, "bytes", at),
+                                    _int(s, "relocations", at), copies)
+    relro = _str(d, "relro", where)
+    _expect(relro in ("none", "partial", "full"), f"{where}.relro", f"unknown RELRO {relro!r}")
+    _expect(isinstance(d["textrel"], bool), f"{where}.textrel", "expected true or false")
+    page_size = _int(d, "page_size", where)
+    _expect(page_size > 0, f"{where}.page_size", "must be positive")
+    return Entry(machine=_str(d, "machine", where), page_size=page_size, relro=relro,
+                 textrel=d["textrel"], totals=totals, sections=sections, symbols=symbols)
+
+
+def parse(text: str | bytes, path: str) -> dict[str, Entry]:
+    """Entries of a baseline file's text; BaselineError naming what is wrong."""
+    advice = "restore it from version control, or delete it and run `relrocheck --baseline update`"
+    try:
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise BaselineError(f"corrupt baseline (not UTF-8 text); {advice}", path) from None
+    except json.JSONDecodeError as exc:
+        what = "truncated" if exc.pos >= len(text.rstrip()) else "corrupt"
+        raise BaselineError(f"{what} baseline (invalid JSON at line {exc.lineno} column "
+                            f"{exc.colno}: {exc.msg}); {advice}", path) from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise BaselineError(f"not a relrocheck baseline (no format_version); {advice}", path)
+    version = data["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BaselineError(f"corrupt baseline (format_version {version!r}); {advice}", path)
+    if version > FORMAT_VERSION:
+        raise BaselineError(f"baseline format version {version} is newer than this relrocheck "
+                            f"understands ({FORMAT_VERSION}); upgrade relrocheck", path)
+    try:
+        _object(data, "baseline", {"format_version", "libraries"})
+        libraries = _object(data["libraries"], "libraries")
+        return {name: _entry_from_dict(entry, f"libraries[{name!r}]")
+                for name, entry in libraries.items()}
+    except _Corrupt as exc:
+        raise BaselineError(f"corrupt baseline ({exc}); {advice}", path) from None
+
+
+def read(path: str) -> Optional[dict[str, Entry]]:
+    """The baseline at `path`, or None when the file does not exist."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline: {exc.strerror or exc}", path) from None
+    return parse(raw, path)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def lock_path(path: str) -> str:
+    return path + ".lock"
+
+
+@contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Exclusive lock for a read-modify-write of the baseline at `path`.
+
+    A sidecar file, not the baseline itself: the baseline is replaced by rename, and a lock on
+    the old inode would not exclude a writer that opened the new one. The sidecar stays behind
+    (deleting it would let two writers lock two different inodes).
+    """
+    import fcntl
+
+    try:
+        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise BaselineError(f"cannot create lock file {lock_path(path)}: "
+                            f"{exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Replace `path` with `text`: readers see the old file or the new one, never a part."""
+    import tempfile
+
+    folder = os.path.dirname(path) or "."
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        mode = _new_file_mode()
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Optional[Entry]]:
+    """Replace the entries of `entries`' libraries, keep every other; return the old ones.
+
+    The file is written only when its text changes, so an update that accepts nothing new
+    leaves its modification time alone (and build tools do not rerun every check).
+    """
+    folder = os.path.dirname(path)
+    try:
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with locked(path):
+            try:
+                with open(path, "rb") as f:
+                    old_raw: Optional[bytes] = f.read()
+            except FileNotFoundError:
+                old_raw = None
+            current = parse(old_raw, path) if old_raw is not None else {}
+            previous = {name: current.get(name) for name in entries}
+            merged = {**current, **entries}
+            text = dumps(merged)
+            if old_raw is None or old_raw != text.encode("utf-8"):
+                write_atomically(path, text)
+            return previous
+    except OSError as exc:
+        raise BaselineError(f"cannot write baseline: {exc.strerror or exc}", path) from None

@@ -1,0 +1,137 @@
+"""`relrocheck diff OLD NEW`: what changed between two builds, bloat-o-meter style, no policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Optional
+
+from relrocheck.commands._common import add_format, add_page_size, resolve_top, top_count
+from relrocheck.errors import EXIT_OK, RelrocheckError, UsageError
+
+NAME = "diff"
+ORDER = 30
+HELP = "compare two builds of a library (ELF files, JSON reports or baseline files)"
+DESCRIPTION = """\
+Compare two measurements of the same library or libraries, in the format `check` prints
+on failure: a summary line (symbols added/removed, grown/shrunk, bytes and relocations
+up/down, relocated pages old -> new), then the changed symbols, old -> new with deltas,
+sorted by impact (most added relocations first, shrinks last), then the changed sections
+and totals.
+
+OLD and NEW may each be an ELF file, a JSON report (`relrocheck report --format json`) or a
+baseline file. When each side holds one library they are compared whatever their names
+(libfoo.so.1 against libfoo.so.2); otherwise libraries are paired by name.
+
+diff judges nothing: it exits 0 whatever changed (2 on unreadable input). Use `check` to
+fail a build.
+"""
+EPILOG = """\
+examples:
+  relrocheck diff old/libfoo.so build/libfoo.so
+  relrocheck report --format json build/libfoo.so > after.json
+  relrocheck diff before.json after.json --format markdown
+  relrocheck diff relro-baseline.json build/libfoo.so     what would `check` see?
+"""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", metavar="OLD", help="ELF file, JSON report or baseline file")
+    parser.add_argument("new", metavar="NEW", help="ELF file, JSON report or baseline file")
+    add_format(parser, ("text", "json", "markdown"))
+    parser.add_argument("--top", type=top_count, default=None, metavar="N",
+                        help="changed symbols to list per library (text and Markdown default "
+                             "20, JSON all; 0 = all)")
+    add_page_size(parser)
+
+
+def _load(path: str, page_size: int) -> dict[str, tuple[Any, Optional[Any]]]:
+    """name -> (baseline Entry, Library or None) of every library in the file at `path`."""
+    from relrocheck import baseline
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if head == b"\x7fELF":
+        from relrocheck.analyze import analyze
+
+        lib = analyze(path, page_size=page_size)
+        return {lib.name: (baseline.entry_from_library(lib), lib)}
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except (ValueError, OSError):
+        raise UsageError(f"{path}: neither an ELF file nor a relrocheck JSON report or "
+                         "baseline") from None
+    if isinstance(data, dict) and isinstance(data.get("libraries"), dict):
+        with open(path, "rb") as f:
+            entries = baseline.parse(f.read(), path)
+        return {name: (entry, None) for name, entry in entries.items()}
+    if isinstance(data, dict) and isinstance(data.get("libraries"), list):
+        from relrocheck.serialize import library_from_dict
+
+        out = {}
+        for d in data["libraries"]:
+            try:
+                lib = library_from_dict(d)
+            except RelrocheckError as exc:
+                raise UsageError(f"{path}: {exc}") from None
+            if isinstance(d, dict) and d.get("symbols_total", len(lib.symbols)) > len(lib.symbols):
+                raise UsageError(f"{path}: the report lists only {len(lib.symbols)} of "
+                                 f"{d['symbols_total']} symbols of {lib.name}; write it with "
+                                 "--top 0")
+            out[lib.name] = (baseline.entry_from_library(lib), lib)
+        return out
+    raise UsageError(f"{path}: a JSON file, but neither a relrocheck report nor a baseline")
+
+
+def _pairs(old: dict, new: dict) -> list[tuple[str, Optional[tuple], Optional[tuple]]]:
+    if len(old) == 1 and len(new) == 1:
+        (old_name, o), (new_name, n) = next(iter(old.items())), next(iter(new.items()))
+        name = new_name if old_name == new_name else f"{old_name} -> {new_name}"
+        return [(name, o, n)]
+    return [(name, old.get(name), new.get(name)) for name in sorted(set(old) | set(new))]
+
+
+def execute(args: argparse.Namespace) -> int:
+    from relrocheck.diff import diff_entries
+    from relrocheck.render import diff as render
+
+    old, new = _load(args.old, args.page_size), _load(args.new, args.page_size)
+    results = []
+    for name, o, n in _pairs(old, new):
+        if o is not None and n is not None and o[0].page_size != n[0].page_size:
+            raise UsageError(f"{name}: page counts were made for page size {o[0].page_size} in "
+                             f"{args.old} and {n[0].page_size} in {args.new}; they do not compare")
+        if n is None:
+            results.append((name, None, "only in OLD"))
+            continue
+        lib = n[1] or (o[1] if o else None)
+        labels = {s.name: s.demangled for s in lib.symbols
+                  if s.demangled and s.demangled != s.name} if lib else {}
+        d = diff_entries(name, o[0] if o else None, n[0])
+        results.append((name, (d, labels), None if o else "only in NEW"))
+
+    top = resolve_top(args.top, None if args.format == "json" else render.DEFAULT_TOP)
+    if args.format == "json":
+        doc = {"format_version": 1, "old": args.old, "new": args.new, "libraries": [
+            {"name": name, "note": note,
+             "diff": None if r is None else render.diff_to_dict(r[0], r[1], top)}
+            for name, r, note in results]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return EXIT_OK
+    out = []
+    for name, r, note in results:
+        if args.format == "markdown":
+            out.append(f"### {render.md_code(name)}" + (f" ({note})" if note else "") + "\n\n")
+            if r is not None:
+                out.append(render.render_markdown(r[0], r[1], top) + "\n")
+        else:
+            out.append(f"{name}" + (f" ({note})" if note else "") + ":\n")
+            if r is not None:
+                out.append(render.render_text(r[0], r[1], top))
+    sys.stdout.write("".join(out))
+    return EXIT_OK

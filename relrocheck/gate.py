@@ -1,0 +1,232 @@
+"""The judgement: one library against its policy and its baseline entry, as a list of findings.
+
+Pure: no files, no printing. `judge` returns every violation, in the order a reader should
+fix them (hard rules, limits, regressions, new symbols, baseline state).
+
+What counts as a *new symbol* (the rule "a new symbol in writable data fails unless
+allowlisted"): a named symbol of the library that has at least one dynamic relocation and
+whose raw name (nor any alias) is not in the baseline entry. Relocations are the criterion
+because they are what the loader writes, in every process, before any code runs:
+- a new pointer-free `.data` symbol costs file-backed bytes only, which the `writable_bytes`
+  regression rule already gates; a new `.bss` symbol costs nothing until a program writes it;
+- `<unattributed in .X>` buckets are not symbols: they are the remainder of a section (GOT
+  slots, tables of a stripped library); their growth shows in the totals and in the diff;
+- a symbol that existed without relocations and now has some is not new, but it grows the
+  relocation total, which the regression rules gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from relrocheck.baseline import Entry, entry_from_library
+from relrocheck.diff import LibraryDiff, diff_entries
+from relrocheck.model import Hint, Library, Symbol
+from relrocheck.policy import RELRO_ORDER, LibraryPolicy
+
+# Violation kinds, in the order they are reported.
+VIOLATION_KINDS: tuple[str, ...] = (
+    "rule",  # a hard rule: TEXTREL, RELRO
+    "limit",  # an absolute limit of the library or of one symbol
+    "regression",  # growth over the baseline beyond what the policy allows
+    "new_symbol",  # a relocated symbol the baseline does not know and the allowlist does not allow
+    "stale_baseline",  # a shrink, when the policy asks for a tight baseline
+    "missing_baseline",  # no entry to compare with, and the policy says that fails
+)
+
+# Symbol sections whose bytes are anonymous zero-fill: no cost until written, so the
+# per-symbol byte limit does not apply to them.
+_ZERO_FILL_KINDS = ("bss", "tbss")
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str  # one of VIOLATION_KINDS
+    metric: str  # textrel, relro, a limit or regression metric, "symbol", "baseline"
+    message: str
+    symbol: Optional[str] = None
+    old: Optional[int] = None
+    new: Optional[int] = None
+    limit: Optional[int] = None  # the bound that was exceeded (old + allowance for growth)
+
+
+def _rules(lib: Library, policy: LibraryPolicy) -> list[Violation]:
+    out = []
+    if policy.rules.forbid_textrel and lib.textrel:
+        where = ", ".join(lib.textrel_sections) or "code (DT_TEXTREL is set)"
+        out.append(Violation("rule", "textrel",
+                             f"TEXTREL: the loader writes relocations into {where}, dirtying "
+                             "code pages in every process (rebuild every object with -fPIC)"))
+    wanted = policy.rules.minimum_relro
+    if RELRO_ORDER.index(lib.relro) < RELRO_ORDER.index(wanted):
+        fix = "-Wl,-z,relro,-z,now" if wanted == "full" else "-Wl,-z,relro"
+        out.append(Violation("rule", "relro",
+                             f"RELRO is {lib.relro}, the policy requires {wanted} (link with {fix})"))
+    return out
+
+
+def _limits(lib: Library, current: Entry, policy: LibraryPolicy) -> list[Violation]:
+    out = []
+    limits = policy.limits
+    totals = current.totals
+    for metric in ("writable_bytes", "relocations", "symbolic_relocations", "relocated_pages",
+                   "static_initializers"):
+        bound = getattr(limits, metric)
+        if bound is not None and totals[metric] > bound:
+            out.append(Violation("limit", metric, f"{metric} {totals[metric]} exceeds the limit "
+                                 f"{bound}", new=totals[metric], limit=bound))
+    by_kind = current.bytes_by_kind()
+    for kind, bound in limits.writable_bytes_by_kind.items():
+        value = by_kind.get(kind, 0)
+        if value > bound:
+            out.append(Violation("limit", f"writable_bytes_by_kind.{kind}",
+                                 f"writable bytes of kind {kind} {value} exceed the limit {bound}",
+                                 new=value, limit=bound))
+    kind_of = {s.name: s.kind for s in lib.sections}
+    for sym in lib.symbols:
+        if sym.unattributed:
+            continue  # a section's remainder: the totals gate it
+        allowance = policy.allowance_for(sym)
+        if allowance is not None:
+            max_bytes, max_relocs = allowance.limits.bytes, allowance.limits.relocations
+            source = f" (its allowlist entry at {allowance.origin})"
+        else:
+            max_bytes, max_relocs = limits.symbol_bytes, limits.symbol_relocations
+            source = ""
+        if (max_bytes is not None and sym.size > max_bytes
+                and kind_of.get(sym.section) not in _ZERO_FILL_KINDS):
+            out.append(Violation("limit", "symbol_bytes",
+                                 f"{_label(sym)} has {sym.size} bytes in {sym.section}, more than "
+                                 f"the per-symbol limit {max_bytes}{source}",
+                                 symbol=sym.name, new=sym.size, limit=max_bytes))
+        if max_relocs is not None and sym.relocations > max_relocs:
+            out.append(Violation("limit", "symbol_relocations",
+                                 f"{_label(sym)} has {sym.relocations} relocations, more than the "
+                                 f"per-symbol limit {max_relocs}{source}",
+                                 symbol=sym.name, new=sym.relocations, limit=max_relocs))
+    return out
+
+
+def _regressions(lib: Library, current: Entry, old: Entry, policy: LibraryPolicy
+                 ) -> list[Violation]:
+    out = []
+    regression = policy.regression
+    for metric, growth in regression.growth.items():
+        if growth is None:
+            continue
+        before, after = old.totals[metric], current.totals[metric]
+        allowed = growth.allowance(before)
+        if after - before > allowed:
+            out.append(Violation("regression", metric,
+                                 f"{metric} grew {before} -> {after} (+{after - before}); the "
+                                 f"policy allows {growth.describe()}",
+                                 old=before, new=after, limit=before + allowed))
+    if regression.new_symbols == "fail":
+        for sym in lib.symbols:
+            if sym.unattributed or not sym.relocations:
+                continue
+            if sym.name in old.symbols or any(a in old.symbols for a in sym.aliases):
+                continue
+            if policy.allowance_for(sym) is not None:
+                continue
+            out.append(Violation("new_symbol", "symbol",
+                                 f"new symbol in writable data: {_label(sym)} ({sym.section}, "
+                                 f"{sym.size} bytes, {sym.relocations} relocations) is not in the "
+                                 "baseline and not allowlisted", symbol=sym.name, old=0,
+                                 new=sym.relocations))
+    if regression.tight:
+        for metric, growth in regression.growth.items():
+            before, after = old.totals[metric], current.totals[metric]
+            if growth is not None and after < before:
+                out.append(Violation("stale_baseline", metric,
+                                     f"{metric} shrank {before} -> {after}; the policy asks for a "
+                                     "tight baseline: accept the improvement with --baseline update",
+                                     old=before, new=after))
+    return out
+
+
+def judge(lib: Library, policy: LibraryPolicy, old: Optional[Entry],
+          missing_baseline: str = "fail", current: Optional[Entry] = None) -> list[Violation]:
+    """Everything wrong with `lib` under `policy`, compared with its baseline entry `old`.
+
+    `missing_baseline` (fail | pass) decides what a missing entry means. `current` is
+    `entry_from_library(lib)` when the caller has it already.
+    """
+    current = current or entry_from_library(lib)
+    found = _rules(lib, policy) + _limits(lib, current, policy)
+    if old is not None:
+        found += _regressions(lib, current, old, policy)
+    elif missing_baseline == "fail":
+        found.append(Violation("missing_baseline", "baseline",
+                               f"no baseline entry for {lib.name}: nothing to compare with"))
+    order = {k: i for i, k in enumerate(VIOLATION_KINDS)}
+    return sorted(found, key=lambda v: order[v.kind])
+
+
+def _label(sym: Symbol) -> str:
+    if sym.demangled and sym.demangled != sym.name:
+        return f"{sym.name} ({sym.demangled})"
+    return sym.name
+
+
+# --- one run of the gate: every library's findings, ready to render ------------------------
+
+MAX_HINTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One library's verdict, with the diff against its baseline entry and fixes to offer."""
+
+    name: str
+    path: str
+    violations: tuple[Violation, ...]
+    diff: Optional[LibraryDiff]  # None when the baseline has no entry for this library
+    hints: tuple[tuple[str, Hint], ...] = ()  # (symbol, hint) for the worst rows
+    labels: Mapping[str, str] = field(default_factory=dict)  # raw name -> demangled
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.violations)
+
+
+@dataclass(frozen=True)
+class GateRun:
+    mode: str  # check | update
+    baseline_file: str
+    missing_baseline: str  # fail | pass, from the policy
+    outcomes: tuple[Outcome, ...]
+    accept_command: str  # the exact command that records the current numbers
+    updated: bool = False  # update mode: the baseline file was (re)written or already equal
+
+    @property
+    def failed(self) -> bool:
+        return any(o.failed for o in self.outcomes)
+
+
+def evaluate(lib: Library, policy: LibraryPolicy, old: Optional[Entry],
+             missing_baseline: str = "fail", regressions: bool = True) -> Outcome:
+    """Judge `lib`, diff it against `old`, and pick the fix hints worth showing first.
+
+    With `regressions=False` (what `--baseline update` records) only hard rules and limits
+    are judged: the baseline accepts growth, never a broken rule or limit.
+    """
+    current = entry_from_library(lib)
+    if regressions:
+        violations = judge(lib, policy, old, missing_baseline, current)
+    else:
+        violations = judge(lib, policy, None, "pass", current)
+    diff = diff_entries(lib.name, old, current) if old is not None else None
+    by_name = {s.name: s for s in lib.symbols if not s.unattributed}
+    worst = [v.symbol for v in violations if v.symbol]
+    if diff is not None:
+        worst += [c.name for c in diff.symbols if c.status in ("added", "grown")]
+    hints: list[tuple[str, Hint]] = []
+    for name in dict.fromkeys(worst):
+        sym = by_name.get(name)
+        if sym is not None and sym.hint is not None and len(hints) < MAX_HINTS:
+            hints.append((name, sym.hint))
+    labels = {s.name: s.demangled for s in lib.symbols if s.demangled and s.demangled != s.name}
+    return Outcome(name=lib.name, path=lib.path, violations=tuple(violations), diff=diff,
+                   hints=tuple(hints), labels=labels)

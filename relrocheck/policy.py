@@ -1,0 +1,445 @@
+"""The policy: load a YAML file, validate it against the shipped JSON Schema, type it.
+
+A policy says what `relrocheck check` enforces: absolute limits (defaults, and per library by
+file name or SONAME glob), a symbol allowlist, regression rules against the baseline, and hard
+rules (TEXTREL, RELRO). Every key is optional; no policy at all means the defaults below, so
+`relrocheck check --baseline-file B LIB` works on its own.
+
+Loading is defensive because a policy is input a build trusts blindly:
+- the file is capped at `MAX_POLICY_BYTES` before YAML sees it;
+- YAML is composed with a SafeLoader (no arbitrary tags) and aliases are refused outright: an
+  alias is the vehicle of the "billion laughs" bomb and of `<<` merges, and a policy gains
+  nothing from either (per-library entries already override defaults key by key);
+- duplicate keys are errors (YAML silently keeps the last one, which could hide a limit);
+- the schema forbids unknown keys, so a typo never switches a check off.
+Errors are `FILE:LINE:COL: key.path: message`, found by composing the YAML node tree and
+mapping each jsonschema error path back to the node it names.
+
+yaml and jsonschema are imported only when a policy file is actually loaded.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+from relrocheck.errors import PolicyError, RelrocheckError
+from relrocheck.model import Library, Symbol
+
+MAX_POLICY_BYTES = 1 << 20
+DEFAULT_BASELINE_FILE = "relro-baseline.json"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+
+RELRO_ORDER = ("none", "partial", "full")
+
+# Library-level limits (name -> how the judge reads the library), in report order.
+TOTAL_LIMITS: tuple[str, ...] = (
+    "writable_bytes", "relocations", "symbolic_relocations", "relocated_pages",
+    "static_initializers",
+)
+SYMBOL_LIMITS: tuple[str, ...] = ("symbol_bytes", "symbol_relocations")
+
+# Metrics the regression rules compare with the baseline, and their default allowed growth:
+# 0 = no growth, None = not gated. symbolic_relocations is a subset of relocations and
+# load_dirty_pages a superset of relocated_pages, so gating them by default would only repeat
+# the same failure; zero-fill bytes cost nothing until a program writes them.
+DEFAULT_GROWTH: dict[str, Optional[int]] = {
+    "relocated_pages": 0,
+    "load_dirty_pages": None,
+    "relocations": 0,
+    "symbolic_relocations": None,
+    "static_initializers": 0,
+    "writable_bytes": 0,
+    "zero_fill_bytes": None,
+}
+REGRESSION_METRICS: tuple[str, ...] = tuple(DEFAULT_GROWTH)
+
+
+# --- typed policy -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Allowed growth of one metric: the larger of an absolute and a percent allowance."""
+
+    absolute: Optional[int] = None
+    percent: Optional[float] = None
+
+    def allowance(self, old: int) -> int:
+        allowed = self.absolute or 0
+        if self.percent is not None:
+            allowed = max(allowed, math.floor(old * self.percent / 100))
+        return allowed
+
+    def describe(self) -> str:
+        parts = []
+        if self.absolute is not None or self.percent is None:
+            parts.append(f"+{self.absolute or 0}")
+        if self.percent is not None:
+            parts.append(f"+{self.percent:g}%")
+        return " or ".join(parts)
+
+
+@dataclass(frozen=True)
+class Limits:
+    writable_bytes: Optional[int] = None
+    writable_bytes_by_kind: Mapping[str, int] = field(default_factory=dict)
+    relocations: Optional[int] = None
+    symbolic_relocations: Optional[int] = None
+    relocated_pages: Optional[int] = None
+    static_initializers: Optional[int] = None
+    symbol_bytes: Optional[int] = None
+    symbol_relocations: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class SymbolLimits:
+    bytes: Optional[int] = None
+    relocations: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    forbid_textrel: bool = True
+    minimum_relro: str = "none"
+
+
+@dataclass(frozen=True)
+class Regression:
+    growth: Mapping[str, Optional[Growth]]  # metric -> allowed growth; None = not gated
+    new_symbols: str = "fail"  # fail | allow
+    tight: bool = False
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """One allowlist entry: symbols matching it may be new and have their own limits."""
+
+    patterns: tuple[str, ...]
+    reason: Optional[str] = None
+    limits: SymbolLimits = SymbolLimits()
+    libraries: tuple[str, ...] = ()  # empty: every library
+    origin: str = ""  # "policy.yaml:23", for messages
+
+    def matches_name(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+
+    def matches(self, symbol: Symbol) -> bool:
+        """Raw name, its aliases, or the demangled name (when the enrichment filled it)."""
+        names: Iterable[str] = (symbol.name, *symbol.aliases,
+                                *((symbol.demangled,) if symbol.demangled else ()))
+        return any(self.matches_name(n) for n in names)
+
+
+@dataclass(frozen=True)
+class LibraryPolicy:
+    """The policy as it applies to one library: defaults with the matching entries merged."""
+
+    limits: Limits
+    regression: Regression
+    rules: Rules
+    allow: tuple[Allowance, ...]
+    matched: tuple[str, ...] = ()  # origins of the `libraries` entries that matched
+
+    def allowance_for(self, symbol: Symbol) -> Optional[Allowance]:
+        for a in self.allow:
+            if a.matches(symbol):
+                return a
+        return None
+
+
+@dataclass(frozen=True)
+class _LibraryEntry:
+    patterns: tuple[str, ...]
+    settings: Mapping[str, Any]  # validated raw `limits`, `regression`, `rules`
+    allow: tuple[Allowance, ...]
+    origin: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    source: Optional[str]  # the policy file as given, None for the built-in defaults
+    baseline_file: str  # resolved against the policy's folder (or the current directory)
+    baseline_missing: str  # fail | pass
+    settings: Mapping[str, Any]  # validated raw top-level `limits`, `regression`, `rules`
+    allow: tuple[Allowance, ...]
+    libraries: tuple[_LibraryEntry, ...]
+
+    def for_library(self, lib: Library) -> LibraryPolicy:
+        names = library_match_names(lib)
+        entries = [e for e in self.libraries
+                   if any(fnmatch.fnmatchcase(n, p) for n in names for p in e.patterns)]
+        merged: dict[str, dict[str, Any]] = {k: dict(self.settings.get(k) or {})
+                                             for k in ("limits", "regression", "rules")}
+        for entry in entries:
+            for section in ("limits", "regression", "rules"):
+                override = entry.settings.get(section) or {}
+                for key, value in override.items():
+                    if key == "writable_bytes_by_kind":
+                        # Per kind, so a library can raise one kind's limit and keep the rest.
+                        value = {**merged[section].get(key, {}), **value}
+                    merged[section][key] = value
+        allow = [a for a in self.allow
+                 if not a.libraries or any(fnmatch.fnmatchcase(n, p)
+                                            for n in names for p in a.libraries)]
+        for entry in entries:
+            allow.extend(entry.allow)
+        return LibraryPolicy(limits=_limits(merged["limits"]),
+                             regression=_regression(merged["regression"]),
+                             rules=Rules(**merged["rules"]), allow=tuple(allow),
+                             matched=tuple(e.origin for e in entries))
+
+
+def library_match_names(lib: Library) -> tuple[str, ...]:
+    """What `libraries[].match` globs are tried on: the SONAME and the file name."""
+    file_name = os.path.basename(lib.path)
+    return (lib.soname, file_name) if lib.soname and lib.soname != file_name else (file_name,)
+
+
+def _limits(raw: Mapping[str, Any]) -> Limits:
+    by_kind = {k: v for k, v in (raw.get("writable_bytes_by_kind") or {}).items()
+               if v is not None}
+    return Limits(**{**raw, "writable_bytes_by_kind": by_kind})
+
+
+def _growth(value: Any) -> Optional[Growth]:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return Growth(absolute=value)
+    return Growth(absolute=value.get("absolute"), percent=value.get("percent"))
+
+
+def _regression(raw: Mapping[str, Any]) -> Regression:
+    growth = {m: _growth(raw[m] if m in raw else DEFAULT_GROWTH[m]) for m in REGRESSION_METRICS}
+    return Regression(growth=growth, new_symbols=raw.get("new_symbols", "fail"),
+                      tight=raw.get("tight", False))
+
+
+def _globs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _allowance(raw: Mapping[str, Any], origin: str) -> Allowance:
+    return Allowance(patterns=_globs(raw["symbol"]), reason=raw.get("reason"),
+                     limits=SymbolLimits(**(raw.get("limits") or {})),
+                     libraries=_globs(raw.get("libraries")), origin=origin)
+
+
+def default_policy() -> Policy:
+    """The built-in policy: no limits, no growth, TEXTREL fails, baseline in the current dir."""
+    return Policy(source=None, baseline_file=DEFAULT_BASELINE_FILE, baseline_missing="fail",
+                  settings={}, allow=(), libraries=())
+
+
+def policy_schema() -> dict[str, Any]:
+    return json.loads(schema_text("policy"))
+
+
+def schema_text(name: str) -> str:
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RelrocheckError(f"schema {name!r} is not installed ({exc.strerror}: {path})") from None
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+Position = tuple[int, int]  # 1-based line, column
+KeyPath = tuple[Any, ...]  # mapping keys (str) and sequence indexes (int)
+
+
+def format_key_path(path: KeyPath) -> str:
+    if not path:
+        return "(top level)"
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Document:
+    """The policy as plain Python values, with the position of every value and key."""
+
+    def __init__(self, data: Any, values: dict[KeyPath, Position], keys: dict[KeyPath, Position]):
+        self.data = data
+        self.values = values
+        self.keys = keys
+
+    def position(self, path: KeyPath, key: bool = False) -> Position:
+        table = self.keys if key else self.values
+        while path not in table and path:
+            path = path[:-1]
+        return table.get(path, (1, 1))
+
+
+def load_policy(path: str) -> Policy:
+    """Read, validate and type the policy file at `path`; PolicyError on any problem."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: policy file is larger than {MAX_POLICY_BYTES >> 20} MiB; "
+                          "refusing to parse it")
+    doc = _compose(path, raw)
+    _validate(path, doc)
+    return _build(path, doc)
+
+
+def _fail(path: str, position: Position, key_path: Optional[KeyPath], message: str) -> PolicyError:
+    where = f"{path}:{position[0]}:{position[1]}"
+    return PolicyError(f"{where}: {message}" if key_path is None
+                       else f"{where}: {format_key_path(key_path)}: {message}")
+
+
+def _compose(path: str, raw: bytes) -> _Document:
+    import yaml
+
+    def mark(m: Any) -> Position:
+        return (m.line + 1, m.column + 1)
+
+    class NoAliasLoader(yaml.SafeLoader):
+        key_path: KeyPath = ()
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise _fail(path, mark(event.start_mark), None,
+                            f"YAML alias *{event.anchor} is not allowed in a policy (aliases "
+                            "make alias bombs and hide what applies; write the value out)")
+            return super().compose_node(parent, index)
+
+    loader = NoAliasLoader(raw)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        m = exc.problem_mark or exc.context_mark
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise _fail(path, mark(m) if m else (1, 1), None, f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not a YAML file: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+    values: dict[KeyPath, Position] = {}
+    keys: dict[KeyPath, Position] = {}
+    map_tag, seq_tag = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+    def scalar(node: Any, key_path: KeyPath) -> Any:
+        try:
+            value = loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise _fail(path, mark(node.start_mark), key_path,
+                        str(getattr(exc, "problem", None) or exc)) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _fail(path, mark(node.start_mark), key_path, f"{node.value} is not a finite number")
+        return value
+
+    def convert(node: Any, key_path: KeyPath) -> Any:
+        values[key_path] = mark(node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != map_tag:
+                raise _fail(path, mark(node.start_mark), key_path, f"tag {node.tag} is not allowed")
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _fail(path, mark(key_node.start_mark), key_path,
+                                "merge keys (<<) are not allowed in a policy")
+                key = scalar(key_node, key_path) if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, str):
+                    raise _fail(path, mark(key_node.start_mark), key_path,
+                                f"keys must be strings, not {key_node.value!r}"
+                                if isinstance(key_node, yaml.ScalarNode) else
+                                "keys must be strings")
+                if key in result:
+                    raise _fail(path, mark(key_node.start_mark), key_path + (key,),
+                                f"duplicate key (first at line {keys[key_path + (key,)][0]})")
+                keys[key_path + (key,)] = mark(key_node.start_mark)
+                result[key] = convert(value_node, key_path + (key,))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != seq_tag:
+                raise _fail(path, mark(node.start_mark), key_path, f"tag {node.tag} is not allowed")
+            return [convert(item, key_path + (i,)) for i, item in enumerate(node.value)]
+        return scalar(node, key_path)
+
+    try:
+        data = {} if root is None else convert(root, ())
+    except RecursionError:
+        raise PolicyError(f"{path}: YAML nested too deeply") from None
+    return _Document(data, values, keys)
+
+
+def _validate(path: str, doc: _Document) -> None:
+    import difflib
+
+    import jsonschema
+
+    schema = policy_schema()
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema)
+    found = []
+    for error in validator.iter_errors(doc.data):
+        key_path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = sorted(error.schema.get("properties", {}))
+            for key in error.instance:
+                if key in known:
+                    continue
+                unknown_path = key_path + (key,)
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = (f"did you mean '{close[0]}'?" if close else
+                        "known keys: " + ", ".join(known))
+                found.append((doc.position(unknown_path, key=True), unknown_path,
+                              f"unknown key ({hint})"))
+            continue
+        found.append((doc.position(key_path), key_path, _message(error)))
+    if found:
+        position, key_path, message = min(found, key=lambda f: (f[0], len(f[1]), f[2]))
+        raise _fail(path, position, key_path, message)
+
+
+def _message(error: Any) -> str:
+    if error.validator == "const":
+        return f"must be {error.validator_value!r}, not {error.instance!r}"
+    if error.validator == "minProperties" and error.instance == {}:
+        return "must not be empty"
+    return str(error.message)
+
+
+def _build(path: str, doc: _Document) -> Policy:
+    data = doc.data
+
+    def origin(key_path: KeyPath) -> str:
+        return f"{path}:{doc.position(key_path)[0]}"
+
+    baseline = data.get("baseline") or {}
+    base_dir = os.path.dirname(path)
+    baseline_file = os.path.normpath(os.path.join(base_dir, baseline.get("file",
+                                                                         DEFAULT_BASELINE_FILE)))
+    allow = tuple(_allowance(a, origin(("allow", i))) for i, a in enumerate(data.get("allow", [])))
+    libraries = tuple(
+        _LibraryEntry(
+            patterns=_globs(e["match"]),
+            settings={k: e[k] for k in ("limits", "regression", "rules") if k in e},
+            allow=tuple(_allowance(a, origin(("libraries", i, "allow", j)))
+                        for j, a in enumerate(e.get("allow", []))),
+            origin=origin(("libraries", i)))
+        for i, e in enumerate(data.get("libraries", [])))
+    return Policy(source=path, baseline_file=baseline_file,
+                  baseline_missing=baseline.get("missing", "fail"),
+                  settings={k: data[k] for k in ("limits", "regression", "rules") if k in data},
+                  allow=allow, libraries=libraries)

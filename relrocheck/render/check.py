@@ -1,0 +1,157 @@
+"""What `relrocheck check` prints: each library's verdict, its diff, and what to do next.
+
+Quiet on success (one line per library), complete on failure: what failed, the bloat-o-meter
+diff against the baseline, fixes for the worst rows where a hint is known, and the exact
+command that accepts the change so that it shows up, and is justified, in the reviewed
+baseline diff. Text for build logs, Markdown for a pull-request comment or a CI job summary,
+a JSON-ready dict for tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from relrocheck.gate import GateRun, Outcome, Violation
+from relrocheck.render import diff as D
+from relrocheck.render.units import human_bytes
+
+CHECK_FORMAT_VERSION = 1
+
+# Violations the baseline can accept: growth is a decision to record; a broken limit or hard
+# rule is fixed in the library or in the policy, never by updating the baseline.
+ACCEPTABLE = ("regression", "new_symbol", "stale_baseline", "missing_baseline")
+
+
+def _numbers(o: Outcome) -> str:
+    if o.diff is None:
+        return ""
+    t = {x.metric: x.new for x in o.diff.totals}
+    return (f"relocated pages {t['relocated_pages']}, relocations {t['relocations']}, "
+            f"writable {human_bytes(t['writable_bytes'])}")
+
+
+def _status_text(run: GateRun, o: Outcome) -> str:
+    n = len(o.violations)
+    problems = f"{n} problem{'s' if n != 1 else ''}"
+    if run.mode == "update":
+        if o.failed:
+            return f"FAIL, not recorded ({problems})"
+        if o.diff is None:
+            return f"recorded in {run.baseline_file} (new entry)"
+        return f"recorded in {run.baseline_file}" + ("" if o.diff.changed else " (unchanged)")
+    if o.failed:
+        return f"FAIL ({problems})"
+    if o.diff is None:
+        return (f"ok without a baseline entry in {run.baseline_file} (regression rules skipped: "
+                "the policy says baseline.missing: pass)")
+    return f"ok ({_numbers(o)})"
+
+
+def _next_steps(run: GateRun) -> list[str]:
+    """Advice lines (without bullets) for a failed run, most useful first."""
+    failed = [o for o in run.outcomes if o.failed]
+    steps = []
+    for o in failed:
+        for name, hint in o.hints:
+            label = o.labels.get(name)
+            shown = f"{name} ({label})" if label else name
+            steps.append(f"fix {shown} in {o.name}: {hint.advice} [{hint.kind}]")
+    kinds = {v.kind for o in failed for v in o.violations}
+    if run.mode == "update":
+        steps.append("the baseline records growth, never a broken limit or hard rule: fix the "
+                     "library, or change the policy; nothing was written")
+        return steps
+    if kinds & {"limit", "rule"}:
+        steps.append("limits and hard rules are not accepted by the baseline: fix the library, "
+                     "or change the policy")
+    if kinds == {"missing_baseline"}:
+        steps.append(f"record the baseline (then commit {run.baseline_file}):")
+    elif kinds & set(ACCEPTABLE):
+        steps.append("if the change is intended, accept it; the new numbers then show up, for "
+                     "review, in the diff of the baseline file:")
+    return steps
+
+
+def _shows_accept(run: GateRun) -> bool:
+    return run.mode == "check" and any(v.kind in ACCEPTABLE for o in run.outcomes
+                                       for v in o.violations)
+
+
+def _stale(run: GateRun) -> bool:
+    return run.mode == "check" and any(
+        not o.failed and o.diff is not None and o.diff.shrank for o in run.outcomes)
+
+
+def render_text(run: GateRun, top: Optional[int] = D.DEFAULT_TOP) -> str:
+    out: list[str] = []
+    for o in run.outcomes:
+        out.append(f"relrocheck: {o.name}: {_status_text(run, o)}\n")
+        for v in o.violations:
+            out.append(f"  - {v.message}\n")
+        show_diff = o.diff is not None and o.diff.changed and (
+            o.failed or run.mode == "update" or o.diff.shrank)
+        if show_diff:
+            assert o.diff is not None
+            label = "against the baseline" if run.mode == "check" else "against the old entry"
+            out.append(f"  {label}:\n")
+            out.append(D.render_text(o.diff, o.labels, top, indent="    "))
+    if run.failed:
+        out.append("\nwhat to do next:\n")
+        out.extend(f"  - {line}\n" for line in _next_steps(run))
+        if _shows_accept(run):
+            out.append(f"      {run.accept_command}\n")
+    elif _stale(run):
+        out.append("\nthe baseline is stale: the numbers shrank, but the baseline still allows the "
+                   "old ones; lock in the gain with:\n")
+        out.append(f"      {run.accept_command}\n")
+    return "".join(out)
+
+
+def _md_message(text: str) -> str:
+    return D.md_escape(text.replace(" -> ", " → "))
+
+
+def render_markdown(run: GateRun, top: Optional[int] = D.DEFAULT_TOP) -> str:
+    out: list[str] = []
+    for o in run.outcomes:
+        mark = "❌" if o.failed else "✅"
+        out += [f"### {mark} {D.md_code(o.name)}: {D.md_escape(_status_text(run, o))}", ""]
+        if o.violations:
+            out.extend(f"- {_md_message(v.message)}" for v in o.violations)
+            out.append("")
+        if o.diff is not None and o.diff.changed and (o.failed or run.mode == "update"
+                                                      or o.diff.shrank):
+            out.append(D.render_markdown(o.diff, o.labels, top))
+    if run.failed or _stale(run):
+        out += ["#### What to do next", ""]
+        steps = _next_steps(run) if run.failed else [
+            "the baseline is stale: the numbers shrank; lock in the gain:"]
+        out.extend(f"- {_md_message(s)}" for s in steps)
+        if _shows_accept(run) or (not run.failed and _stale(run)):
+            out += ["", "```sh", run.accept_command, "```"]
+        out.append("")
+    return "\n".join(out)
+
+
+def _violation_dict(v: Violation) -> dict[str, Any]:
+    return {"kind": v.kind, "metric": v.metric, "message": v.message, "symbol": v.symbol,
+            "old": v.old, "new": v.new, "limit": v.limit}
+
+
+def to_dict(run: GateRun, top: Optional[int] = None) -> dict[str, Any]:
+    return {
+        "format_version": CHECK_FORMAT_VERSION,
+        "mode": run.mode,
+        "status": "fail" if run.failed else "ok",
+        "baseline_file": run.baseline_file,
+        "libraries": [{
+            "name": o.name,
+            "path": o.path,
+            "status": "fail" if o.failed else "ok",
+            "violations": [_violation_dict(v) for v in o.violations],
+            "diff": None if o.diff is None else D.diff_to_dict(o.diff, o.labels, top),
+            "hints": [{"symbol": name, "kind": h.kind, "advice": h.advice} for name, h in o.hints],
+        } for o in run.outcomes],
+        "next_steps": _next_steps(run) if run.failed else [],
+        "accept_command": run.accept_command if (_shows_accept(run) or _stale(run)) else None,
+    }
