@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable
 
 from relrocheck.errors import RelrocheckError, UsageError
 from relrocheck.measure import DEFAULT_PAGE_SIZE
@@ -46,12 +47,12 @@ class SymbolCost:
     """One costly symbol of a library, as the scan lists it."""
 
     name: str
-    demangled: Optional[str]
+    demangled: str | None
     section: str
     size: int
     relocations: int
     pages: int
-    hint: Optional[str]  # a hints.HINT_KINDS value, or None when no hint applies
+    hint: str | None  # a hints.HINT_KINDS value, or None when no hint applies
 
     @property
     def label(self) -> str:
@@ -74,7 +75,7 @@ class LibrarySummary:
     writable_bytes: int
     textrel: bool
     relro: str
-    symbols: Tuple[SymbolCost, ...]  # the costliest few, most costly first
+    symbols: tuple[SymbolCost, ...]  # the costliest few, most costly first
     hint_relocations: Mapping[str, int] = field(default_factory=dict)  # hint kind -> relocs
 
     @property
@@ -103,8 +104,8 @@ class Discovery:
     """Shared objects found under the roots, each real file once, and the files that
     looked like ELF but could not be read as one."""
 
-    candidates: Tuple[Candidate, ...]
-    errors: Tuple[ScanError, ...]
+    candidates: tuple[Candidate, ...]
+    errors: tuple[ScanError, ...]
     files_examined: int  # regular files whose header was read (or tried)
 
 
@@ -126,13 +127,13 @@ class Totals:
 
 @dataclass(frozen=True)
 class ScanResult:
-    roots: Tuple[str, ...]
+    roots: tuple[str, ...]
     page_size: int
     jobs: int
     follow_symlinks: bool
     files_examined: int
-    libraries: Tuple[LibrarySummary, ...]  # ranked, most costly first
-    errors: Tuple[ScanError, ...]  # sorted by path
+    libraries: tuple[LibrarySummary, ...]  # ranked, most costly first
+    errors: tuple[ScanError, ...]  # sorted by path
 
     @property
     def totals(self) -> Totals:
@@ -142,7 +143,7 @@ class ScanResult:
 # -- finding shared objects ----------------------------------------------------------------
 
 
-def classify_header(head: bytes) -> Union[bool, str]:
+def classify_header(head: bytes) -> bool | str:
     """True for an ET_DYN ELF header, False for anything that is not ELF or not ET_DYN, and
     an error message for a file that starts like ELF but whose header is broken."""
     if head[:4] != ELF_MAGIC:
@@ -158,7 +159,7 @@ def classify_header(head: bytes) -> Union[bool, str]:
     return e_type == ET_DYN
 
 
-def _sniff(path: str) -> Union[bool, str]:
+def _sniff(path: str) -> bool | str:
     try:
         with open(path, "rb") as f:
             head = f.read(HEADER_BYTES)
@@ -298,7 +299,7 @@ def summarize(lib: Library, symbols: int = DEFAULT_SYMBOLS) -> LibrarySummary:
 
 
 def measure_one(path: str, page_size: int = DEFAULT_PAGE_SIZE,
-                symbols: int = DEFAULT_SYMBOLS) -> Union[LibrarySummary, ScanError]:
+                symbols: int = DEFAULT_SYMBOLS) -> LibrarySummary | ScanError:
     from relrocheck.analyze import analyze
 
     try:
@@ -313,7 +314,7 @@ def measure_one(path: str, page_size: int = DEFAULT_PAGE_SIZE,
 
 
 def _measure_batch(paths: Sequence[str], page_size: int, symbols: int
-                   ) -> list[Union[LibrarySummary, ScanError]]:
+                   ) -> list[LibrarySummary | ScanError]:
     return [measure_one(p, page_size, symbols) for p in paths]
 
 
@@ -350,7 +351,7 @@ def _ignore_sigint() -> None:
 
 
 def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: int
-                 ) -> Iterator[tuple[list[str], list[Union[LibrarySummary, ScanError]]]]:
+                 ) -> Iterator[tuple[list[str], list[LibrarySummary | ScanError]]]:
     if jobs <= 1 or len(batches) <= 1:
         for batch in batches:
             yield batch, _measure_batch(batch, page_size, symbols)
@@ -435,7 +436,7 @@ def compute_totals(libraries: Iterable[LibrarySummary]) -> Totals:
 
 def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
          page_size: int = DEFAULT_PAGE_SIZE, symbols: int = DEFAULT_SYMBOLS,
-         progress: Optional[Progress] = None) -> ScanResult:
+         progress: Progress | None = None) -> ScanResult:
     """Find, measure and rank every ET_DYN ELF file under the roots.
 
     A file that cannot be measured becomes a `ScanError` and the scan goes on. Raises
@@ -451,7 +452,10 @@ def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
     done = 0
     for batch, results in _run_batches(batches, jobs, page_size, symbols):
         for item in results:
-            (libraries if isinstance(item, LibrarySummary) else errors).append(item)
+            if isinstance(item, LibrarySummary):
+                libraries.append(item)
+            else:
+                errors.append(item)
         done += len(batch)
         if progress is not None:
             progress(done, total, batch[-1])

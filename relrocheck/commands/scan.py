@@ -97,7 +97,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 class _TerminalProgress:
     """`[123/1000] path` rewritten in place on stderr, at most every 0.1 s."""
 
-    def __init__(self, stream) -> None:  # noqa: ANN001 - a text stream
+    def __init__(self, stream) -> None:
         self.stream = stream
         self.last = 0.0
         self.dirty = False

@@ -6,7 +6,7 @@ Pure functions of a `ScanResult`. Totals always cover every library measured, al
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from relrocheck import __version__
 from relrocheck.render.units import human_bytes, plural
@@ -33,7 +33,7 @@ def _library_label(lib: LibrarySummary) -> str:
     return label + (" [PIE executable]" if lib.pie else "")
 
 
-def _shown(result: ScanResult, top: Optional[int]) -> tuple[LibrarySummary, ...]:
+def _shown(result: ScanResult, top: int | None) -> tuple[LibrarySummary, ...]:
     return result.libraries if top is None else result.libraries[:top]
 
 
@@ -49,10 +49,10 @@ def _header(result: ScanResult) -> str:
 def _totals_lines(result: ScanResult) -> list[str]:
     t = result.totals
     lines = [
-        f"Totals over {plural(t.libraries, 'shared object')}: "
+        (f"Totals over {plural(t.libraries, 'shared object')}: "
         f"{t.relocated_pages} relocated pages, {_kib(t.dirty_kib)} KiB private dirty at "
         f"load ({t.load_dirty_pages} pages) in a process that loads them all, "
-        f"{t.relocations} relocations, {human_bytes(t.writable_bytes)} writable",
+        f"{t.relocations} relocations, {human_bytes(t.writable_bytes)} writable"),
     ]
     if t.textrel_libraries:
         lines.append(f"  {plural(t.textrel_libraries, 'library', 'libraries')} with TEXTREL "
@@ -72,7 +72,7 @@ def _symbol_line(s: SymbolCost) -> str:
             f"{s.section:<14} {s.label}{hint}")
 
 
-def render_text(result: ScanResult, top: Optional[int] = DEFAULT_TOP) -> str:
+def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
     out: list[str] = [_header(result), ""]
     add = out.append
     shown = _shown(result, top)
@@ -121,7 +121,7 @@ def _md_symbols(lib: LibrarySummary) -> str:
     return "<br>".join(parts)
 
 
-def render_markdown(result: ScanResult, top: Optional[int] = DEFAULT_TOP) -> str:
+def render_markdown(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
     t = result.totals
     out: list[str] = [f"## relrocheck scan: {plural(t.libraries, 'shared object')}", ""]
     add = out.append
@@ -191,7 +191,7 @@ def _library_dict(rank: int, lib: LibrarySummary) -> dict[str, Any]:
     }
 
 
-def scan_document(result: ScanResult, top: Optional[int] = None) -> dict[str, Any]:
+def scan_document(result: ScanResult, top: int | None = None) -> dict[str, Any]:
     """The JSON form (schemas/scan.schema.json)."""
     t = result.totals
     shown = _shown(result, top)
