@@ -29,7 +29,7 @@ from relrocheck.model import (
     RelocationSummary,
     Section,
     Segment,
-    Symbol,
+    new_symbol,
     unattributed_name,
 )
 
@@ -46,9 +46,9 @@ _FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND[
 # Sections of function descriptors, and a descriptor's size in words (entry, TOC, environment).
 _DESCRIPTOR_SECTIONS = {".opd": 3}
 
-# The target classifier's table: one byte per 4 KiB of the image, up to 4 GiB of it.
-_GRAIN_SHIFT = 12
-_GRAIN_MASK = (1 << _GRAIN_SHIFT) - 1
+# The target classifier's table: one entry per grain of the image (64 bytes or more),
+# at most a million entries.
+_GRAIN_MIN_SHIFT = 6
 _GRAIN_TABLE_MAX = 1 << 20
 _AMBIGUOUS = 0xFF
 
@@ -138,7 +138,7 @@ class _Measurement:
             if owner.unattributed and count == 0 and (
                     owner.size == 0 or not owner.section.is_writable):
                 continue
-            symbols.append(Symbol(
+            symbols.append(new_symbol(
                 name=owner.name,
                 section=owner.section.name,
                 address=owner.address,
@@ -337,24 +337,29 @@ class _Measurement:
             return bytes(map(lookup, map(find, addresses)))
 
         limit = max(cursor, 0)
-        if limit >> _GRAIN_SHIFT > _GRAIN_TABLE_MAX:
-            return by_bisect
-        table = bytearray([_UNKNOWN]) * ((limit >> _GRAIN_SHIFT) + 1)
+        # The finest grain whose table stays small: boundaries between sections then share
+        # a grain with few relocation targets, and only those go through the bisect.
+        shift = _GRAIN_MIN_SHIFT
+        while limit >> shift > _GRAIN_TABLE_MAX:
+            shift += 1
+        table = bytearray([_UNKNOWN]) * ((limit >> shift) + 1)
         for i, start in enumerate(starts[:-1]):
             end = starts[i + 1]
             if end > start >= 0:
-                first, last = start >> _GRAIN_SHIFT, (end - 1) >> _GRAIN_SHIFT
+                first, last = start >> shift, (end - 1) >> shift
                 table[first:last + 1] = bytes([kinds[i + 1]]) * (last - first + 1)
+        mask = (1 << shift) - 1
         for boundary in starts:
-            if boundary >= 0 and boundary & _GRAIN_MASK and boundary >> _GRAIN_SHIFT < len(table):
-                table[boundary >> _GRAIN_SHIFT] = _AMBIGUOUS
+            if boundary >= 0 and boundary & mask and boundary >> shift < len(table):
+                table[boundary >> shift] = _AMBIGUOUS
         grain = list(table)  # list indexing is the cheapest C-level lookup
-        shift = _GRAIN_SHIFT
 
         def classify(addresses: Sequence[int]) -> bytes:
-            if not len(addresses) or max(addresses) >= limit:
+            try:
+                codes = bytes(map(grain.__getitem__, map(operator.rshift, addresses,
+                                                         repeat(shift))))
+            except IndexError:  # an address past the image (or a negative addend)
                 return by_bisect(addresses)
-            codes = bytes(map(grain.__getitem__, map(operator.rshift, addresses, repeat(shift))))
             if _AMBIGUOUS not in codes:
                 return codes
             fixed = bytearray(codes)
@@ -400,27 +405,31 @@ class _Measurement:
             layout = ((0, 4), (8, 8), (16, 8), (4, 1), (5, 1), (6, 2))
         else:
             layout = ((0, 4), (4, 4), (8, 4), (12, 1), (13, 1), (14, 2))
-        names, values, sizes, infos, others, shndxs = (
-            elf.column(symtab, entsize, off, size) for off, size in layout)
+        columns = [elf.column(symtab, entsize, off, size) for off, size in layout]
         writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
+        selected = list(map(writable.__contains__, columns[5]))
         tls_base = self._tls_base()
+        names = elf.section_bytes(strtab)
+        find_nul = names.find
         candidates = []
-        for i in compress(range(len(shndxs)), map(writable.__contains__, shndxs)):
-            size = sizes[i]
-            stype = infos[i] & 0xF
+        for name_offset, value, size, info, other, shndx in zip(
+                *(compress(column, selected) for column in columns)):
+            stype = info & 0xF
             if size == 0 or stype in (3, 4):  # SECTION and FILE symbols own no bytes
                 continue
-            section = writable[shndxs[i]]
-            address = values[i] + (tls_base if stype == E.STT_TLS else 0)
+            section = writable[shndx]
+            address = value + (tls_base if stype == E.STT_TLS else 0)
             if stype == 2 and section.name in _DESCRIPTOR_SECTIONS:
                 # PowerPC64 ELFv1: a function symbol names its descriptor in .opd but carries
                 # the size of its code; the descriptor is what holds relocated words.
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
-            rank = _BINDING_RANK.get(E.STB_NAMES.get(infos[i] >> 4, ""), 3)
-            candidates.append((address, size, rank, elf.string_at(strtab, names[i]), i, section))
+            end = find_nul(b"\0", name_offset)
+            name = names[name_offset:end if end >= 0 else len(names)].decode("utf-8", "replace")
+            rank = _BINDING_RANK.get(E.STB_NAMES.get(info >> 4, ""), 3)
+            candidates.append((address, size, rank, name, info, other, section))
         candidates.sort(key=lambda c: (c[0], -c[1], c[2], c[3]))
         owners: list[_Owner] = []
-        for address, size, _rank, name, i, section in candidates:
+        for address, size, _rank, name, info, other, section in candidates:
             last = owners[-1] if owners else None
             if (last is not None and last.section is section
                     and address < last.address + last.size):
@@ -430,9 +439,9 @@ class _Measurement:
                 continue
             owners.append(_Owner(
                 name=name, section=section, address=address, size=size,
-                symbol_type=E.STT_NAMES.get(infos[i] & 0xF, str(infos[i] & 0xF)),
-                binding=E.STB_NAMES.get(infos[i] >> 4, str(infos[i] >> 4)),
-                visibility=E.STV_NAMES.get(others[i] & 0x3, ""),
+                symbol_type=E.STT_NAMES.get(info & 0xF, str(info & 0xF)),
+                binding=E.STB_NAMES.get(info >> 4, str(info >> 4)),
+                visibility=E.STV_NAMES.get(other & 0x3, ""),
             ))
         return owners
 
@@ -525,32 +534,39 @@ class _Measurement:
                 for owner, page in set(zip(owners, map(operator.rshift, offsets, repeat(shift)))):
                     pages.setdefault(owner, set()).add(page)
                 continue
-            present = [code for code in range(n_kinds) if code in kinds]
             edges = list(map(partial(bisect_left, offsets), bounds))
             edges.append(len(offsets))
-            for i in compress(range(len(bounds)), map(operator.lt, edges, edges[1:])):
-                lo, hi = edges[i], edges[i + 1]
+            # Only intervals holding relocations; their columns are built by C-level maps,
+            # leaving one light Python step per interval to add them to its owner.
+            busy = list(compress(range(len(bounds)), map(operator.lt, edges, edges[1:])))
+            los = list(map(edges.__getitem__, busy))
+            his = list(map(edges.__getitem__, map(operator.add, busy, repeat(1))))
+            counts = list(map(operator.sub, his, los))
+            per_kind = [(code, list(map(kinds.count, repeat(code), los, his)))
+                        for code in range(n_kinds) if code in kinds]
+            first_pages = list(map(operator.rshift, map(offsets.__getitem__, los), repeat(shift)))
+            last_pages = list(map(operator.rshift, map(offsets.__getitem__,
+                                                       map(operator.sub, his, repeat(1))),
+                                  repeat(shift)))
+            for n, i in enumerate(busy):
                 owner = owner_of[i]
-                _row(class_counts, owner, n_classes)[c] += hi - lo
+                _row(class_counts, owner, n_classes)[c] += counts[n]
                 owner_kinds = _row(kind_counts, owner, n_kinds)
-                if len(present) == 1:
-                    owner_kinds[present[0]] += hi - lo
-                else:
-                    for code in present:
-                        owner_kinds[code] += kinds.count(code, lo, hi)
+                for code, kind_count in per_kind:
+                    owner_kinds[code] += kind_count[n]
                 owner_pages = pages.get(owner)
                 if owner_pages is None:
                     owner_pages = pages[owner] = set()
-                if offsets[lo] >> shift == offsets[hi - 1] >> shift:
-                    owner_pages.add(offsets[lo] >> shift)
+                if first_pages[n] == last_pages[n]:
+                    owner_pages.add(first_pages[n])
                 else:
-                    owner_pages.update(_distinct_pages(offsets, lo, hi, shift))
+                    owner_pages.update(_distinct_pages(offsets, los[n], his[n], shift))
         stats = {}
         for owner, by_class in class_counts.items():
             owner_kinds = kind_counts[owner]
             stats[owner] = (
-                {RELOCATION_CLASSES[i]: n for i, n in enumerate(by_class) if n},
-                {TARGET_KINDS[i]: n for i, n in enumerate(owner_kinds) if n},
+                dict(compress(zip(RELOCATION_CLASSES, by_class), by_class)),
+                dict(compress(zip(TARGET_KINDS, owner_kinds), owner_kinds)),
                 len(pages.get(owner, ())),
             )
         return stats, set().union(*pages.values())
@@ -652,36 +668,43 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
                     ) -> list[tuple[str, Columns, Columns, Columns | None]]:
     """Split a relocation table's columns by relocation class.
 
-    `head` entries at the start are known to be of one info value (the RELATIVE run).
-    Linkers sort RELATIVE entries first (-z combreloc), so classes come in a few long runs,
-    taken as slices; a table whose classes alternate more often is split with selectors.
+    The first `head` entries are known to share one info value (the RELATIVE run that
+    linkers put first, -z combreloc): that run is taken as a view, without a copy. The rest
+    is split into runs of one class when it has few, else by selectors per class.
     """
     classes = set(class_of_info.values())
+    o, i = _view(offsets), _view(infos)
+    a = _view(addends) if addends is not None else None
     if len(classes) == 1:
-        return [(classes.pop(), offsets, infos, addends)]
-    runs: list[tuple[str, int, int]] = []
+        return [(classes.pop(), o, i, a)]
+    out: list[tuple[str, Columns, Columns, Columns | None]] = []
     if head:
-        runs.append((class_of_info[infos[0]], 0, head))
-    position = head
-    for cls, group in groupby(map(class_of_info.__getitem__, infos[head:])):
+        out.append((class_of_info[infos[0]], o[:head], i[:head], a[:head] if a is not None else None))
+        o, i = o[head:], i[head:]
+        a = a[head:] if a is not None else None
+    runs: list[tuple[str, int, int]] = []
+    position = 0
+    for cls, group in groupby(map(class_of_info.__getitem__, i)):
         length = len(list(group))
         runs.append((cls, position, position + length))
         position += length
         if len(runs) > 64:
             break
     else:
-        # Views, not copies: the RELATIVE run is most of a large table.
-        o, i = _view(offsets), _view(infos)
-        a = _view(addends) if addends is not None else None
-        return [(cls, o[lo:hi], i[lo:hi], a[lo:hi] if a is not None else None)
-                for cls, lo, hi in runs]
-    out: list[tuple[str, Columns, Columns, Columns | None]] = []
-    for cls in sorted(classes):
+        out.extend((cls, o[lo:hi], i[lo:hi], a[lo:hi] if a is not None else None)
+                   for cls, lo, hi in runs)
+        return out
+    for cls in sorted(set(class_of_info[info] for info in set(i))):
         wanted = {info for info, c in class_of_info.items() if c == cls}
-        selector = list(map(wanted.__contains__, infos))
-        out.append((cls, list(compress(offsets, selector)), list(compress(infos, selector)),
-                    list(compress(addends, selector)) if addends else None))
+        selector = list(map(wanted.__contains__, i))
+        out.append((cls, array(_typecode(o), compress(o, selector)),
+                    array(_typecode(i), compress(i, selector)),
+                    array(_typecode(a), compress(a, selector)) if a is not None else None))
     return out
+
+
+def _typecode(column: Columns) -> str:
+    return column.format if isinstance(column, memoryview) else "Q"  # type: ignore[union-attr]
 
 
 def _view(column: Columns) -> Columns:
