@@ -679,7 +679,8 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
         return [(classes.pop(), o, i, a)]
     out: list[tuple[str, Columns, Columns, Columns | None]] = []
     if head:
-        out.append((class_of_info[infos[0]], o[:head], i[:head], a[:head] if a is not None else None))
+        out.append((class_of_info[infos[0]], o[:head], i[:head],
+                    a[:head] if a is not None else None))
         o, i = o[head:], i[head:]
         a = a[head:] if a is not None else None
     runs: list[tuple[str, int, int]] = []
