@@ -16,25 +16,12 @@ REPORT_FORMAT_VERSION = 1
 
 
 def symbol_to_dict(s: Symbol) -> dict[str, Any]:
-    return {
-        "name": s.name,
-        "demangled": s.demangled,
-        "section": s.section,
-        "address": s.address,
-        "size": s.size,
-        "type": s.type,
-        "binding": s.binding,
-        "visibility": s.visibility,
-        "relocations": s.relocations,
-        "by_class": dict(s.by_class),
-        "targets": dict(s.targets),
-        "pages": s.pages,
-        "span_pages": s.span_pages,
-        "aliases": list(s.aliases),
-        "unattributed": s.unattributed,
-        "source": s.source,
-        "hint": None if s.hint is None else {"kind": s.hint.kind, "advice": s.hint.advice},
-    }
+    # A copy of the instance's fields (C-level; a large library has tens of thousands of
+    # symbols): tuples serialize as JSON arrays, only the hint needs converting.
+    d = dict(vars(s))
+    if s.hint is not None:
+        d["hint"] = {"kind": s.hint.kind, "advice": s.hint.advice}
+    return d
 
 
 def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
