@@ -247,7 +247,12 @@ def parse(text: str | bytes, path: str) -> dict[str, Entry]:
     except UnicodeDecodeError:
         raise BaselineError(f"corrupt baseline (not UTF-8 text); {advice}", path) from None
     except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "corrupt"
+        # Every baseline this tool writes is one object: a start without its end was cut short.
+        stripped = text.strip() if isinstance(text, str) else text.strip().decode("latin-1")
+        if not stripped:
+            raise BaselineError(f"empty baseline file; {advice}", path) from None
+        whole = stripped.startswith("{") and stripped.endswith("}")
+        what = "truncated" if stripped.startswith("{") and not whole else "corrupt"
         raise BaselineError(f"{what} baseline (invalid JSON at line {exc.lineno} column "
                             f"{exc.colno}: {exc.msg}); {advice}", path) from None
     if not isinstance(data, dict) or "format_version" not in data:
