@@ -1,0 +1,262 @@
+"""Every relocated word of one symbol: where it is, what the loader writes there, which page.
+
+`measure` keeps per-symbol totals only; explaining one symbol reads its relocations again
+from the file, restricted to the symbol's address range, and names what each word points
+to: a symbol+addend, the string when the target is a string in read-only data, or a section
+offset. One Python object per word of one symbol is fine here; the whole-table passes stay
+C-level (array columns filtered with compress).
+"""
+
+from __future__ import annotations
+
+import operator
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import compress
+from typing import Optional, Sequence
+
+from relrocheck import archtables, elf as E
+from relrocheck.elf import ElfFile, SectionHeader
+from relrocheck.model import Library, Symbol
+
+_MAX_STRING = 80
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a relocated word points to, as far as the file tells."""
+
+    address: Optional[int]  # None when resolved in another object (external, TLS)
+    symbol: Optional[str]  # the symbol containing the address, or the relocation's symbol
+    addend: int  # offset from `symbol` (or, without a symbol, from the section)
+    section: Optional[str]
+    string: Optional[str]  # the NUL-terminated string there, when in read-only data
+    external: bool = False  # the relocation's symbol is undefined here: another library's
+
+
+@dataclass(frozen=True)
+class RelocatedWord:
+    address: int  # r_offset: the address the loader writes
+    offset: int  # address - symbol address
+    page: int  # page-aligned address
+    type: str  # the architecture's relocation type name (RELR entries: its RELATIVE type)
+    cls: str  # model.RELOCATION_CLASSES
+    table: str  # relocation section it comes from
+    target: Target
+
+
+@dataclass
+class _SymbolTable:
+    """Defined symbols with a size, sorted by address, to name what a word points to."""
+
+    starts: list[int]
+    ends: list[int]
+    names: list[str]
+
+    def containing(self, address: int) -> Optional[tuple[str, int]]:
+        i = bisect_right(self.starts, address) - 1
+        # Nested symbols: look back a few entries for one whose range still covers it.
+        for j in range(i, max(i - 8, -1), -1):
+            if self.starts[j] <= address < self.ends[j]:
+                return self.names[j], address - self.starts[j]
+        return None
+
+
+def symbol_ranges(lib: Library, symbol: Symbol) -> list[tuple[int, int]]:
+    """Address ranges whose words belong to `symbol`; for an unattributed bucket, its
+    section minus every symbol placed in it."""
+    if not symbol.unattributed:
+        return [(symbol.address, symbol.address + symbol.size)]
+    section = next((s for s in lib.sections if s.name == symbol.section), None)
+    if section is None:
+        return []
+    cursor, end = section.address, section.address + section.size
+    ranges = []
+    owned = sorted((s.address, s.address + s.size) for s in lib.symbols
+                   if s.section == symbol.section and not s.unattributed and s.size)
+    for start, stop in owned:
+        if start > cursor:
+            ranges.append((cursor, min(start, end)))
+        cursor = max(cursor, stop)
+    if cursor < end:
+        ranges.append((cursor, end))
+    return ranges
+
+
+def relocated_words(path: str, lib: Library, symbol: Symbol) -> list[RelocatedWord]:
+    """The dynamic relocations whose target word lies in `symbol`, by address."""
+    ranges = symbol_ranges(lib, symbol)
+    if not ranges:
+        return []
+    shift = lib.page_size.bit_length() - 1
+    with ElfFile(path) as elf:
+        arch = archtables.arch_for(elf.e_machine)
+        if arch is None:
+            raise elf.fail(f"unsupported machine (e_machine {elf.e_machine})")
+        reader = _Reader(elf, arch)
+        words = []
+        for raw in reader.relocations(ranges):
+            address, type_number, table, sym_index, addend, symtab = raw
+            if table.sh_type == E.SHT_RELR:
+                type_number = arch.relative_type
+            words.append(RelocatedWord(
+                address=address,
+                offset=address - symbol.address,
+                page=(address >> shift) << shift,
+                type=arch.type_name(type_number),
+                cls=arch.type_class(type_number),
+                table=table.name,
+                target=reader.target(arch.type_class(type_number), sym_index, addend, symtab),
+            ))
+    words.sort(key=lambda w: (w.address, w.table))
+    return words
+
+
+class _Reader:
+    def __init__(self, elf: ElfFile, arch: archtables.Arch) -> None:
+        self.elf = elf
+        self.arch = arch
+        self._symtabs: dict[int, tuple] = {}
+        self._named: Optional[_SymbolTable] = None
+
+    # -- relocations in a range ----------------------------------------------------------------
+
+    def relocations(self, ranges: Sequence[tuple[int, int]]):
+        """(address, type, table, symbol index, addend, symbol table) of each relocation
+        whose address lies in one of `ranges`."""
+        elf = self.elf
+        word = elf.word_size
+        starts = [r[0] for r in ranges]
+
+        def inside(address: int) -> bool:
+            i = bisect_right(starts, address) - 1
+            return i >= 0 and address < ranges[i][1]
+
+        lo, hi = ranges[0][0], ranges[-1][1]
+        for table in elf.sections:
+            if table.sh_type not in (E.SHT_REL, E.SHT_RELA, E.SHT_RELR) or not table.is_alloc:
+                continue
+            if not table.sh_size:
+                continue
+            if table.sh_type == E.SHT_RELR:
+                addresses = E.decode_relr(elf.column(table, word, 0, word), word)
+                picked = [a for a in _in_span(addresses, lo, hi) if inside(a)]
+                for address, stored in zip(picked, elf.stored_words(picked)):
+                    yield address, self.arch.relative_type, table, 0, stored, None
+                continue
+            rela = table.sh_type == E.SHT_RELA
+            entsize = word * (3 if rela else 2)
+            elf.check_table(table, entsize)
+            fields = ((0, word), (word, word)) + (((2 * word, word),) if rela else ())
+            offsets, infos, *rest = elf.columns(table, entsize, fields)
+            index = [i for i in compress(range(len(offsets)),
+                                         map(operator.and_, map(lo.__le__, offsets),
+                                             map(hi.__gt__, offsets)))
+                     if inside(offsets[i])]
+            if not index:
+                continue
+            shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
+            if rela:
+                addends = [_signed(rest[0][i], word) for i in index]
+            else:
+                addends = elf.stored_words([offsets[i] for i in index])
+            symtab = table.sh_link if table.sh_link else None
+            for i, addend in zip(index, addends):
+                yield offsets[i], infos[i] & mask, table, infos[i] >> shift, addend, symtab
+
+    # -- what a word points to -----------------------------------------------------------------
+
+    def target(self, cls: str, sym_index: int, addend: int, symtab: Optional[int]) -> Target:
+        if cls in ("symbolic", "plt", "tls", "copy") and sym_index and symtab is not None:
+            name, value, defined = self._symbol(symtab, sym_index)
+            if cls == "tls" or not defined:
+                return Target(None, name, addend, None, None, external=not defined)
+            return self._describe(value + addend, name, addend)
+        if cls in ("relative", "irelative"):
+            return self._describe(addend)
+        if cls == "tls":
+            return Target(None, None, addend, None, None)  # the module's own TLS block
+        return Target(addend if addend else None, None, addend, None, None)
+
+    def _describe(self, address: int, symbol: Optional[str] = None,
+                  addend: Optional[int] = None) -> Target:
+        section = self._section_at(address)
+        string = None
+        if section is not None and not section.is_writable and not (
+                section.sh_flags & E.SHF_EXECINSTR):
+            string = _printable(self.elf.vaddr_to_string(address, limit=_MAX_STRING + 1))
+        if symbol is None:
+            found = self._symbols().containing(address)
+            if found is not None:
+                symbol, addend = found
+            elif section is not None:
+                addend = address - section.sh_addr
+        return Target(address, symbol, addend or 0, section.name if section else None, string)
+
+    def _section_at(self, address: int) -> Optional[SectionHeader]:
+        for s in self.elf.sections:
+            if (s.is_alloc and s.sh_size and s.sh_addr <= address < s.sh_addr + s.sh_size
+                    and not (s.is_tls and not s.has_file_bytes)):
+                return s
+        return None
+
+    def _columns(self, index: int):
+        columns = self._symtabs.get(index)
+        if columns is None:
+            elf = self.elf
+            symtab = elf.section_by_index(index, "relocation section")
+            entsize = 24 if elf.elf_class == 64 else 16
+            elf.check_table(symtab, entsize)
+            layout = (((0, 4), (8, 8), (16, 8), (4, 1), (6, 2)) if entsize == 24 else
+                      ((0, 4), (4, 4), (8, 4), (12, 1), (14, 2)))
+            strtab = elf.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
+            columns = (strtab, *elf.columns(symtab, entsize, layout))
+            self._symtabs[index] = columns
+        return columns
+
+    def _symbol(self, symtab: int, index: int) -> tuple[str, int, bool]:
+        strtab, names, values, _sizes, _infos, shndx = self._columns(symtab)
+        if index >= len(names):
+            raise self.elf.fail(f"relocation symbol index {index} is past its symbol table")
+        return self.elf.string_at(strtab, names[index]), values[index], shndx[index] != E.SHN_UNDEF
+
+    def _symbols(self) -> _SymbolTable:
+        """Every defined, sized, non-TLS symbol of .symtab (else .dynsym), by address."""
+        if self._named is None:
+            table = next((s for t in (E.SHT_SYMTAB, E.SHT_DYNSYM) for s in self.elf.sections
+                          if s.sh_type == t and s.sh_size), None)
+            rows: list[tuple[int, int, str]] = []
+            if table is not None:
+                strtab, names, values, sizes, infos, shndx = self._columns(table.number)
+                for i in range(1, len(names)):
+                    kind = infos[i] & 0xF
+                    if sizes[i] and shndx[i] != E.SHN_UNDEF and kind not in (3, 4, E.STT_TLS):
+                        rows.append((values[i], values[i] + sizes[i], i))
+                rows.sort()
+                named = [(start, end, self.elf.string_at(strtab, names[i]))
+                         for start, end, i in rows]
+            else:
+                named = []
+            self._named = _SymbolTable([r[0] for r in named], [r[1] for r in named],
+                                       [r[2] for r in named])
+        return self._named
+
+
+def _in_span(addresses: Sequence[int], lo: int, hi: int) -> list[int]:
+    return list(compress(addresses, map(operator.and_, map(lo.__le__, addresses),
+                                        map(hi.__gt__, addresses))))
+
+
+def _signed(value: int, word: int) -> int:
+    bits = 8 * word
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _printable(text: Optional[str]) -> Optional[str]:
+    if text is None:
+        return None
+    if any(ord(c) < 32 and c not in "\t\n" for c in text):
+        return None
+    if len(text) > _MAX_STRING:
+        text = text[:_MAX_STRING] + "..."
+    return text

@@ -1,0 +1,327 @@
+"""Why a symbol costs memory, and what change removes the cost: one `Hint` per symbol.
+
+`classify` is a pure function of what `measure` already knows about a symbol (its size, its
+relocated words by class and by what they point to, the pages they touch) and a few facts
+about its library. It never reads the file. The first rule that fits wins; a symbol no rule
+fits gets no hint rather than a vague one.
+
+The kinds are a stable vocabulary: JSON reports, baselines and scans store them, and policies
+may refer to them. Add kinds; never rename or remove one. `HINT_KINDS` documents each.
+
+Reading the facts: a relocated word's target kind "rodata" means read-only data, which in a
+linked library is where string literals live (together with const tables without pointers),
+so a table whose words all point to "rodata" is, in practice, a table of strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from relrocheck.model import Hint, Library, Symbol
+
+HINT_KINDS: Mapping[str, str] = {
+    "string_pointer_table":
+        "A table of pointers to string literals, or records whose pointers all point to "
+        "strings. Each pointer is a relocation written at load. Fix: one string blob plus "
+        "integer offsets (no relocations, the table moves to .rodata); a lone string "
+        "pointer becomes a char array.",
+    "writable_pointer_array":
+        "A non-const array in .data whose every word is a relocated pointer (to functions "
+        "or objects). Fix: `T *const name[]` moves it to .data.rel.ro, read-only after load "
+        "but still written at load; indices or offsets instead of pointers remove the cost.",
+    "pointer_table":
+        "A const table of pointers to functions or objects (in .data.rel.ro): every word is "
+        "relocated. Fix: index one array of the objects, or switch over an enum for "
+        "functions, instead of storing addresses.",
+    "sparse_pointers":
+        "An object with a few pointers among at least a page of pointer-free data (a struct "
+        "with a name pointer and a big payload, records mixing pointers and numbers). The "
+        "pointers drag all of it into the writable segment and spread dirty pages. Fix: "
+        "split the pointer-free part into a separate const object (.rodata, shared).",
+    "cxx_vtable":
+        "A C++ vtable (_ZTV), VTT (_ZTT) or construction vtable (_ZTC): one relocated slot "
+        "per virtual function. Hidden visibility or -Bsymbolic(-functions) turn symbolic "
+        "slots into RELATIVE ones (faster load, same pages); only clang's relative vtables "
+        "(-fexperimental-relative-c++-abi-vtables) remove the relocations.",
+    "cxx_typeinfo":
+        "C++ typeinfo (_ZTI): pointers to the type's name, to the type_info class's vtable "
+        "and to base classes' typeinfo. Hidden visibility makes those inside the library "
+        "RELATIVE; -fno-rtti removes typeinfo where typeid/dynamic_cast are not needed.",
+    "symbolic_to_own_export":
+        "Most relocations are symbolic against symbols this library itself exports: the "
+        "loader looks each one up by name, because the symbol could be interposed. Fix: "
+        "-fvisibility=hidden (export only the API) or -Wl,-Bsymbolic / "
+        "-Bsymbolic-functions: they become RELATIVE (faster load; the words are still "
+        "written).",
+    "got":
+        "The GOT (.got/.got.plt) holds entries for this library's own exported symbols, "
+        "looked up at load. Fix: -fvisibility=hidden, -Wl,-Bsymbolic(-functions) or "
+        "-fno-semantic-interposition bind them at link time. Entries for other libraries' "
+        "symbols are unavoidable and get no hint.",
+    "init_array":
+        "Static initializers or finalizers (.init_array/.fini_array): each entry is a "
+        "relocated function pointer and runs code at load. Fix: constexpr constructors or "
+        "function-local statics instead of global objects with constructors.",
+    "unattributed":
+        "Relocated words in a writable section that no symbol covers: the library is "
+        "stripped (only .dynsym), or the objects have no symbol (switch tables, compound "
+        "literals, assembly). Fix: measure an unstripped build to name them.",
+    "textrel":
+        "Relocations in a read-only section (TEXTREL): objects compiled without -fPIC "
+        "(non-PIC C/C++ objects, assembly with absolute addresses, static archives built "
+        "for executables). The loader makes those pages writable and they stop being "
+        "shared. Fix: build every object with -fPIC; -Wl,-z,text turns it into a link "
+        "error.",
+    "writable_no_pointers":
+        "At least a page of writable data without pointers: nothing is written at load; it "
+        "costs memory only once the program writes it. If it is never modified, const "
+        "moves it to .rodata.",
+}
+
+# Thresholds, as fractions of a symbol's bytes or relocations.
+_DENSE = 0.9  # relocated words cover at least 90% of the bytes: a table of pointers
+_RECORDS = 0.25  # records with a pointer per 4 words or more (name/value pairs are 0.5)
+_MOSTLY = 0.9  # a target kind is "mostly" the kind of 90% of the relocated words
+_SPARSE = 0.5  # pointers are at most half of the bytes
+_TABLE = 8  # fewer pointers are a struct (an ops table), not a table worth restructuring
+
+
+@dataclass(frozen=True)
+class LibraryFacts:
+    """What `classify` needs to know about the library a symbol belongs to."""
+
+    word_size: int
+    page_size: int
+    section_kinds: Mapping[str, str]  # section name -> model.SECTION_KINDS value
+    textrel_sections: Tuple[str, ...] = ()
+    symbol_table: Optional[str] = None  # .symtab, .dynsym, or None
+
+    @classmethod
+    def of(cls, lib: Library) -> "LibraryFacts":
+        return cls(word_size=lib.word_size, page_size=lib.page_size,
+                   section_kinds={s.name: s.kind for s in lib.sections},
+                   textrel_sections=tuple(lib.textrel_sections),
+                   symbol_table=lib.symbol_table)
+
+
+def classify(s: Symbol, facts: LibraryFacts) -> Optional[Hint]:
+    """The hint for one symbol (or unattributed bucket), or None when no rule fits."""
+    n = s.relocations
+    kind = facts.section_kinds.get(s.section, "")
+    if n == 0:
+        if not s.unattributed and kind == "data" and s.size >= facts.page_size:
+            return _hint("writable_no_pointers",
+                         f"{_bytes(s.size)} of writable data without pointers: nothing is "
+                         "written at load, it costs memory only where the program writes it. "
+                         "If it is never modified, declare it const to move it to .rodata.")
+        return None
+    if s.section in facts.textrel_sections or kind == "readonly":
+        return _hint("textrel",
+                     f"{_count(n, 'relocation')} in the read-only section {s.section} "
+                     "(TEXTREL): some objects were compiled without -fPIC (non-PIC objects, "
+                     "assembly with absolute addresses, a static archive built for "
+                     "executables). The loader makes those pages writable and dirty in every "
+                     "process. Rebuild them with -fPIC; -Wl,-z,text makes this a link error.")
+    if s.unattributed:
+        return _bucket(s, kind, facts)
+    name = s.name
+    if name.startswith(("_ZTV", "_ZTT", "_ZTC")):
+        return _vtable(s)
+    if name.startswith("_ZTI"):
+        return _typeinfo(s)
+    targets = s.targets
+    own = targets.get("own_export", 0)
+    if own * 2 >= n and s.by_class.get("symbolic", 0):
+        return _own_export(s, own)
+    word = facts.word_size
+    pointer_bytes = n * word
+    density = pointer_bytes / s.size if s.size else 1.0
+    if targets.get("rodata", 0) >= _MOSTLY * n:
+        hint = _strings(s, kind, density, word)
+        if hint is not None:
+            return hint
+    if kind == "data" and pointer_bytes >= s.size:
+        return _writable_pointers(s)
+    free = s.size - pointer_bytes
+    if density <= _SPARSE and free >= facts.page_size:
+        return _sparse(s, free, pointer_bytes, facts.page_size)
+    if density >= _DENSE and n >= _TABLE and kind == "relro":
+        return _hint("pointer_table",
+                     f"table of {n} pointers to {_what(targets)}, each written at load. If "
+                     "it is looked up by index, store indices into one array of the objects "
+                     "(or switch over an enum for functions) instead of addresses.")
+    if own:
+        return _own_export(s, own)
+    return None
+
+
+def classify_library(lib: Library) -> dict[int, Hint]:
+    """Hints for every symbol of a library with relocations or size, by index in lib.symbols."""
+    facts = LibraryFacts.of(lib)
+    out = {}
+    for i, s in enumerate(lib.symbols):
+        if s.relocations or s.size:
+            hint = classify(s, facts)
+            if hint is not None:
+                out[i] = hint
+    return out
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Optional[Hint]:
+    n = s.relocations
+    if kind == "got":
+        own = s.targets.get("own_export", 0)
+        if not own:
+            return None  # entries for other libraries' symbols: nothing to fix here
+        if s.by_class.get("plt", 0) >= n / 2:
+            advice = (f"{own} of {n} PLT slots are calls to this library's own exported "
+                      "functions, bound at load: -fvisibility=hidden, -Wl,-Bsymbolic-functions "
+                      "or -fno-semantic-interposition make them direct calls.")
+        else:
+            advice = (f"{own} of {n} GOT entries point to this library's own exported symbols, "
+                      "each looked up at load: -fvisibility=hidden (export only the API) or "
+                      "-Wl,-Bsymbolic(-functions) bind them at link time.")
+        return _hint("got", advice)
+    if kind == "init":
+        if n < 2:
+            return None  # the C runtime's own entry (frame_dummy, __do_global_dtors_aux)
+        if s.section.startswith(".fini"):
+            what = ("static finalizers (__attribute__((destructor)) functions; usually one is "
+                    "the C runtime's)")
+        else:
+            what = ("static initializers (one per translation unit with global objects that "
+                    "have constructors, plus __attribute__((constructor)) functions; usually "
+                    "one is the C runtime's)")
+        return _hint("init_array",
+                     f"{n} {what}: each entry is a relocation and runs code at load. constexpr "
+                     "constructors, or function-local statics built on first use, remove them.")
+    if kind in ("data", "relro", "tls"):
+        if facts.symbol_table == ".symtab":
+            if n < 2:
+                return None  # a lone word is the C runtime's __dso_handle
+            why = ("no symbol covers them (switch tables, compound literals, string arrays "
+                   "the compiler emitted without a name, assembly)")
+        else:
+            why = (f"the library is stripped ({facts.symbol_table or 'no symbol table'}), "
+                   "so only exported symbols have names; measure an unstripped build to "
+                   "attribute them")
+        return _hint("unattributed", f"{_count(n, 'relocated word')} in {s.section}: {why}.")
+    return None
+
+
+def _writable_pointers(s: Symbol) -> Hint:
+    if s.relocations == 1:
+        return _hint("writable_pointer_array",
+                     f"a pointer variable in writable {s.section}, written at load: if it never "
+                     "changes, declare the pointer itself const (`T *const name`); that only "
+                     "moves it to .data.rel.ro (read-only after load, still written at load).")
+    return _hint("writable_pointer_array",
+                 f"all {s.relocations} words are relocated pointers in writable {s.section}: if "
+                 "the array never changes, declare the pointers const (`T *const name[]`); "
+                 "that only moves it to .data.rel.ro (read-only after load, still written at "
+                 f"load: {_count(s.pages, 'page')}). Indices or offsets instead of pointers "
+                 "remove the cost.")
+
+
+def _what(targets: Mapping[str, int]) -> str:
+    parts = [label for kind, label in (("code", "functions"), ("rodata", "strings or constants"),
+                                       ("relro", "objects"), ("data", "objects"),
+                                       ("own_export", "exported symbols"),
+                                       ("external", "other libraries' symbols"))
+             if targets.get(kind)]
+    parts = list(dict.fromkeys(parts))
+    return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _vtable(s: Symbol) -> Hint:
+    own = s.targets.get("own_export", 0)
+    symbolic = (f" {own} symbolic slot(s) point to this library's own exports: hidden "
+                "visibility or -Wl,-Bsymbolic(-functions) make them RELATIVE (faster load, "
+                "same pages)." if own else "")
+    return _hint("cxx_vtable",
+                 f"C++ vtable: one relocated slot per virtual function.{symbolic} Only "
+                 "relative vtables remove the relocations: clang "
+                 "-fexperimental-relative-c++-abi-vtables (an ABI change: all code sharing "
+                 "these classes must use it).")
+
+
+def _typeinfo(s: Symbol) -> Hint:
+    own = s.targets.get("own_export", 0)
+    symbolic = (f" {own} point(s) to this library's own exported typeinfo or names: hidden "
+                "visibility for classes outside the API makes them RELATIVE." if own else "")
+    return _hint("cxx_typeinfo",
+                 "C++ typeinfo: pointers to the type's name, the type_info vtable and base "
+                 f"classes.{symbolic} -fno-rtti removes typeinfo where typeid and "
+                 "dynamic_cast are not needed.")
+
+
+def _own_export(s: Symbol, own: int) -> Hint:
+    return _hint("symbolic_to_own_export",
+                 f"{own} of {s.relocations} relocations are symbolic against symbols this "
+                 "library exports itself (looked up by name at load, since they could be "
+                 "interposed): -fvisibility=hidden (export only the API) or -Wl,-Bsymbolic "
+                 "make them RELATIVE; the words are still written at load.")
+
+
+def _strings(s: Symbol, kind: str, density: float, word: int) -> Optional[Hint]:
+    n = s.relocations
+    if n == 1 and s.size <= word:
+        return _hint("string_pointer_table",
+                     "a pointer to a string literal: declare the string itself as an array "
+                     "(`const char name[] = \"...\";`) and it needs no relocation.")
+    also = (" (Only declaring the pointers const would move it to .data.rel.ro, still "
+            "written at load.)" if kind == "data" else "")
+    if density >= _DENSE:
+        return _hint("string_pointer_table",
+                     f"table of {n} pointers to strings, each written at load: keep the "
+                     "strings in one char array and store integer offsets into it (no "
+                     f"relocations, the table moves to .rodata).{also}")
+    if density >= _RECORDS:
+        return _hint("string_pointer_table",
+                     f"records holding {n} string pointers: replace the `const char *` "
+                     "members by offsets into one char array of all the strings, and the "
+                     f"whole table becomes relocation-free .rodata.{also}")
+    return None
+
+
+def _sparse(s: Symbol, free: int, pointer_bytes: int, page_size: int) -> Hint:
+    free_pages = -(-free // page_size)
+    packed = -(-pointer_bytes // page_size)
+    return _hint("sparse_pointers",
+                 f"{_count(s.relocations, 'pointer')} among {_bytes(free)} of pointer-free "
+                 f"data: the pointer-free part occupies {_count(free_pages, 'page')} that are "
+                 f"writable only because of the pointers, which dirty {_count(s.pages, 'page')}"
+                 " at load. Move the pointer-free part into a separate const object "
+                 f"(.rodata, shared) and keep the pointers together ({_count(packed, 'page')}).")
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+_cache: dict[tuple[str, str], Hint] = {}
+
+
+def _hint(kind: str, advice: str) -> Hint:
+    # Hints repeat (every vtable without own exports gets the same text): share the objects.
+    key = (kind, advice)
+    hint = _cache.get(key)
+    if hint is None:
+        if len(_cache) > 4096:
+            _cache.clear()
+        hint = _cache[key] = Hint(kind=kind, advice=advice)
+    return hint
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
