@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from relrocheck.model import Library, Symbol
 from relrocheck.render.units import counts, human_bytes, plural
 
@@ -13,6 +15,18 @@ def _symbol_label(s: Symbol) -> str:
     if s.source:
         label += f"  [{s.source}]"
     return label
+
+
+# The hint goes under the symbol column, wrapped: advice is one or two sentences long.
+_HINT_INDENT = " " * 47
+_HINT_WIDTH = 120
+
+
+def _hint_lines(s: Symbol) -> str:
+    assert s.hint is not None
+    return textwrap.fill(f"hint ({s.hint.kind}): {s.hint.advice}", width=_HINT_WIDTH,
+                         initial_indent=_HINT_INDENT, subsequent_indent=_HINT_INDENT + "  ",
+                         break_on_hyphens=False, break_long_words=False)
 
 
 def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
@@ -66,7 +80,7 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
             add(f"    {s.pages:>5} {s.relocations:>7} {s.size:>10}  {s.section:<16} "
                 f"{_symbol_label(s)}")
             if s.hint is not None:
-                add(f"    {'':>5} {'':>7} {'':>10}  {'':<16} hint ({s.hint.kind}): {s.hint.advice}")
+                add(_hint_lines(s))
         if len(symbols) > len(shown):
             add(f"    ... {len(symbols) - len(shown)} more (--top N shows more, --top 0 all)")
     return "\n".join(out) + "\n"
