@@ -206,10 +206,10 @@ function(add_relro_check target)
     add_custom_target("relro-check-${name}" ALL DEPENDS "${stamp}")
   endif()
 
-  # USES_TERMINAL: the update's report shows as it runs, and updates of one baseline file do not
-  # race (relrocheck locks the file anyway).
   # Removing the stamp makes the next build check against the new baseline even where no
-  # depfile told the generator about a baseline that appeared after configure.
+  # depfile told the generator about a baseline that appeared after configure. USES_TERMINAL:
+  # the update's report shows as it runs, and Ninja runs the updates one at a time (relrocheck
+  # locks the baseline file anyway).
   add_custom_target("relro-baseline-update-${name}"
     COMMAND ${command} --baseline update "$<TARGET_FILE:${target}>" ${options}
     COMMAND "${CMAKE_COMMAND}" -E rm -f "${stamp}"
@@ -221,7 +221,6 @@ function(add_relro_check target)
     add_custom_target(relro-baseline-update)
   endif()
   add_dependencies(relro-baseline-update "relro-baseline-update-${name}")
-  set_property(GLOBAL APPEND PROPERTY RELROCHECK_TARGETS "${target}")
 
   if(arg_TEST)
     add_test(NAME "relrocheck.${name}"
