@@ -30,6 +30,13 @@ class Change:
     new_bytes: int
     old_relocations: int
     new_relocations: int
+    old_section: str = ""  # the older side's, when both sides have the row
+
+    @property
+    def moved(self) -> bool:
+        """A symbol that changed section: `const` added to a pointer table (.data ->
+        .data.rel.ro) shows up like this, with the same bytes and relocations."""
+        return bool(self.old_section) and self.old_section != self.section
 
     @property
     def bytes_delta(self) -> int:
@@ -133,7 +140,8 @@ def _changes(old: dict[str, tuple[str, int, int]], new: dict[str, tuple[str, int
                           status=_status(o is not None, n is not None, new_relocs - old_relocs,
                                          new_bytes - old_bytes),
                           old_bytes=old_bytes, new_bytes=new_bytes,
-                          old_relocations=old_relocs, new_relocations=new_relocs))
+                          old_relocations=old_relocs, new_relocations=new_relocs,
+                          old_section=old_section if n is not None else ""))
     out.sort(key=impact_key)
     return out
 

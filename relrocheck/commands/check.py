@@ -76,7 +76,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "created): the output of a build rule")
     parser.add_argument("--depfile", metavar="FILE",
                         help="with --stamp: write a Makefile-syntax depfile 'STAMP: POLICY "
-                             "BASELINE', also on failure, so the rule reruns when they change")
+                             "BASELINE' (plus an empty rule per prerequisite, like gcc -MP), "
+                             "also on failure, so the rule reruns when they change")
     add_page_size(parser)
 
 
@@ -218,9 +219,13 @@ def _write_depfile(args: argparse.Namespace, deps: list[str], quiet: bool = Fals
         return
     # Absolute prerequisites: build tools resolve relative ones against their own folder,
     # which is not necessarily ours. The target is the stamp exactly as given, since Ninja
-    # matches it against the rule's output by name.
-    prerequisites = " ".join(_make_escape(os.path.abspath(d)) for d in dict.fromkeys(deps))
-    text = f"{_make_escape(args.stamp)}: {prerequisites}\n"
+    # matches it against the rule's output by name. As with `gcc -MP`, every prerequisite
+    # also gets an empty rule: make then reruns the check when one is missing (a baseline
+    # not recorded yet) instead of stopping with "No rule to make target" (Ninja >= 1.10
+    # reads these lines too, and reruns for a missing prerequisite as well).
+    prerequisites = [_make_escape(os.path.abspath(d)) for d in dict.fromkeys(deps)]
+    text = f"{_make_escape(args.stamp)}: {' '.join(prerequisites)}\n"
+    text += "".join(f"\n{p}:\n" for p in prerequisites)
     try:
         _write_file(args.depfile, text)
     except OSError as exc:

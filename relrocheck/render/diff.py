@@ -38,10 +38,14 @@ def _label(name: str, labels: Mapping[str, str]) -> str:
     return f"{name} ({label})" if label and label != name else name
 
 
+def section_label(c: Change, arrow: str = "->") -> str:
+    return f"{c.old_section}{arrow}{c.section}" if c.moved else c.section
+
+
 def _text_row(c: Change, name: str) -> str:
     return (f"  {c.old_bytes:>10} {c.new_bytes:>10} {signed(c.bytes_delta):>9}"
             f"  {c.old_relocations:>10} {c.new_relocations:>10} {signed(c.relocations_delta):>7}"
-            f"  {c.section:<16} {name}")
+            f"  {section_label(c):<16} {name}")
 
 
 def render_text(d: LibraryDiff, labels: Mapping[str, str] | None = None,
@@ -92,7 +96,7 @@ def md_code(text: str) -> str:
 
 
 def _md_row(c: Change, name: str) -> str:
-    return (f"| {name} | {md_code(c.section)} | {c.old_bytes} → {c.new_bytes} | "
+    return (f"| {name} | {md_code(section_label(c, ' → '))} | {c.old_bytes} → {c.new_bytes} | "
             f"{signed(c.bytes_delta)} | {c.old_relocations} → {c.new_relocations} | "
             f"{signed(c.relocations_delta)} |")
 
@@ -137,7 +141,8 @@ def render_markdown(d: LibraryDiff, labels: Mapping[str, str] | None = None,
 
 def change_to_dict(c: Change, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "name": c.name, "section": c.section, "status": c.status,
+        "name": c.name, "section": c.section, "old_section": c.old_section or None,
+        "status": c.status,
         "old_bytes": c.old_bytes, "new_bytes": c.new_bytes, "bytes_delta": c.bytes_delta,
         "old_relocations": c.old_relocations, "new_relocations": c.new_relocations,
         "relocations_delta": c.relocations_delta,
