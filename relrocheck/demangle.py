@@ -60,14 +60,14 @@ class Demangler:
     the caller's report is then the same, only with raw names.
     """
 
-    def __init__(self, program: str = CXXFILT) -> None:
+    def __init__(self, program: Optional[str] = None) -> None:
         self._names: list[str] = []
         self._derived: list[tuple[str, str]] = []
         self._output: Optional[bytes] = None
         self._thread: Optional[threading.Thread] = None
         try:
             self._proc: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
-                [program], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [program or CXXFILT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL, env=dict(os.environ, LC_ALL="C"))
         except OSError:
             self._proc = None
@@ -141,7 +141,7 @@ class Demangler:
         self.close()
 
 
-def demangle_names(names: Iterable[str], program: str = CXXFILT) -> Mapping[str, str]:
+def demangle_names(names: Iterable[str], program: Optional[str] = None) -> Mapping[str, str]:
     """Demangle in one c++filt run: raw name -> readable name, for the names it changed."""
     with Demangler(program) as demangler:
         demangler.submit(names)
