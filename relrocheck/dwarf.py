@@ -372,15 +372,21 @@ class _Reader:
         return known
 
     def _decl(self, die) -> Optional[str]:
-        """file:line of a variable, following DW_AT_specification / DW_AT_abstract_origin
-        (C++ static members and namespace-scope definitions keep them on the declaration)."""
+        """file:line of a variable. A definition that refers to its declaration
+        (DW_AT_specification: C++ static members, namespace-scope variables declared first;
+        DW_AT_abstract_origin) carries only what differs, typically its own line but not
+        the file: each attribute is taken from the first entry of the chain that has it."""
+        line = file_index = None
         for _ in range(4):
             attrs = die.attributes
-            if "DW_AT_decl_line" in attrs and "DW_AT_decl_file" in attrs:
-                name = self._file_name(die.cu, attrs["DW_AT_decl_file"].value)
-                if name is None:
-                    return None
-                return f"{name}:{attrs['DW_AT_decl_line'].value}"
+            if line is None and "DW_AT_decl_line" in attrs:
+                line = attrs["DW_AT_decl_line"].value
+            if file_index is None and "DW_AT_decl_file" in attrs:
+                file_index = attrs["DW_AT_decl_file"].value
+                file_cu = die.cu
+            if line is not None and file_index is not None:
+                name = self._file_name(file_cu, file_index)
+                return f"{name}:{line}" if name else None
             for ref in ("DW_AT_specification", "DW_AT_abstract_origin"):
                 if ref in attrs:
                     die = die.get_DIE_from_attribute(ref)

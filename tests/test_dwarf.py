@@ -1,0 +1,175 @@
+"""Source lines from DWARF: the line a table was written on, found by searching the fixture's
+text (never hard-coded), for GCC and clang, DWARF 4 and 5, compressed and split debug info.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from libbuild import build_library, fixture
+
+from relrocheck.analyze import analyze
+from relrocheck.errors import UsageError
+
+POINTER_TABLES = fixture("pointer_tables.c")
+DWARF_CASES = fixture("dwarf_cases.cpp")
+HAVE_CLANG = shutil.which("clang") is not None
+
+
+def line_of(source: Path, text: str) -> int:
+    """1-based number of the only line of `source` containing `text`."""
+    lines = [i for i, line in enumerate(source.read_text().splitlines(), 1) if text in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]
+
+
+# Symbol -> the text of the line that defines it in pointer_tables.c.
+C_TABLES = {
+    "names": "const char *names[40] = {",
+    "const_names": "const char *const const_names[12] = {",
+    "file_ops": "static const struct ops file_ops = {",
+    "big_table": "const struct big_table big_table =",
+    "exported_counter_ptr": "int *exported_counter_ptr = &exported_counter;",
+    "plain_data": "int plain_data[8192]",
+    "scratch_buffer": "char scratch_buffer[65536];",
+}
+
+
+def assert_sources(lib_path: Path, source: Path, expected: dict[str, str], **kwargs) -> None:
+    lib = analyze(str(lib_path), **kwargs)
+    for name, text in expected.items():
+        s = lib.symbol(name)
+        assert s is not None, name
+        assert s.source is not None, f"{name}: no source in {lib_path}"
+        file, _, line = s.source.rpartition(":")
+        assert os.path.basename(file) == source.name, s.source
+        assert int(line) == line_of(source, text), (name, s.source)
+
+
+BUILDS = {
+    "gcc": ("cc", ["-g"]),
+    "gcc-dwarf4": ("cc", ["-gdwarf-4"]),
+    "gcc-dwarf2": ("cc", ["-gdwarf-2"]),
+    "gcc-compressed": ("cc", ["-g", "-gz=zlib"]),
+    "clang-dwarf5": ("clang", ["-g", "-gdwarf-5"]),  # locations through DW_OP_addrx
+    "clang-dwarf4": ("clang", ["-g", "-gdwarf-4"]),
+}
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_source_line_of_each_table(tmp_path, build):
+    compiler, flags = BUILDS[build]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no {compiler}")
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, compiler=compiler, flags=flags)
+    assert_sources(lib, POINTER_TABLES, C_TABLES)
+
+
+@pytest.mark.parametrize("compiler", ["c++", "clang++"])
+def test_cxx_static_member_namespace_and_function_local_tables(tmp_path, compiler):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no {compiler}")
+    path = build_library(tmp_path, "dc", DWARF_CASES, lang="c++", compiler=compiler,
+                         flags=["-g"])
+    lib = analyze(str(path))
+    sources = {s.demangled: s.source for s in lib.symbols if s.demangled}
+    keys = sources["config::keys"]
+    local = sources["cache_levels::cache_names"]
+    assert keys.endswith(f"dwarf_cases.cpp:{line_of(DWARF_CASES, 'const char *const keys[] =')}")
+    assert local.endswith(f"dwarf_cases.cpp:{line_of(DWARF_CASES, 'cache_names[] =')}")
+    # The definition of a static member refers to its declaration in the class
+    # (DW_AT_specification). GCC records the definition's own line there; clang records
+    # only the declaration's.
+    definition = line_of(DWARF_CASES, "Palette::colours[] =")
+    declaration = line_of(DWARF_CASES, "static const char *const colours[];")
+    file, _, line = sources["Palette::colours"].rpartition(":")
+    assert file.endswith("dwarf_cases.cpp")
+    if compiler == "c++":
+        assert int(line) == definition
+    else:
+        assert int(line) in (definition, declaration)
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> tuple[Path, Path]:
+    """A library stripped of its debug info, and the debug file objcopy made of it."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("no objcopy")
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, flags=["-g"])
+    debug = tmp_path / "libpt.so.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(debug)], check=True)
+    subprocess.run(["objcopy", "--strip-debug", str(lib)], check=True)
+    return lib, debug
+
+
+def test_split_debug_found_through_gnu_debuglink(split):
+    lib, debug = split
+    assert all(s.source is None for s in analyze(str(lib)).symbols)  # no link yet
+    subprocess.run(["objcopy", f"--add-gnu-debuglink={debug}", str(lib)], check=True,
+                   cwd=debug.parent)
+    assert_sources(lib, POINTER_TABLES, C_TABLES)
+    # The usual place, a .debug folder next to the library, works as well.
+    (lib.parent / ".debug").mkdir()
+    debug.rename(lib.parent / ".debug" / debug.name)
+    assert_sources(lib, POINTER_TABLES, C_TABLES)
+
+
+def test_split_debug_given_with_debug_file(split):
+    lib, debug = split
+    assert_sources(lib, POINTER_TABLES, C_TABLES, debug_file=str(debug))
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "explain", str(lib), "names",
+                          "--debug-file", str(debug)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert f"pointer_tables.c:{line_of(POINTER_TABLES, C_TABLES['names'])}" in run.stdout
+
+
+def test_debug_file_of_another_build_is_refused(split, tmp_path):
+    lib, _debug = split
+    other = build_library(tmp_path / "other", "pt", "int other_table[4] = {1};", flags=["-g"])
+    with pytest.raises(UsageError, match="another build"):
+        analyze(str(lib), debug_file=str(other))
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "explain", str(lib), "names",
+                          "--debug-file", str(other)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.startswith("relrocheck: error:") and "Traceback" not in run.stderr
+    with pytest.raises(UsageError, match="no such file"):
+        analyze(str(lib), debug_file=str(tmp_path / "missing.debug"))
+
+
+def test_debuglink_to_a_stale_file_is_ignored(split, tmp_path):
+    lib, debug = split
+    subprocess.run(["objcopy", f"--add-gnu-debuglink={debug}", str(lib)], check=True,
+                   cwd=debug.parent)
+    # Replace the debug file by one of another build under the same name.
+    stale = build_library(tmp_path / "stale", "pt", "int stale_table[4] = {1};", flags=["-g"])
+    shutil.copy(stale, debug)
+    assert all(s.source is None for s in analyze(str(lib)).symbols)
+
+
+def test_without_debug_info_nothing_is_read_and_nothing_else_changes(tmp_path):
+    lib = build_library(tmp_path, "pt", POINTER_TABLES)
+    with_sources = analyze(str(lib))
+    assert all(s.source is None for s in with_sources.symbols)
+    assert with_sources == analyze(str(lib), sources=False)
+    # Zero cost: pyelftools is not even imported.
+    probe = ("import sys; from relrocheck.analyze import analyze; "
+             f"analyze({str(lib)!r}); print('elftools' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_sources_leave_every_other_field_alone(tmp_path):
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, flags=["-g"])
+    with_sources = analyze(str(lib))
+    without = analyze(str(lib), sources=False)
+    assert any(s.source for s in with_sources.symbols)
+    for a, b in zip(with_sources.symbols, without.symbols):
+        assert a.name == b.name
+        assert {k: v for k, v in vars(a).items() if k != "source"} == \
+            {k: v for k, v in vars(b).items() if k != "source"}
