@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
 
 from relrocheck.errors import BaselineError
 from relrocheck.model import SECTION_KINDS, Library
@@ -109,9 +110,10 @@ def library_totals(lib: Library) -> dict[str, int]:
 def entry_from_library(lib: Library) -> Entry:
     sections: dict[str, SectionEntry] = {}
     for s in lib.sections:
-        old = sections.get(s.name)
-        sections[s.name] = SectionEntry(kind=s.kind, bytes=s.size + (old.bytes if old else 0),
-                                        relocations=s.relocations + (old.relocations if old else 0))
+        seen = sections.get(s.name)
+        sections[s.name] = SectionEntry(kind=s.kind, bytes=s.size + (seen.bytes if seen else 0),
+                                        relocations=s.relocations
+                                        + (seen.relocations if seen else 0))
     symbols: dict[str, SymbolEntry] = {}
     for sym in lib.symbols:
         if not (sym.size or sym.relocations):
@@ -198,7 +200,7 @@ def _str(d: Mapping[str, Any], key: str, where: str) -> str:
     return value  # type: ignore[return-value]
 
 
-def _object(value: Any, where: str, keys: Optional[set[str]] = None,
+def _object(value: Any, where: str, keys: set[str] | None = None,
             optional: frozenset[str] = frozenset()) -> Mapping[str, Any]:
     _expect(isinstance(value, dict), where, "expected an object")
     if keys is not None:
@@ -272,7 +274,7 @@ def parse(text: str | bytes, path: str) -> dict[str, Entry]:
         raise BaselineError(f"corrupt baseline ({exc}); {advice}", path) from None
 
 
-def read(path: str) -> Optional[dict[str, Entry]]:
+def read(path: str) -> dict[str, Entry] | None:
     """The baseline at `path`, or None when the file does not exist."""
     try:
         with open(path, "rb") as f:
@@ -354,7 +356,7 @@ def write_atomically(path: str, text: str) -> None:
         os.close(dir_fd)
 
 
-def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Optional[Entry]]:
+def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
     """Replace the entries of `entries`' libraries, keep every other; return the old ones.
 
     The file is written only when its text changes, so an update that accepts nothing new
@@ -367,7 +369,7 @@ def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Optional[Entry]
         with locked(path):
             try:
                 with open(path, "rb") as f:
-                    old_raw: Optional[bytes] = f.read()
+                    old_raw: bytes | None = f.read()
             except FileNotFoundError:
                 old_raw = None
             current = parse(old_raw, path) if old_raw is not None else {}

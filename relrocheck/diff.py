@@ -12,7 +12,6 @@ shrink at the very end, as in bloat-o-meter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from relrocheck.baseline import TOTAL_METRICS, Entry, SectionEntry, SymbolEntry
 
@@ -65,10 +64,10 @@ class LibraryDiff:
     totals: tuple[Total, ...]
     sections: tuple[Change, ...]  # changed sections only
     symbols: tuple[Change, ...]  # changed symbols only, by impact
-    old_relro: Optional[str] = None
-    new_relro: Optional[str] = None
-    old_textrel: Optional[bool] = None
-    new_textrel: Optional[bool] = None
+    old_relro: str | None = None
+    new_relro: str | None = None
+    old_textrel: bool | None = None
+    new_textrel: bool | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.symbols if c.status == status)
@@ -154,7 +153,7 @@ def _section_rows(sections: dict[str, SectionEntry]) -> dict[str, tuple[str, int
     return {name: (s.kind, s.bytes, s.relocations) for name, s in sections.items()}
 
 
-def diff_entries(name: str, old: Optional[Entry], new: Entry) -> LibraryDiff:
+def diff_entries(name: str, old: Entry | None, new: Entry) -> LibraryDiff:
     """What changed from `old` (None: nothing recorded yet) to `new`."""
     old_symbols = _symbol_rows(dict(old.symbols)) if old else {}
     old_sections = _section_rows(dict(old.sections)) if old else {}

@@ -17,8 +17,8 @@ because they are what the loader writes, in every process, before any code runs:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 from relrocheck.baseline import Entry, entry_from_library
 from relrocheck.diff import LibraryDiff, diff_entries
@@ -45,10 +45,10 @@ class Violation:
     kind: str  # one of VIOLATION_KINDS
     metric: str  # textrel, relro, a limit or regression metric, "symbol", "baseline"
     message: str
-    symbol: Optional[str] = None
-    old: Optional[int] = None
-    new: Optional[int] = None
-    limit: Optional[int] = None  # the bound that was exceeded (old + allowance for growth)
+    symbol: str | None = None
+    old: int | None = None
+    new: int | None = None
+    limit: int | None = None  # the bound that was exceeded (old + allowance for growth)
 
 
 def _rules(lib: Library, policy: LibraryPolicy) -> list[Violation]:
@@ -146,8 +146,8 @@ def _regressions(lib: Library, current: Entry, old: Entry, policy: LibraryPolicy
     return out
 
 
-def judge(lib: Library, policy: LibraryPolicy, old: Optional[Entry],
-          missing_baseline: str = "fail", current: Optional[Entry] = None) -> list[Violation]:
+def judge(lib: Library, policy: LibraryPolicy, old: Entry | None,
+          missing_baseline: str = "fail", current: Entry | None = None) -> list[Violation]:
     """Everything wrong with `lib` under `policy`, compared with its baseline entry `old`.
 
     `missing_baseline` (fail | pass) decides what a missing entry means. `current` is
@@ -182,7 +182,7 @@ class Outcome:
     name: str
     path: str
     violations: tuple[Violation, ...]
-    diff: Optional[LibraryDiff]  # None when the baseline has no entry for this library
+    diff: LibraryDiff | None  # None when the baseline has no entry for this library
     hints: tuple[tuple[str, Hint], ...] = ()  # (symbol, hint) for the worst rows
     labels: Mapping[str, str] = field(default_factory=dict)  # raw name -> demangled
 
@@ -205,7 +205,7 @@ class GateRun:
         return any(o.failed for o in self.outcomes)
 
 
-def evaluate(lib: Library, policy: LibraryPolicy, old: Optional[Entry],
+def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
              missing_baseline: str = "fail", regressions: bool = True) -> Outcome:
     """Judge `lib`, diff it against `old`, and pick the fix hints worth showing first.
 

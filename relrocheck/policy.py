@@ -24,9 +24,10 @@ import fnmatch
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from relrocheck.errors import PolicyError, RelrocheckError
 from relrocheck.model import Library, Symbol
@@ -48,7 +49,7 @@ SYMBOL_LIMITS: tuple[str, ...] = ("symbol_bytes", "symbol_relocations")
 # 0 = no growth, None = not gated. symbolic_relocations is a subset of relocations and
 # load_dirty_pages a superset of relocated_pages, so gating them by default would only repeat
 # the same failure; zero-fill bytes cost nothing until a program writes them.
-DEFAULT_GROWTH: dict[str, Optional[int]] = {
+DEFAULT_GROWTH: dict[str, int | None] = {
     "relocated_pages": 0,
     "load_dirty_pages": None,
     "relocations": 0,
@@ -67,8 +68,8 @@ REGRESSION_METRICS: tuple[str, ...] = tuple(DEFAULT_GROWTH)
 class Growth:
     """Allowed growth of one metric: the larger of an absolute and a percent allowance."""
 
-    absolute: Optional[int] = None
-    percent: Optional[float] = None
+    absolute: int | None = None
+    percent: float | None = None
 
     def allowance(self, old: int) -> int:
         allowed = self.absolute or 0
@@ -87,20 +88,20 @@ class Growth:
 
 @dataclass(frozen=True)
 class Limits:
-    writable_bytes: Optional[int] = None
+    writable_bytes: int | None = None
     writable_bytes_by_kind: Mapping[str, int] = field(default_factory=dict)
-    relocations: Optional[int] = None
-    symbolic_relocations: Optional[int] = None
-    relocated_pages: Optional[int] = None
-    static_initializers: Optional[int] = None
-    symbol_bytes: Optional[int] = None
-    symbol_relocations: Optional[int] = None
+    relocations: int | None = None
+    symbolic_relocations: int | None = None
+    relocated_pages: int | None = None
+    static_initializers: int | None = None
+    symbol_bytes: int | None = None
+    symbol_relocations: int | None = None
 
 
 @dataclass(frozen=True)
 class SymbolLimits:
-    bytes: Optional[int] = None
-    relocations: Optional[int] = None
+    bytes: int | None = None
+    relocations: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Rules:
 
 @dataclass(frozen=True)
 class Regression:
-    growth: Mapping[str, Optional[Growth]]  # metric -> allowed growth; None = not gated
+    growth: Mapping[str, Growth | None]  # metric -> allowed growth; None = not gated
     new_symbols: str = "fail"  # fail | allow
     tight: bool = False
 
@@ -121,7 +122,7 @@ class Allowance:
     """One allowlist entry: symbols matching it may be new and have their own limits."""
 
     patterns: tuple[str, ...]
-    reason: Optional[str] = None
+    reason: str | None = None
     limits: SymbolLimits = SymbolLimits()
     libraries: tuple[str, ...] = ()  # empty: every library
     origin: str = ""  # "policy.yaml:23", for messages
@@ -146,7 +147,7 @@ class LibraryPolicy:
     allow: tuple[Allowance, ...]
     matched: tuple[str, ...] = ()  # origins of the `libraries` entries that matched
 
-    def allowance_for(self, symbol: Symbol) -> Optional[Allowance]:
+    def allowance_for(self, symbol: Symbol) -> Allowance | None:
         for a in self.allow:
             if a.matches(symbol):
                 return a
@@ -163,7 +164,7 @@ class _LibraryEntry:
 
 @dataclass(frozen=True)
 class Policy:
-    source: Optional[str]  # the policy file as given, None for the built-in defaults
+    source: str | None  # the policy file as given, None for the built-in defaults
     baseline_file: str  # resolved against the policy's folder (or the current directory)
     baseline_missing: str  # fail | pass
     settings: Mapping[str, Any]  # validated raw top-level `limits`, `regression`, `rules`
@@ -207,7 +208,7 @@ def _limits(raw: Mapping[str, Any]) -> Limits:
     return Limits(**{**raw, "writable_bytes_by_kind": by_kind})
 
 
-def _growth(value: Any) -> Optional[Growth]:
+def _growth(value: Any) -> Growth | None:
     if value is None:
         return None
     if isinstance(value, int):
@@ -297,7 +298,7 @@ def load_policy(path: str) -> Policy:
     return _build(path, doc)
 
 
-def _fail(path: str, position: Position, key_path: Optional[KeyPath], message: str) -> PolicyError:
+def _fail(path: str, position: Position, key_path: KeyPath | None, message: str) -> PolicyError:
     where = f"{path}:{position[0]}:{position[1]}"
     return PolicyError(f"{where}: {message}" if key_path is None
                        else f"{where}: {format_key_path(key_path)}: {message}")

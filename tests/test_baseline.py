@@ -16,8 +16,14 @@ from pathlib import Path
 
 import oracle
 import pytest
-from gatelibs import (ADDED_TABLE, PACKAGE_ROOT, assert_one_error_line, build_gate_lib,
-                      oracle_totals, run_cli)
+from gatelibs import (
+    ADDED_TABLE,
+    PACKAGE_ROOT,
+    assert_one_error_line,
+    build_gate_lib,
+    oracle_totals,
+    run_cli,
+)
 
 from relrocheck import baseline
 from relrocheck.analyze import analyze
@@ -206,7 +212,7 @@ def test_eight_concurrent_updates_of_different_libraries_all_survive(tmp_path: P
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for lib in libs]
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert err == ""
     stored = baseline.read(str(path))

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import oracle
 import pytest
-from gatelibs import (ADDED_OPS, ADDED_TABLE, assert_one_error_line, build_gate_lib, nm_size,
-                      oracle_totals, run_cli)
+from gatelibs import (
+    ADDED_OPS,
+    ADDED_TABLE,
+    assert_one_error_line,
+    build_gate_lib,
+    nm_size,
+    oracle_totals,
+    run_cli,
+)
 
 from relrocheck import baseline
 from relrocheck.analyze import analyze

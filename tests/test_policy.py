@@ -15,9 +15,18 @@ from gatelibs import assert_one_error_line, build_gate_lib, run_cli
 from relrocheck.analyze import analyze
 from relrocheck.errors import PolicyError
 from relrocheck.model import SECTION_KINDS, Symbol
-from relrocheck.policy import (DEFAULT_BASELINE_FILE, DEFAULT_GROWTH, MAX_POLICY_BYTES,
-                               REGRESSION_METRICS, SYMBOL_LIMITS, TOTAL_LIMITS, Growth,
-                               default_policy, load_policy, policy_schema)
+from relrocheck.policy import (
+    DEFAULT_BASELINE_FILE,
+    DEFAULT_GROWTH,
+    MAX_POLICY_BYTES,
+    REGRESSION_METRICS,
+    SYMBOL_LIMITS,
+    TOTAL_LIMITS,
+    Growth,
+    default_policy,
+    load_policy,
+    policy_schema,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "policy.example.yaml"

@@ -12,12 +12,22 @@ import json
 import os
 import shlex
 import sys
-from typing import Optional
 
-from relrocheck.commands._common import (add_format, add_page_size, measure_all, resolve_top,
-                                         top_count)
-from relrocheck.errors import (EXIT_ERROR, EXIT_OK, EXIT_VIOLATION, BaselineError,
-                               RelrocheckError, UsageError)
+from relrocheck.commands._common import (
+    add_format,
+    add_page_size,
+    measure_all,
+    resolve_top,
+    top_count,
+)
+from relrocheck.errors import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    BaselineError,
+    RelrocheckError,
+    UsageError,
+)
 from relrocheck.measure import DEFAULT_PAGE_SIZE
 
 NAME = "check"
@@ -249,7 +259,7 @@ def _write_stamp(path: str) -> None:
         raise UsageError(f"cannot write stamp {path}: {exc.strerror or exc}") from None
 
 
-def _remove_stamp(path: Optional[str]) -> None:
+def _remove_stamp(path: str | None) -> None:
     """A stamp exists only while its library passes: a stale one must not survive a failure."""
     if not path:
         return

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from relrocheck.commands._common import add_format, add_page_size, resolve_top, top_count
 from relrocheck.errors import EXIT_OK, RelrocheckError, UsageError
+
+if TYPE_CHECKING:
+    from relrocheck.baseline import Entry
+    from relrocheck.model import Library
+
+    # One library of one side: its numbers, and the Library when the side was measured or
+    # read from a report (a baseline keeps numbers only).
+    Side = tuple[Entry, Library | None]
 
 NAME = "diff"
 ORDER = 30
@@ -46,7 +54,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_page_size(parser)
 
 
-def _load(path: str, page_size: int) -> dict[str, tuple[Any, Optional[Any]]]:
+def _load(path: str, page_size: int) -> dict[str, Side]:
     """name -> (baseline Entry, Library or None) of every library in the file at `path`."""
     from relrocheck import baseline
 
@@ -73,7 +81,7 @@ def _load(path: str, page_size: int) -> dict[str, tuple[Any, Optional[Any]]]:
     if isinstance(data, dict) and isinstance(data.get("libraries"), list):
         from relrocheck.serialize import library_from_dict
 
-        out = {}
+        out: dict[str, Side] = {}
         for d in data["libraries"]:
             try:
                 lib = library_from_dict(d)
@@ -88,7 +96,8 @@ def _load(path: str, page_size: int) -> dict[str, tuple[Any, Optional[Any]]]:
     raise UsageError(f"{path}: a JSON file, but neither a relrocheck report nor a baseline")
 
 
-def _pairs(old: dict, new: dict) -> list[tuple[str, Optional[tuple], Optional[tuple]]]:
+def _pairs(old: dict[str, Side], new: dict[str, Side]
+           ) -> list[tuple[str, Side | None, Side | None]]:
     if len(old) == 1 and len(new) == 1:
         (old_name, o), (new_name, n) = next(iter(old.items())), next(iter(new.items()))
         name = new_name if old_name == new_name else f"{old_name} -> {new_name}"
@@ -101,7 +110,7 @@ def execute(args: argparse.Namespace) -> int:
     from relrocheck.render import diff as render
 
     old, new = _load(args.old, args.page_size), _load(args.new, args.page_size)
-    results = []
+    results: list[tuple[str, Any, str | None]] = []
     for name, o, n in _pairs(old, new):
         if o is not None and n is not None and o[0].page_size != n[0].page_size:
             raise UsageError(f"{name}: page counts were made for page size {o[0].page_size} in "

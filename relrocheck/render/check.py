@@ -9,7 +9,7 @@ a JSON-ready dict for tools.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from relrocheck.gate import GateRun, Outcome, Violation
 from relrocheck.render import diff as D
@@ -82,7 +82,7 @@ def _stale(run: GateRun) -> bool:
         not o.failed and o.diff is not None and o.diff.shrank for o in run.outcomes)
 
 
-def render_text(run: GateRun, top: Optional[int] = D.DEFAULT_TOP) -> str:
+def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     out: list[str] = []
     for o in run.outcomes:
         out.append(f"relrocheck: {o.name}: {_status_text(run, o)}\n")
@@ -111,7 +111,7 @@ def _md_message(text: str) -> str:
     return D.md_escape(text.replace(" -> ", " → "))
 
 
-def render_markdown(run: GateRun, top: Optional[int] = D.DEFAULT_TOP) -> str:
+def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     out: list[str] = []
     for o in run.outcomes:
         mark = "❌" if o.failed else "✅"
@@ -138,7 +138,7 @@ def _violation_dict(v: Violation) -> dict[str, Any]:
             "old": v.old, "new": v.new, "limit": v.limit}
 
 
-def to_dict(run: GateRun, top: Optional[int] = None) -> dict[str, Any]:
+def to_dict(run: GateRun, top: int | None = None) -> dict[str, Any]:
     return {
         "format_version": CHECK_FORMAT_VERSION,
         "mode": run.mode,

@@ -10,7 +10,8 @@ symbols, sections and totals folded in a <details> block.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from relrocheck.diff import Change, LibraryDiff
 from relrocheck.render.units import human_bytes
@@ -49,7 +50,7 @@ def _text_row(c: Change, name: str) -> str:
 
 
 def render_text(d: LibraryDiff, labels: Mapping[str, str] | None = None,
-                top: Optional[int] = DEFAULT_TOP, indent: str = "  ") -> str:
+                top: int | None = DEFAULT_TOP, indent: str = "  ") -> str:
     labels = labels or {}
     out = [summary_line(d)]
     if d.old_relro != d.new_relro and d.old_present:
@@ -102,15 +103,15 @@ def _md_row(c: Change, name: str) -> str:
 
 
 def render_markdown(d: LibraryDiff, labels: Mapping[str, str] | None = None,
-                    top: Optional[int] = DEFAULT_TOP) -> str:
+                    top: int | None = DEFAULT_TOP) -> str:
     labels = labels or {}
     pages = d.total("relocated_pages")
-    out = [f"**add/remove** {d.count('added')}/{d.count('removed')} · "
+    out = [(f"**add/remove** {d.count('added')}/{d.count('removed')} · "
            f"**grow/shrink** {d.count('grown')}/{d.count('shrunk')} · "
            f"**bytes** +{d.bytes_up}/−{-d.bytes_down} ({signed(d.bytes_up + d.bytes_down)}) · "
            f"**relocations** +{d.relocations_up}/−{-d.relocations_down} "
            f"({signed(d.relocations_up + d.relocations_down)}) · "
-           f"**relocated pages** {pages.old} → {pages.new}", ""]
+           f"**relocated pages** {pages.old} → {pages.new}"), ""]
     if d.symbols:
         out += ["| symbol | section | bytes | Δ bytes | relocations | Δ relocations |",
                 "|:--|:--|--:|--:|--:|--:|"]
@@ -153,7 +154,7 @@ def change_to_dict(c: Change, labels: Mapping[str, str] | None = None) -> dict[s
 
 
 def diff_to_dict(d: LibraryDiff, labels: Mapping[str, str] | None = None,
-                 top: Optional[int] = None) -> dict[str, Any]:
+                 top: int | None = None) -> dict[str, Any]:
     symbols = d.symbols if top is None else d.symbols[:top]
     return {
         "name": d.name,
