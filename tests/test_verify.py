@@ -1,0 +1,121 @@
+"""`relrocheck verify`: the predicted dirty pages match what the kernel reports once the
+library is really loaded (within one page), for libraries built here and system ones; and a
+library whose constructor writes more is caught, not hidden."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from libbuild import build_library, fixture, have_cross
+
+pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="needs /proc/PID/smaps")
+
+SYSTEM = [Path("/usr/lib/x86_64-linux-gnu/libz.so.1"),
+          Path("/usr/lib/x86_64-linux-gnu/libstdc++.so.6")]
+
+CONSTRUCTOR_WRITES = """
+/* A constructor that writes five pages of .data at load: dirt no file can predict. */
+#define PAGE 4096
+static volatile char journal[5 * PAGE] = {1};
+__attribute__((constructor)) static void fill_journal(void)
+{
+    for (unsigned i = 0; i < sizeof journal; i += PAGE)
+        journal[i] = 2;
+}
+const char *const journal_names[] = {"a", "b", "c"};
+"""
+
+
+def verify(*paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, dict, str]:
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "verify", "--format", "json",
+                          *extra, *map(str, paths)], capture_output=True, text=True)
+    return run.returncode, json.loads(run.stdout) if run.stdout else {}, run.stderr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    build = tmp_path_factory.mktemp("verify")
+    return [
+        build_library(build, "pointer_tables", fixture("pointer_tables.c")),
+        build_library(build, "hints", fixture("hints.c")),
+        build_library(build, "cxx_vtables", fixture("cxx_vtables.cpp"), lang="c++"),
+        build_library(build, "cxx_globals", fixture("cxx_globals.cpp"), lang="c++"),
+        build_library(build / "now", "pointer_tables", fixture("pointer_tables.c"),
+                      flags=["-Wl,-z,now"]),
+    ]
+
+
+def check_within_one_page(document: dict) -> None:
+    for lib in document["libraries"]:
+        assert abs(lib["measured_pages"] - lib["predicted_pages"]) <= 1, lib
+        assert lib["within_tolerance"]
+        assert lib["predicted_pages"] >= 1
+        # Per mapping, the parts add up to the totals.
+        assert sum(m["predicted_pages"] for m in lib["mappings"]) == lib["predicted_pages"]
+        assert sum(m["private_dirty_kb"] for m in lib["mappings"]) == lib["private_dirty_kb"]
+        assert lib["measured_pages"] * lib["page_size"] == lib["private_dirty_kb"] * 1024
+
+
+def test_libraries_built_here_match(built):
+    code, document, stderr = verify(*built)
+    assert code == 0, stderr
+    assert len(document["libraries"]) == len(built)
+    check_within_one_page(document)
+
+
+@pytest.mark.parametrize("path", SYSTEM, ids=lambda p: p.name)
+def test_system_libraries_match(path):
+    if not path.exists():
+        pytest.skip(f"no {path}")
+    code, document, stderr = verify(path)
+    assert code == 0, stderr
+    check_within_one_page(document)
+    assert not document["libraries"][0]["already_mapped"]
+
+
+def test_constructor_writes_are_reported_as_a_difference(tmp_path):
+    path = build_library(tmp_path, "journal", CONSTRUCTOR_WRITES)
+    code, document, _ = verify(path)
+    lib = document["libraries"][0]
+    assert lib["measured_pages"] - lib["predicted_pages"] >= 4
+    assert not lib["within_tolerance"]
+    assert code == 1
+    text = subprocess.run([sys.executable, "-m", "relrocheck", "verify", str(path)],
+                          capture_output=True, text=True)
+    assert "OUTSIDE the tolerance" in text.stdout
+    code, _, _ = verify(path, extra=("--tolerance", "10"))
+    assert code == 0
+
+
+def test_library_the_loader_maps_itself_is_flagged():
+    libc = Path("/usr/lib/x86_64-linux-gnu/libc.so.6")
+    if not libc.exists():
+        pytest.skip("no libc.so.6 at the Debian path")
+    _code, document, stderr = verify(libc)
+    lib = document["libraries"][0]
+    assert lib["already_mapped"] and lib["notes"], stderr
+
+
+def test_foreign_architecture_is_refused(tmp_path):
+    target = "aarch64-linux-gnu" if platform.machine() != "aarch64" else "x86_64-linux-gnu"
+    if not have_cross(target):
+        pytest.skip(f"no {target} toolchain")
+    path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
+    code, _document, stderr = verify(path)
+    assert code == 2
+    assert "relrocheck: error:" in stderr and "cannot load" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_help_says_it_runs_the_library():
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "verify", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "RUNS CODE FROM THE LIBRARY" in run.stdout and "constructors" in run.stdout
+    top = subprocess.run([sys.executable, "-m", "relrocheck", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "constructors" in top.stdout  # the command list warns as well
