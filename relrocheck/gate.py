@@ -218,7 +218,7 @@ def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
     else:
         violations = judge(lib, policy, None, "pass", current)
     diff = diff_entries(lib.name, old, current) if old is not None else None
-    by_name = {s.name: s for s in lib.symbols if not s.unattributed}
+    by_name = {s.name: s for s in lib.symbols}  # buckets too: a grown GOT has a fix
     worst = [v.symbol for v in violations if v.symbol]
     if diff is not None:
         worst += [c.name for c in diff.symbols if c.status in ("added", "grown")]

@@ -129,6 +129,61 @@ def test_failure_text_shows_rows_totals_and_what_to_do_next(libs: dict[str, Path
                                               str(recorded)]))
 
 
+def test_failure_offers_the_fix_hint_of_the_worst_new_row(libs: dict[str, Path],
+                                                          recorded: Path) -> None:
+    from relrocheck.analyze import analyze
+
+    symbol = analyze(str(libs["table"])).symbol(ADDED_TABLE)
+    assert symbol is not None
+    if symbol.hint is None:
+        pytest.skip("this build of relrocheck gives no hint for a string pointer table")
+    code, doc = check_json(str(libs["table"]), "--baseline-file", str(recorded))
+    assert code == 1
+    hints = doc["libraries"][0]["hints"]
+    assert hints[0] == {"symbol": ADDED_TABLE, "kind": symbol.hint.kind,
+                        "advice": symbol.hint.advice}
+    assert doc["next_steps"][0] == (f"fix {ADDED_TABLE} in libgate.so: {symbol.hint.advice} "
+                                    f"[{symbol.hint.kind}]")
+
+
+CXX_V1 = "int plain(int x) { return x + 1; }\n"
+CXX_V2 = CXX_V1 + """
+namespace shapes {
+struct Shape { virtual ~Shape(); virtual int sides() const; };
+Shape::~Shape() {}
+int Shape::sides() const { return 0; }
+}
+"""
+
+
+def test_allowlist_matches_demangled_cxx_names(tmp_path: Path) -> None:
+    if shutil.which("c++filt") is None or shutil.which("c++") is None:
+        pytest.skip("needs c++ and c++filt")
+    from libbuild import build_library
+
+    v1 = build_library(tmp_path / "v1", "shapes", CXX_V1, lang="c++")
+    v2 = build_library(tmp_path / "v2", "shapes", CXX_V2, lang="c++")
+    vtable = "_ZTVN6shapes5ShapeE"
+    assert any(s["name"] == vtable for s in oracle.symbols(v2))
+    base = tmp_path / "b.json"
+    assert run_cli("--baseline", "update", str(v1), "--baseline-file", str(base)).returncode == 0
+    policy = tmp_path / "relro.yaml"
+    growth = ("regression:\n  relocations: null\n  writable_bytes: null\n"
+              "  relocated_pages: null\n")
+    policy.write_text(growth)
+    code, doc = check_json(str(v2), "--baseline-file", str(base), "--policy", str(policy))
+    new = {v["symbol"] for v in doc["libraries"][0]["violations"] if v["kind"] == "new_symbol"}
+    assert code == 1 and vtable in new
+    # The same glob on the raw name would not match: only the demangled name does.
+    policy.write_text(growth + "allow:\n  - symbol: 'vtable for shapes::*'\n"
+                      "  - symbol: 'typeinfo*for shapes::*'\n")
+    code, doc = check_json(str(v2), "--baseline-file", str(base), "--policy", str(policy))
+    remaining = {v["symbol"] for v in doc["libraries"][0]["violations"]}
+    assert vtable not in remaining
+    assert all(not name.startswith(("_ZTVN6shapes", "_ZTIN6shapes")) for name in remaining)
+    assert code == (1 if remaining else 0)
+
+
 def test_markdown_fits_a_pull_request_comment(libs: dict[str, Path], recorded: Path) -> None:
     proc = run_cli("check", "--format", "markdown", str(libs["table"]), "--baseline-file",
                    str(recorded))
