@@ -309,8 +309,10 @@ def test_text_lists_errors_at_the_end(tree):
 def test_markdown_is_a_table_with_one_row_per_library(tree):
     proc = _run("--format", "markdown", "--top", "3", str(tree["root"]))
     assert proc.returncode == 0
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert rows[0].startswith("| # | library |")
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| # | library |"))
+    end = lines.index("", start)
+    rows = [lines[start], *lines[start + 2:end]]  # header, then rows after the |--:| line
     assert [r.split("|")[1].strip() for r in rows[1:]] == ["1", "2", "3"]
     assert "`libbig.so`" in rows[1] and "`big_table`" in rows[1]
     assert "### Errors (2)" in proc.stdout
@@ -360,7 +362,6 @@ def test_progress_only_on_a_terminal(tree):
 @pytest.mark.skipif(shutil.which("c++") is None or shutil.which("c++filt") is None,
                     reason="needs c++ and c++filt")
 def test_kept_symbols_are_demangled(tmp_path):
-    pytest.importorskip("relrocheck.demangle")
     from libbuild import fixture
 
     lib = build_library(tmp_path / "build", "vtables", fixture("cxx_vtables.cpp"), lang="c++")
@@ -375,3 +376,29 @@ def test_kept_symbols_are_demangled(tmp_path):
         assert symbols[name].demangled == expected
         assert symbols[name].label == expected
     assert all(s.demangled is None for s in symbols.values() if not s.name.startswith("_Z"))
+
+
+def test_hint_kinds_are_totalled_and_explained(tree):
+    from relrocheck.hints import HINT_KINDS
+
+    doc = json.loads(_run("--format", "json", str(tree["root"])).stdout)
+    by_kind: dict[str, int] = {}
+    for lib in doc["libraries"]:
+        for kind, n in lib["hint_relocations"].items():
+            by_kind[kind] = by_kind.get(kind, 0) + n
+    assert doc["totals"]["hint_relocations"] == by_kind
+    assert by_kind, "the pointer tables of the tree get no hint at all"
+    text = _run(str(tree["root"])).stdout
+    legend = text[text.index("Relocations by hint kind"):].split("\n\n")[0]
+    entries = {}  # kind -> its lines joined (long explanations wrap onto indented lines)
+    for line in legend.splitlines()[1:]:
+        words = line.split()
+        if line[2] != " ":
+            kind = words[0]
+            entries[kind] = words[1:]
+        else:
+            entries[kind] += words
+    assert set(entries) == set(by_kind)
+    for kind, n in by_kind.items():
+        assert entries[kind][0] == str(n)
+        assert " ".join(entries[kind][1:]) == HINT_KINDS[kind].split(". ")[0].rstrip(".")

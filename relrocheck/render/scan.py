@@ -6,17 +6,20 @@ Pure functions of a `ScanResult`. Totals always cover every library measured, al
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from relrocheck import __version__
+from relrocheck.hints import HINT_KINDS
 from relrocheck.render.units import human_bytes, plural
 from relrocheck.scan import LibrarySummary, ScanResult, SymbolCost
 
 DEFAULT_TOP = 20
+_TEXT_WIDTH = 100  # wrap long prose lines of the text output here
 SCAN_FORMAT_VERSION = 1
 
-_RANKING = ("Ranked by pages written at load: each one is private dirty memory in every "
-            "process that loads the library")
+_RANKING = ("Ranked by pages written at load: private dirty memory in every process that "
+            "loads the library")
 
 
 def _kib(value: float) -> str:
@@ -46,20 +49,56 @@ def _header(result: ScanResult) -> str:
             f"page size {result.page_size})")
 
 
-def _totals_lines(result: ScanResult) -> list[str]:
+def _textrel_note(n: int) -> str:
+    return (f"{plural(n, 'library', 'libraries')} with TEXTREL (relocations in code: dirty "
+            "code pages, a security smell)")
+
+
+def _totals_text(result: ScanResult) -> list[str]:
     t = result.totals
     lines = [
-        (f"Totals over {plural(t.libraries, 'shared object')}: "
-        f"{t.relocated_pages} relocated pages, {_kib(t.dirty_kib)} KiB private dirty at "
-        f"load ({t.load_dirty_pages} pages) in a process that loads them all, "
-        f"{t.relocations} relocations, {human_bytes(t.writable_bytes)} writable"),
+        f"Totals over {plural(t.libraries, 'shared object')}:",
+        f"  relocated pages   {t.relocated_pages}",
+        (f"  dirty at load     {_kib(t.dirty_kib)} KiB ({t.load_dirty_pages} pages) in a "
+         "process that loads them all"),
+        f"  relocations       {t.relocations}",
+        f"  writable          {human_bytes(t.writable_bytes)}",
     ]
     if t.textrel_libraries:
-        lines.append(f"  {plural(t.textrel_libraries, 'library', 'libraries')} with TEXTREL "
-                     "(relocations in code: dirty code pages, a security smell)")
-    if t.hint_relocations:
-        kinds = ", ".join(f"{kind} {n}" for kind, n in t.hint_relocations.items())
-        lines.append(f"  relocations in symbols with a hint, by kind: {kinds}")
+        lines.append(f"  TEXTREL           {_textrel_note(t.textrel_libraries)}")
+    return lines
+
+
+def _totals_markdown(result: ScanResult) -> list[str]:
+    t = result.totals
+    lines = [(f"**Totals** over {plural(t.libraries, 'shared object')}: "
+              f"{t.relocated_pages} relocated pages, {_kib(t.dirty_kib)} KiB private dirty "
+              f"at load ({t.load_dirty_pages} pages) in a process that loads them all, "
+              f"{t.relocations} relocations, {human_bytes(t.writable_bytes)} writable.")]
+    if t.textrel_libraries:
+        lines += ["", _textrel_note(t.textrel_libraries)[0].upper()
+                  + _textrel_note(t.textrel_libraries)[1:] + "."]
+    return lines
+
+
+def _hint_summary(kind: str) -> str:
+    """The first sentence of the kind's documentation: what it is, not yet how to fix it."""
+    text = HINT_KINDS.get(kind, "")
+    return text.split(". ", 1)[0].rstrip(".")
+
+
+def _hint_lines(result: ScanResult) -> list[str]:
+    kinds = result.totals.hint_relocations
+    if not kinds:
+        return []
+    width = max(len(k) for k in kinds)
+    indent = " " * (2 + width + 1 + 9 + 2)
+    lines = ["Relocations by hint kind (relrocheck report LIB gives the fix per symbol):"]
+    for kind, n in kinds.items():
+        text = textwrap.wrap(_hint_summary(kind), width=max(_TEXT_WIDTH - len(indent), 40),
+                             break_on_hyphens=False)
+        lines.append(f"  {kind:<{width}} {n:>9}  {text[0] if text else ''}")
+        lines.extend(indent + more for more in text[1:])
     return lines
 
 
@@ -80,7 +119,7 @@ def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
         add("No ELF shared objects found." if not result.errors else
             "No ELF shared object could be measured.")
     else:
-        add(_RANKING + ".")
+        out.extend(textwrap.wrap(_RANKING + ".", width=_TEXT_WIDTH))
         add("")
         add(f"{'rank':>6} {'pages':>8} {'relocs':>9}  {'dirty KiB':>10}  "
             f"{'writable':<14} library / its costliest symbols")
@@ -95,7 +134,11 @@ def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
             add(f"  ... {len(result.libraries) - len(shown)} more "
                 "(--top N shows more, --top 0 all)")
         add("")
-        out.extend(_totals_lines(result))
+        out.extend(_totals_text(result))
+        hints = _hint_lines(result)
+        if hints:
+            add("")
+            out.extend(hints)
     if result.errors:
         add("")
         add(f"Errors: {plural(len(result.errors), 'file')} could not be measured:")
@@ -107,9 +150,13 @@ def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
 # -- Markdown --------------------------------------------------------------------------------
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def _code(text: str) -> str:
     """Inline code that survives a GitHub table cell: pipes escaped, backticks replaced."""
-    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+    return "`" + _cell(text.replace("`", "'")) + "`"
 
 
 def _md_symbols(lib: LibrarySummary) -> str:
@@ -146,11 +193,16 @@ def render_markdown(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
             add("")
             add(f"... and {len(result.libraries) - len(shown)} more (`--top 0` lists all).")
         add("")
-        first, *more = _totals_lines(result)
-        add(first.replace("Totals", "**Totals**", 1) + ".")
-        for line in more:
+        out.extend(_totals_markdown(result))
+        kinds = result.totals.hint_relocations
+        if kinds:
             add("")
-            add(line.strip()[0].upper() + line.strip()[1:] + ".")
+            add("| hint kind | relocations | what it is |")
+            add("|---|--:|---|")
+            for kind, n in kinds.items():
+                add(f"| {_code(kind)} | {n} | {_cell(_hint_summary(kind))} |")
+            add("")
+            add("`relrocheck report LIB` gives the fix for each symbol.")
     else:
         add("No ELF shared object " + ("could be measured." if result.errors else "found."))
     if result.errors:
