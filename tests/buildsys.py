@@ -24,15 +24,9 @@ import relrocheck
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
-# The library every project builds: one pointer table (relocated, in .data.rel.ro) and one
-# function, nothing that depends on the toolchain's mood.
-DEMO_C = """\
-#include <stddef.h>
-
-const char *const demo_colors[] = {"red", "green", "blue"};
-
-const char *demo_color(size_t i) { return i < 3 ? demo_colors[i] : NULL; }
-"""
+# The library every project builds is the examples' libdemo: one table of string pointers
+# (relocated, in .data.rel.ro) and one function.
+DEMO_C = (EXAMPLES / "cmake" / "demo.c").read_text()
 
 # The regression the tests introduce: an exported, non-const table of string pointers, the
 # textbook new writable symbol (.data, one relocation per entry).
