@@ -179,6 +179,33 @@ def test_ctest_runs_the_check(tmp_path: Path) -> None:
     assert names_symbol(failed.output, ADDED_SYMBOL), failed.output
 
 
+def test_no_all_and_extra_args(tmp_path: Path) -> None:
+    """NO_ALL keeps the check out of the default build; ARGS reach `relrocheck check`."""
+    require_program("cmake")
+    require_program("ninja")
+    project = CMakeProject(tmp_path, "Ninja")
+    cmakelists = project.source / "CMakeLists.txt"
+    cmakelists.write_text(cmakelists.read_text().replace(
+        "  TEST)", '  NO_ALL\n  ARGS --format json)'))
+    project.configure().expect(0)
+    project.build_target("relro-baseline-update").expect(0)
+    assert CHECK_COMMENT not in project.build_target().expect(0).output
+    checked = project.build_target("relro-check-demo").expect(0)
+    assert '"status": "ok"' in checked.output, checked.output
+
+
+def test_a_relrocheck_that_does_not_run_fails_find_package(tmp_path: Path) -> None:
+    require_program("cmake")
+    require_program("ninja")
+    project = CMakeProject(tmp_path, "Ninja")
+    broken = tmp_path / "broken relrocheck"
+    broken.write_text("#!/bin/sh\necho 'No module named relrocheck' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    result = project.configure(f"-DRELROCHECK_COMMAND={broken}").expect_failure()
+    assert "No module named relrocheck" in result.output, result.output
+    assert "RELROCHECK_COMMAND" in result.output, result.output
+
+
 def test_finds_relrocheck_without_command_override(tmp_path: Path) -> None:
     """No RELROCHECK_COMMAND: the package finds a relrocheck that runs, and the build uses it."""
     require_program("cmake")
