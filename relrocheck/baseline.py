@@ -360,8 +360,10 @@ def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
     """Replace the entries of `entries`' libraries, keep every other; return the old ones.
 
     The file is written only when its text changes, so an update that accepts nothing new
-    leaves its modification time alone (and build tools do not rerun every check).
+    leaves its modification time alone (and build tools do not rerun every check). A symlink
+    is followed: the file it points to is replaced, the link stays.
     """
+    path = os.path.realpath(path)
     folder = os.path.dirname(path)
     try:
         if folder:

@@ -180,6 +180,18 @@ def test_update_keeps_other_entries_and_skips_writing_when_nothing_changed(
     assert (tmp_path / "relro-baseline.json.lock").exists()
 
 
+def test_update_through_a_symlink_keeps_the_link(tmp_path: Path, table_lib: Path) -> None:
+    real = tmp_path / "real" / "base.json"
+    real.parent.mkdir()
+    real.write_text(baseline.dumps({}))
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert run_cli("--baseline", "update", str(table_lib), "--baseline-file",
+                   str(link)).returncode == 0
+    assert link.is_symlink()
+    assert set(baseline.read(str(real)) or {}) == {"libgate.so"}
+
+
 def test_update_creates_missing_folders(tmp_path: Path, table_lib: Path) -> None:
     path = tmp_path / "new" / "dir" / "base.json"
     assert run_cli("--baseline", "update", str(table_lib), "--baseline-file",

@@ -110,7 +110,11 @@ def execute(args: argparse.Namespace) -> int:
     try:
         code = _execute(args, deps)
     except RelrocheckError:
-        _remove_stamp(args.stamp)
+        # The error being reported matters more than a stamp or depfile we cannot write.
+        try:
+            _remove_stamp(args.stamp)
+        except RelrocheckError:
+            pass
         _write_depfile(args, deps, quiet=True)
         raise
     _write_depfile(args, deps)
