@@ -195,10 +195,8 @@ class Outcome:
 class GateRun:
     mode: str  # check | update
     baseline_file: str
-    missing_baseline: str  # fail | pass, from the policy
     outcomes: tuple[Outcome, ...]
     accept_command: str  # the exact command that records the current numbers
-    updated: bool = False  # update mode: the baseline file was (re)written or already equal
 
     @property
     def failed(self) -> bool:

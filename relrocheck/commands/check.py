@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from relrocheck.commands._common import (
     add_format,
@@ -29,6 +30,12 @@ from relrocheck.errors import (
     UsageError,
 )
 from relrocheck.measure import DEFAULT_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from relrocheck.baseline import Entry
+    from relrocheck.gate import GateRun
+    from relrocheck.model import Library
+    from relrocheck.policy import Policy
 
 NAME = "check"
 ORDER = 20
@@ -144,7 +151,8 @@ def _execute(args: argparse.Namespace, deps: list[str]) -> int:
     return EXIT_ERROR if errors else code
 
 
-def _check(args: argparse.Namespace, policy, baseline_file: str, libraries: list) -> int:
+def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
+           libraries: list[Library]) -> int:
     from relrocheck import baseline
     from relrocheck.gate import GateRun, evaluate
 
@@ -158,13 +166,14 @@ def _check(args: argparse.Namespace, policy, baseline_file: str, libraries: list
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
                  if o.failed or (o.diff is not None and o.diff.shrank)]
     run = GateRun(mode="check", baseline_file=baseline_file,
-                  missing_baseline=policy.baseline_missing, outcomes=tuple(outcomes),
+                  outcomes=tuple(outcomes),
                   accept_command=accept_command(args, to_accept or list(args.libraries)))
     _print(args, run)
     return EXIT_VIOLATION if run.failed else EXIT_OK
 
 
-def _update(args: argparse.Namespace, policy, baseline_file: str, libraries: list) -> int:
+def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
+            libraries: list[Library]) -> int:
     from relrocheck import baseline
     from relrocheck.gate import GateRun, evaluate
 
@@ -180,7 +189,7 @@ def _update(args: argparse.Namespace, policy, baseline_file: str, libraries: lis
     command = accept_command(args, list(args.libraries))
     if any(o.failed for o in outcomes):
         run = GateRun(mode="update", baseline_file=baseline_file,
-                      missing_baseline=policy.baseline_missing, outcomes=tuple(outcomes),
+                      outcomes=tuple(outcomes),
                       accept_command=command)
         _print(args, run)
         return EXIT_VIOLATION
@@ -189,13 +198,13 @@ def _update(args: argparse.Namespace, policy, baseline_file: str, libraries: lis
     outcomes = [evaluate(lib, p, previous[lib.name], regressions=False)
                 for lib, p in zip(libraries, policies)]
     run = GateRun(mode="update", baseline_file=baseline_file,
-                  missing_baseline=policy.baseline_missing, outcomes=tuple(outcomes),
-                  accept_command=command, updated=True)
+                  outcomes=tuple(outcomes),
+                  accept_command=command)
     _print(args, run)
     return EXIT_OK
 
 
-def _same_measurement(baseline_file: str, lib, old) -> None:
+def _same_measurement(baseline_file: str, lib: Library, old: Entry) -> None:
     """Numbers of another architecture or page size are not comparable: say so, do not judge."""
     if old.machine != lib.machine:
         raise BaselineError(f"the entry for {lib.name} was recorded for {old.machine}, this "
@@ -207,7 +216,7 @@ def _same_measurement(baseline_file: str, lib, old) -> None:
                             f"--page-size {old.page_size} or record it anew", baseline_file)
 
 
-def _print(args: argparse.Namespace, run) -> None:
+def _print(args: argparse.Namespace, run: GateRun) -> None:
     from relrocheck.render import check as render
 
     if args.format == "json":
