@@ -78,15 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     args = parser.parse_args(_with_default_command(argv, commands))
-    if args.cmake_dir:
-        from relrocheck.cmakedir import cmake_dir
-
-        print(cmake_dir())
-        return 0
-    if not getattr(args, "execute", None):
+    if not args.cmake_dir and not getattr(args, "execute", None):
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
+        if args.cmake_dir:
+            from relrocheck.cmakedir import cmake_dir
+
+            print(cmake_dir())
+            return 0
         return int(args.execute(args))
     except RelrocheckError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
