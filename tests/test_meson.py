@@ -51,7 +51,7 @@ class MesonProject:
         self.policy = self.source / "relro.yaml"
         self.baseline = self.source / "relro-baseline.json"
         self.library_source = self.source / "lib" / "demo.c"
-        self.env = build_env(tool_bin=relrocheck_wrapper(root / "bin"))
+        self.env = build_env(tool_bin=relrocheck_wrapper(root / "bin").parent)
         (self.source / "lib").mkdir(parents=True)
         (self.source / "meson.build").write_text(PROJECT_HEADER + SNIPPET.read_text())
         (self.source / "lib" / "meson.build").write_text(
@@ -129,6 +129,6 @@ def test_example_builds_in_one_command(tmp_path: Path) -> None:
     require_program("ninja")
     source = tmp_path / PROJECT_DIR
     shutil.copytree(EXAMPLES / "meson", source)
-    env = build_env(tool_bin=relrocheck_wrapper(tmp_path / "bin"))
+    env = build_env(tool_bin=relrocheck_wrapper(tmp_path / "bin").parent)
     run([meson, "setup", BUILD_DIR], cwd=source, env=env).expect(0)
     run([meson, "compile", "-C", BUILD_DIR], cwd=source, env=env).expect(0)
