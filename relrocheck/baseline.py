@@ -20,9 +20,8 @@ tool versions or timestamps: nothing that changes when the numbers do not.
 Local symbols of one name in several object files (two `static const struct ops ops`) cannot
 be told apart by name; they are summed into one row with `copies`.
 
-Writes take an exclusive `fcntl.flock` on the sidecar `BASELINE.lock` around
-read-modify-write, and replace the file atomically (temporary file in the same folder, fsync,
-`os.replace`), so concurrent `--baseline update` runs of different libraries all survive and a
+Writes take an exclusive `fcntl.flock` on the baseline's folder around read-modify-write,
+and replace the file atomically (temporary file in the same folder, fsync, `os.replace`), so concurrent `--baseline update` runs of different libraries all survive and a
 reader never sees half a file. Readers take no lock: the rename gives them the old or the new
 file whole. A corrupt, truncated or future-version file raises BaselineError and is never
 overwritten.
@@ -289,24 +288,22 @@ def read(path: str) -> dict[str, Entry] | None:
 # --- writing ------------------------------------------------------------------------------
 
 
-def lock_path(path: str) -> str:
-    return path + ".lock"
-
-
 @contextmanager
 def locked(path: str) -> Iterator[None]:
     """Exclusive lock for a read-modify-write of the baseline at `path`.
 
-    A sidecar file, not the baseline itself: the baseline is replaced by rename, and a lock on
-    the old inode would not exclude a writer that opened the new one. The sidecar stays behind
-    (deleting it would let two writers lock two different inodes).
+    The lock is taken on the baseline's folder, not on the file: the file is replaced by
+    rename, so a lock on its old inode would not exclude a writer that opened the new one, and
+    a sidecar lock file would be left behind in the user's source tree. flock(2) works on a
+    directory's descriptor; other writers of other files in that folder merely wait their turn.
     """
     import fcntl
 
+    folder = os.path.dirname(os.path.realpath(path)) or "."
     try:
-        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise BaselineError(f"cannot create lock file {lock_path(path)}: "
+        raise BaselineError(f"cannot lock the baseline's folder {folder}: "
                             f"{exc.strerror or exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
