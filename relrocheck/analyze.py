@@ -4,10 +4,9 @@
 demangled name (c++filt), the source line (DWARF, when present) and a fix hint.
 
 The enrichment must stay cheap next to measuring. Measured on libLLVM-15 (6,118 symbols,
-6,045 mangled, no debug info; 2 cores): measure ~200 ms; c++filt ~8 ms of its own CPU, hints
-~6 ms, the new Symbol objects ~8 ms, the DWARF check < 1 ms. c++filt is started before
-measuring (its start-up overlaps it) and demangles while this process computes hints and
-builds the symbols, so the wall-clock cost added is about the hints plus the copies.
+6,045 mangled, no debug info; 2 cores): measure ~180 ms; c++filt ~8 ms on the other core,
+while this process computes hints (~6 ms) and builds the new symbols (~5 ms); the DWARF
+check < 1 ms. See relrocheck/demangle.py and relrocheck/dwarf.py for their own costs.
 """
 
 from __future__ import annotations
@@ -28,14 +27,15 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: Optional[
     demangle, sources, hints: leave a part out (e.g. a scan that shows no names). The
       symbols are otherwise the same.
     """
+    lib = measure(path, page_size=page_size)
     demangler = None
     if demangle:
         from relrocheck.demangle import Demangler
 
-        demangler = Demangler()  # starts c++filt now, while the file is measured
+        demangler = Demangler()
     try:
-        lib = measure(path, page_size=page_size)
         if demangler is not None:
+            # c++filt works on the other core while hints and sources are computed here.
             demangler.submit(s.name for s in lib.symbols if not s.unattributed)
         by_index: Mapping[int, Hint] = {}
         if hints:
@@ -47,43 +47,36 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: Optional[
             from relrocheck.dwarf import source_lines
 
             lines = source_lines(lib, debug_file)
-        symbols = _copies(lib.symbols, by_index, lines)
         names = demangler.result() if demangler is not None else {}
     finally:
         if demangler is not None:
-            demangler.__exit__()
-    if names:
-        for s in symbols:
-            demangled = names.get(s.name)
-            if demangled is not None:
-                # Our own copies, not yet seen by anyone: completed before they are returned.
-                object.__setattr__(s, "demangled", demangled)
-    if symbols is lib.symbols:
+            demangler.close()
+    if not (names or lines or by_index):
         return lib
-    return dataclasses.replace(lib, symbols=symbols)
+    return dataclasses.replace(lib, symbols=_copies(lib.symbols, names, by_index, lines))
 
 
-def _copies(symbols: tuple[Symbol, ...], hints: Mapping[int, Hint],
-            lines: Mapping[int, str]) -> tuple[Symbol, ...]:
-    """New Symbol objects carrying their hint and source (and, later, their demangled name).
+def _copies(symbols: tuple[Symbol, ...], names: Mapping[str, str],
+            hints: Mapping[int, Hint], lines: Mapping[int, str]) -> tuple[Symbol, ...]:
+    """New Symbol objects carrying their demangled name, source and hint.
 
     dataclasses.replace runs the frozen __init__, a checked setattr per field: 5 us a symbol,
     33 ms for libLLVM's 6,118, more than all the rest of the enrichment. Copying the field
-    dict of the instance is the same value for about 1 us.
+    dict of the instance gives the same value for under 1 us.
     """
-    if not symbols:
-        return symbols
-    if not hasattr(symbols[0], "__dict__"):  # a future slots=True Symbol: the plain way
-        return tuple(dataclasses.replace(s, hint=hints.get(i), source=lines.get(s.address)
-                                         if not s.unattributed else None)
-                     for i, s in enumerate(symbols))
+    if symbols and not hasattr(symbols[0], "__dict__"):  # a future slots=True Symbol
+        return tuple(dataclasses.replace(
+            s, demangled=names.get(s.name), hint=hints.get(i),
+            source=None if s.unattributed else lines.get(s.address))
+            for i, s in enumerate(symbols))
     new = object.__new__
-    hint_of, line_of = hints.get, lines.get
+    name_of, hint_of, line_of = names.get, hints.get, lines.get
     out = []
     for i, s in enumerate(symbols):
         copy = new(Symbol)
         fields = copy.__dict__
         fields.update(s.__dict__)
+        fields["demangled"] = name_of(s.name)
         fields["hint"] = hint_of(i)
         if lines and not s.unattributed:
             fields["source"] = line_of(s.address)

@@ -238,25 +238,24 @@ def _what(targets: Mapping[str, int]) -> str:
 
 
 def _vtable(s: Symbol) -> Hint:
+    # Short: big C++ libraries have thousands of vtables, and HINT_KINDS says the rest.
     own = s.targets.get("own_export", 0)
-    symbolic = (f" {own} symbolic slot(s) point to this library's own exports: hidden "
-                "visibility or -Wl,-Bsymbolic(-functions) make them RELATIVE (faster load, "
-                "same pages)." if own else "")
+    symbolic = (f" {own} bind to this library's own exports: hidden visibility or "
+                "-Wl,-Bsymbolic-functions make them RELATIVE (faster load, same pages)."
+                if own else "")
     return _hint("cxx_vtable",
-                 f"C++ vtable: one relocated slot per virtual function.{symbolic} Only "
-                 "relative vtables remove the relocations: clang "
-                 "-fexperimental-relative-c++-abi-vtables (an ABI change: all code sharing "
-                 "these classes must use it).")
+                 f"C++ vtable, one relocated slot per virtual function.{symbolic} Only relative "
+                 "vtables remove them: clang -fexperimental-relative-c++-abi-vtables (an ABI "
+                 "change).")
 
 
 def _typeinfo(s: Symbol) -> Hint:
     own = s.targets.get("own_export", 0)
-    symbolic = (f" {own} point(s) to this library's own exported typeinfo or names: hidden "
-                "visibility for classes outside the API makes them RELATIVE." if own else "")
+    symbolic = (f" {own} point to this library's own exports: hidden visibility makes them "
+                "RELATIVE." if own else "")
     return _hint("cxx_typeinfo",
-                 "C++ typeinfo: pointers to the type's name, the type_info vtable and base "
-                 f"classes.{symbolic} -fno-rtti removes typeinfo where typeid and "
-                 "dynamic_cast are not needed.")
+                 f"C++ typeinfo (name, type_info vtable, bases).{symbolic} -fno-rtti drops it "
+                 "where typeid and dynamic_cast are unused.")
 
 
 def _own_export(s: Symbol, own: int) -> Hint:
