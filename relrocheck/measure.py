@@ -52,7 +52,13 @@ _GRAIN_MIN_SHIFT = 6
 _GRAIN_TABLE_MAX = 1 << 20
 _AMBIGUOUS = 0xFF
 
-_BINDING_RANK = {"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}
+# st_info and st_other decoded by table lookup: a large library has tens of thousands of
+# symbols in writable data. Aliases are ranked GLOBAL, then WEAK, then LOCAL.
+_SYMBOL_TYPES = tuple(E.STT_NAMES.get(t, str(t)) for t in range(16))
+_BINDINGS = tuple(E.STB_NAMES.get(b, str(b)) for b in range(16))
+_VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
+_BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
+                      for b in _BINDINGS)
 
 
 def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE) -> Library:
@@ -256,10 +262,14 @@ class _Measurement:
             info_counts = Counter(infos[head:])
             if head:
                 info_counts[arch.relative_type] += head
-            class_of_info = {}
+            # Symbolic entries have one info value per symbol: fold them by type first.
+            type_counts: Counter[int] = Counter()
             for info, count in info_counts.items():
-                by_type[arch.type_name(info & type_mask)] += count
-                class_of_info[info] = arch.type_class(info & type_mask)
+                type_counts[info & type_mask] += count
+            class_of_type = {t: arch.type_class(t) for t in type_counts}
+            for t, count in type_counts.items():
+                by_type[arch.type_name(t)] += count
+            class_of_info = {info: class_of_type[info & type_mask] for info in info_counts}
             by_table[table.name] = by_table.get(table.name, 0) + len(infos)
             for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends,
                                                          class_of_info, head):
@@ -425,8 +435,8 @@ class _Measurement:
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
             end = find_nul(b"\0", name_offset)
             name = names[name_offset:end if end >= 0 else len(names)].decode("utf-8", "replace")
-            rank = _BINDING_RANK.get(E.STB_NAMES.get(info >> 4, ""), 3)
-            candidates.append((address, size, rank, name, info, other, section))
+            candidates.append((address, size, _BINDING_RANK[info >> 4], name, info, other,
+                               section))
         candidates.sort(key=lambda c: (c[0], -c[1], c[2], c[3]))
         owners: list[_Owner] = []
         for address, size, _rank, name, info, other, section in candidates:
@@ -439,9 +449,9 @@ class _Measurement:
                 continue
             owners.append(_Owner(
                 name=name, section=section, address=address, size=size,
-                symbol_type=E.STT_NAMES.get(info & 0xF, str(info & 0xF)),
-                binding=E.STB_NAMES.get(info >> 4, str(info >> 4)),
-                visibility=E.STV_NAMES.get(other & 0x3, ""),
+                symbol_type=_SYMBOL_TYPES[info & 0xF],
+                binding=_BINDINGS[info >> 4],
+                visibility=_VISIBILITIES[other & 0x3],
             ))
         return owners
 
@@ -519,20 +529,29 @@ class _Measurement:
         """
         shift = self.page_shift
         n_classes, n_kinds = len(RELOCATION_CLASSES), len(TARGET_KINDS)
-        class_counts: dict[int, list[int]] = {}
-        kind_counts: dict[int, list[int]] = {}
-        pages: dict[int, set[int]] = {}
+        # owner -> (relocations per class, per target kind, pages touched)
+        rows: dict[int, tuple[list[int], list[int], set[int]]] = {}
+
+        def row(owner: int) -> tuple[list[int], list[int], set[int]]:
+            found = rows.get(owner)
+            if found is None:
+                found = rows[owner] = ([0] * n_classes, [0] * n_kinds, set())
+            return found
+
         for cls, table in tables.items():
             c = RELOCATION_CLASSES.index(cls)
             offsets, kinds = table.offsets, table.kinds
             if len(offsets) <= len(bounds):
-                interval = map(operator.sub, map(partial(bisect_right, bounds), offsets), repeat(1))
+                interval = map(operator.sub, map(partial(bisect_right, bounds), offsets),
+                               repeat(1))
                 owners = list(map(owner_of.__getitem__, interval))
                 for (owner, kind), count in Counter(zip(owners, kinds)).items():
-                    _row(class_counts, owner, n_classes)[c] += count
-                    _row(kind_counts, owner, n_kinds)[kind] += count
-                for owner, page in set(zip(owners, map(operator.rshift, offsets, repeat(shift)))):
-                    pages.setdefault(owner, set()).add(page)
+                    by_class, by_kind, _ = row(owner)
+                    by_class[c] += count
+                    by_kind[kind] += count
+                for owner, page in set(zip(owners, map(operator.rshift, offsets,
+                                                       repeat(shift)))):
+                    row(owner)[2].add(page)
                 continue
             edges = list(map(partial(bisect_left, offsets), bounds))
             edges.append(len(offsets))
@@ -541,35 +560,31 @@ class _Measurement:
             busy = list(compress(range(len(bounds)), map(operator.lt, edges, edges[1:])))
             los = list(map(edges.__getitem__, busy))
             his = list(map(edges.__getitem__, map(operator.add, busy, repeat(1))))
-            counts = list(map(operator.sub, his, los))
-            per_kind = [(code, list(map(kinds.count, repeat(code), los, his)))
-                        for code in range(n_kinds) if code in kinds]
-            first_pages = list(map(operator.rshift, map(offsets.__getitem__, los), repeat(shift)))
-            last_pages = list(map(operator.rshift, map(offsets.__getitem__,
-                                                       map(operator.sub, his, repeat(1))),
-                                  repeat(shift)))
-            for n, i in enumerate(busy):
-                owner = owner_of[i]
-                _row(class_counts, owner, n_classes)[c] += counts[n]
-                owner_kinds = _row(kind_counts, owner, n_kinds)
-                for code, kind_count in per_kind:
-                    owner_kinds[code] += kind_count[n]
-                owner_pages = pages.get(owner)
-                if owner_pages is None:
-                    owner_pages = pages[owner] = set()
-                if first_pages[n] == last_pages[n]:
-                    owner_pages.add(first_pages[n])
+            counts = map(operator.sub, his, los)
+            codes = [code for code in range(n_kinds) if code in kinds]
+            kind_rows = zip(*(map(kinds.count, repeat(code), los, his) for code in codes))
+            first_pages = map(operator.rshift, map(offsets.__getitem__, los), repeat(shift))
+            last_pages = map(operator.rshift, map(offsets.__getitem__,
+                                                  map(operator.sub, his, repeat(1))),
+                             repeat(shift))
+            for owner, count, kind_row, first, last, lo, hi in zip(
+                    map(owner_of.__getitem__, busy), counts, kind_rows, first_pages,
+                    last_pages, los, his):
+                by_class, by_kind, touched = row(owner)
+                by_class[c] += count
+                for code, kind_count in zip(codes, kind_row):
+                    by_kind[code] += kind_count
+                if first == last:
+                    touched.add(first)
                 else:
-                    owner_pages.update(_distinct_pages(offsets, los[n], his[n], shift))
-        stats = {}
-        for owner, by_class in class_counts.items():
-            owner_kinds = kind_counts[owner]
-            stats[owner] = (
-                dict(compress(zip(RELOCATION_CLASSES, by_class), by_class)),
-                dict(compress(zip(TARGET_KINDS, owner_kinds), owner_kinds)),
-                len(pages.get(owner, ())),
-            )
-        return stats, set().union(*pages.values())
+                    touched.update(_distinct_pages(offsets, lo, hi, shift))
+        stats = {
+            owner: (dict(compress(zip(RELOCATION_CLASSES, by_class), by_class)),
+                    dict(compress(zip(TARGET_KINDS, by_kind), by_kind)),
+                    len(touched))
+            for owner, (by_class, by_kind, touched) in rows.items()
+        }
+        return stats, set().union(*(touched for _, _, touched in rows.values()))
 
     # -- pages, sections, segments ---------------------------------------------------------
 
@@ -724,13 +739,6 @@ def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
     keys.sort()
     return _Table(list(map(operator.rshift, keys, repeat(3))),
                   bytes(map(operator.and_, keys, repeat(7))))
-
-
-def _row(rows: dict[int, list[int]], key: int, width: int) -> list[int]:
-    row = rows.get(key)
-    if row is None:
-        row = rows[key] = [0] * width
-    return row
 
 
 def _distinct_pages(offsets: Sequence[int], lo: int, hi: int, shift: int) -> list[int]:
