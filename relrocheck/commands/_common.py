@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Iterable
+from typing import Callable, Iterable
 
 from relrocheck.errors import RelrocheckError
 from relrocheck.measure import DEFAULT_PAGE_SIZE
@@ -21,14 +21,23 @@ def page_size(text: str) -> int:
     return value
 
 
-def top_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (all) or more")
-    return value
+def whole_number(minimum: int, meaning: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum` ("must be 0 (all) or more")."""
+    floor = f"{minimum} ({meaning})" if meaning else str(minimum)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {floor} or more")
+        return value
+
+    return parse
+
+
+top_count = whole_number(0, "all")
 
 
 def resolve_top(requested: int | None, default: int | None) -> int | None:

@@ -8,7 +8,8 @@ import os
 import sys
 import time
 
-from relrocheck.commands._common import add_format, add_page_size, resolve_top, top_count
+from relrocheck.commands._common import (add_format, add_page_size, resolve_top, top_count,
+                                         whole_number)
 from relrocheck.errors import EXIT_ERROR, EXIT_OK
 
 NAME = "scan"
@@ -47,26 +48,6 @@ examples:
 """
 
 
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _symbols(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (none) or more")
-    return value
-
-
 def _default_jobs() -> int:
     return os.cpu_count() or 1
 
@@ -78,7 +59,7 @@ _DEFAULT_SYMBOLS = 3
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("roots", nargs="+", metavar="DIR",
                         help="folders to search (recursively), or single files")
-    parser.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+    parser.add_argument("--jobs", "-j", type=whole_number(1), default=None, metavar="N",
                         help=f"worker processes (default: all cores, {_default_jobs()} here; "
                              "1 measures in this process)")
     parser.add_argument("--follow-symlinks", action="store_true",
@@ -87,7 +68,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="libraries to list (text and Markdown default 20, JSON default "
                              "all; 0 = all); totals always cover every library")
-    parser.add_argument("--symbols", type=_symbols, default=_DEFAULT_SYMBOLS, metavar="K",
+    parser.add_argument("--symbols", type=whole_number(0, "none"), default=_DEFAULT_SYMBOLS,
+                        metavar="K",
                         help=f"costliest symbols listed per library (default {_DEFAULT_SYMBOLS};"
                              " 0 = none)")
     add_format(parser, ("text", "json", "markdown"))

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from relrocheck.commands._common import add_format, print_error, top_count
+from relrocheck.commands._common import add_format, print_error, whole_number
 from relrocheck.errors import EXIT_ERROR, EXIT_OK, EXIT_VIOLATION, RelrocheckError
 
 NAME = "verify"
@@ -39,7 +39,7 @@ exit codes: 0 every library within the tolerance, 1 a library differs by more pa
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("libraries", nargs="+", metavar="LIB", help="shared libraries to load")
     add_format(parser, ("text", "json"))
-    parser.add_argument("--tolerance", type=top_count, default=1, metavar="PAGES",
+    parser.add_argument("--tolerance", type=whole_number(0), default=1, metavar="PAGES",
                         help="pages measured and predicted may differ by (default 1)")
 
 
