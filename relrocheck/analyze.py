@@ -12,13 +12,13 @@ check < 1 ms. See relrocheck/demangle.py and relrocheck/dwarf.py for their own c
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from relrocheck.measure import DEFAULT_PAGE_SIZE, measure
 from relrocheck.model import Hint, Library, Symbol
 
 
-def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: Optional[str] = None,
+def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | None = None,
             demangle: bool = True, sources: bool = True, hints: bool = True) -> Library:
     """Measure `path` and fill each symbol's `demangled`, `source` and `hint`.
 

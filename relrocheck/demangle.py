@@ -17,7 +17,10 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from typing import IO, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import IO
+
+from typing_extensions import Self
 
 CXXFILT = os.environ.get("CXXFILT", "c++filt")
 
@@ -62,12 +65,12 @@ class Demangler:
     Without c++filt, or if it fails, no names are demangled; nothing else changes.
     """
 
-    def __init__(self, program: Optional[str] = None) -> None:
+    def __init__(self, program: str | None = None) -> None:
         self._program = program or CXXFILT
         self._names: list[str] = []
         self._derived: list[tuple[str, str]] = []
-        self._proc: Optional[subprocess.Popen[bytes]] = None
-        self._output: Optional[IO[bytes]] = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
 
     def submit(self, names: Iterable[str]) -> None:
         """Start c++filt on the mangled names among `names`; it runs while the caller goes on."""
@@ -80,7 +83,8 @@ class Demangler:
         with tempfile.TemporaryFile() as source:
             source.write(data)
             source.seek(0)
-            self._output = tempfile.TemporaryFile()
+            # Kept open until result(): c++filt writes it while the caller works.
+            self._output = tempfile.TemporaryFile()  # noqa: SIM115
             try:
                 self._proc = subprocess.Popen(
                     [self._program], stdin=source, stdout=self._output,
@@ -125,14 +129,14 @@ class Demangler:
             self._output.close()
             self._output = None
 
-    def __enter__(self) -> "Demangler":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def demangle_names(names: Iterable[str], program: Optional[str] = None) -> Mapping[str, str]:
+def demangle_names(names: Iterable[str], program: str | None = None) -> Mapping[str, str]:
     """Demangle in one c++filt run: raw name -> readable name, for the names it changed."""
     with Demangler(program) as demangler:
         demangler.submit(names)

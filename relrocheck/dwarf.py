@@ -33,8 +33,9 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from itertools import compress
-from typing import Iterable, Mapping, Optional
+from typing import Literal
 
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError, UsageError
@@ -53,7 +54,7 @@ _MAX_DIE_PREFIX = 1024
 # -- finding the debug info --------------------------------------------------------------------
 
 
-def find_debug_file(lib: Library, debug_file: Optional[str] = None) -> Optional[str]:
+def find_debug_file(lib: Library, debug_file: str | None = None) -> str | None:
     """The file holding the library's DWARF, or None (then nothing is read at all)."""
     if debug_file is not None:
         if not os.path.isfile(debug_file):
@@ -68,7 +69,7 @@ def find_debug_file(lib: Library, debug_file: Optional[str] = None) -> Optional[
     return _from_debuglink(lib)
 
 
-def _from_debuglink(lib: Library) -> Optional[str]:
+def _from_debuglink(lib: Library) -> str | None:
     try:
         with ElfFile(lib.path) as elf:
             link = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
@@ -95,7 +96,7 @@ def _from_debuglink(lib: Library) -> Optional[str]:
     return None
 
 
-def _matches(candidate: str, build_id: Optional[str], crc: int) -> bool:
+def _matches(candidate: str, build_id: str | None, crc: int) -> bool:
     """A debuglink names a file, not a version: check it belongs to this very build."""
     if build_id:
         try:
@@ -130,7 +131,7 @@ def check_debug_file(lib: Library, path: str) -> None:
 # -- the search --------------------------------------------------------------------------------
 
 
-def source_lines(lib: Library, debug_file: Optional[str] = None) -> dict[int, str]:
+def source_lines(lib: Library, debug_file: str | None = None) -> dict[int, str]:
     """Symbol address -> "file:line" for the variables the debug info places there.
 
     Only symbols with relocations or bytes are looked up. `debug_file` overrides the search
@@ -256,8 +257,19 @@ def _cstring(data: bytes, pos: int) -> tuple[bytes, int]:
 class _Unit:
     """One unit header of .debug_info, with its abbreviations."""
 
-    __slots__ = ("offset", "end", "version", "offset_size", "address_size", "first_die",
-                 "abbrevs", "variable_codes", "prefixes", "_top", "_files")
+    __slots__ = (
+        "_files",
+        "_top",
+        "abbrevs",
+        "address_size",
+        "end",
+        "first_die",
+        "offset",
+        "offset_size",
+        "prefixes",
+        "variable_codes",
+        "version",
+    )
 
     def __init__(self, offset: int, end: int, version: int, offset_size: int,
                  address_size: int, first_die: int, abbrevs: dict, variable_codes: set) -> None:
@@ -265,8 +277,8 @@ class _Unit:
         self.offset_size, self.address_size, self.first_die = offset_size, address_size, first_die
         self.abbrevs, self.variable_codes = abbrevs, variable_codes
         self.prefixes = self._prefixes()
-        self._top: Optional[dict] = None
-        self._files: Optional[list[str]] = None
+        self._top: dict | None = None
+        self._files: list[str] | None = None
 
     def _prefixes(self) -> list[tuple[bytes, int]]:
         """(encoded code, bytes from the DIE start to DW_AT_location) of each variable
@@ -305,10 +317,10 @@ class _Reader:
         self.sections = sections
         self.info = info
         self.word = word_size
-        self.endian = endian
+        self.endian: Literal["little", "big"] = "little" if endian == "little" else "big"
         self.order = "<" if endian == "little" else ">"
         self.units = self._unit_offsets()
-        self._units: dict[int, Optional[_Unit]] = {}
+        self._units: dict[int, _Unit | None] = {}
         self._abbrevs: dict[int, tuple[dict, set]] = {}
         self._data: dict[str, bytes] = {}
 
@@ -337,7 +349,7 @@ class _Reader:
             offset += header + length
         return offsets
 
-    def unit_at(self, position: int) -> Optional[_Unit]:
+    def unit_at(self, position: int) -> _Unit | None:
         """The unit whose bytes hold `position` (None if it cannot be read)."""
         i = bisect_right(self.units, position) - 1
         if i < 0:
@@ -416,7 +428,7 @@ class _Reader:
 
     # -- values and DIEs ------------------------------------------------------------------
 
-    def _value(self, data: bytes, pos: int, form: int, implicit: Optional[int],
+    def _value(self, data: bytes, pos: int, form: int, implicit: int | None,
                offset_size: int, address_size: int, version: int) -> tuple[object, int]:
         size = _FIXED.get(form)
         if size is not None:
@@ -451,7 +463,7 @@ class _Reader:
             return self._value(data, pos, real, implicit, offset_size, address_size, version)
         raise _Unsupported(f"form {form:#x}")
 
-    def die(self, unit: _Unit, pos: int) -> Optional[tuple[int, dict[int, tuple[int, object, int]]]]:
+    def die(self, unit: _Unit, pos: int) -> tuple[int, dict[int, tuple[int, object, int]]] | None:
         """(tag, {attribute: (form, value, offset of the value)}) of the DIE at `pos`."""
         info = self.info
         code, pos = _uleb_at(info, pos)
@@ -540,7 +552,7 @@ class _Reader:
 
     # -- from a match to file:line ----------------------------------------------------------
 
-    def _source_at(self, position: int) -> Optional[str]:
+    def _source_at(self, position: int) -> str | None:
         try:
             unit = self.unit_at(position)
             if unit is None:
@@ -552,7 +564,7 @@ class _Reader:
         except (_Unsupported, IndexError, ValueError):
             return None  # malformed or unsupported: no source, never a failure
 
-    def _variable_with_location_at(self, unit: _Unit, position: int) -> Optional[dict]:
+    def _variable_with_location_at(self, unit: _Unit, position: int) -> dict | None:
         """Attributes of the DW_TAG_variable whose DW_AT_location value starts at `position`.
 
         DIEs have no back links, so try the offsets just before the match whose
@@ -580,7 +592,7 @@ class _Reader:
                 return attrs
         return None
 
-    def _variable_at(self, unit: _Unit, start: int, position: int) -> Optional[dict]:
+    def _variable_at(self, unit: _Unit, start: int, position: int) -> dict | None:
         try:
             parsed = self.die(unit, start)
         except (_Unsupported, IndexError, ValueError):
@@ -592,7 +604,7 @@ class _Reader:
             return parsed[1]
         return None
 
-    def _decl(self, unit: _Unit, attrs: dict) -> Optional[str]:
+    def _decl(self, unit: _Unit, attrs: dict) -> str | None:
         """file:line of a variable. A definition that refers to its declaration
         (DW_AT_specification: C++ static members, namespace-scope variables declared first;
         DW_AT_abstract_origin) carries only what differs, typically its own line but not
@@ -619,9 +631,10 @@ class _Reader:
                 target = value
             else:
                 return None  # a reference into a supplementary file (dwz): not followed
-            unit = self.unit_at(target)
-            if unit is None:
+            target_unit = self.unit_at(target)
+            if target_unit is None:
                 return None
+            unit = target_unit
             parsed = self.die(unit, target)
             if parsed is None:
                 return None
@@ -636,9 +649,12 @@ class _Reader:
             unit._top = parsed[1] if parsed is not None else {}
         return unit._top
 
-    def _string(self, unit: _Unit, form: int, value: object) -> Optional[str]:
+    def _string(self, unit: _Unit, form: int, value: object) -> str | None:
+        raw: object
         if form == _FORM_STRING:
             raw = value
+        elif not isinstance(value, int):
+            return None
         elif form == _FORM_STRP:
             raw, _ = _cstring(self.data("debug_str"), value)
         elif form == _FORM_LINE_STRP:
@@ -719,7 +735,7 @@ class _Reader:
         return names
 
     def _entries(self, unit: _Unit, data: bytes, pos: int, offset_size: int,
-                 address_size: int) -> tuple[list[tuple[Optional[str], int]], int]:
+                 address_size: int) -> tuple[list[tuple[str | None, int]], int]:
         """A DWARF 5 directory or file name table: (path, directory index) per entry."""
         count = data[pos]
         pos += 1
@@ -731,7 +747,7 @@ class _Reader:
         entries, pos = _uleb_at(data, pos)
         out = []
         for _ in range(entries):
-            path: Optional[str] = None
+            path: str | None = None
             index = 0
             for content, form in formats:
                 value, pos = self._value(data, pos, form, None, offset_size, address_size, 5)
@@ -755,7 +771,7 @@ def _uleb(value: int) -> bytes:
             return bytes(out)
 
 
-def _read_uleb(data: bytes, start: int, limit: int) -> tuple[Optional[int], int]:
+def _read_uleb(data: bytes, start: int, limit: int) -> tuple[int | None, int]:
     """The ULEB128 at data[start:], if it ends before `limit`."""
     value, shift, position = 0, 0, start
     while position < limit:

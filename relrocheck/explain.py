@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
-from typing import Optional, Sequence
 
-from relrocheck import archtables, elf as E
+from relrocheck import archtables
+from relrocheck import elf as E
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.model import Library, Symbol
 
@@ -26,11 +27,11 @@ _MAX_STRING = 80
 class Target:
     """What a relocated word points to, as far as the file tells."""
 
-    address: Optional[int]  # None when resolved in another object (external, TLS)
-    symbol: Optional[str]  # the symbol containing the address, or the relocation's symbol
+    address: int | None  # None when resolved in another object (external, TLS)
+    symbol: str | None  # the symbol containing the address, or the relocation's symbol
     addend: int  # offset from `symbol` (or, without a symbol, from the section)
-    section: Optional[str]
-    string: Optional[str]  # the NUL-terminated string there, when in read-only data
+    section: str | None
+    string: str | None  # the NUL-terminated string there, when in read-only data
     external: bool = False  # the relocation's symbol is undefined here: another library's
 
 
@@ -53,7 +54,7 @@ class _SymbolTable:
     ends: list[int]
     names: list[str]
 
-    def containing(self, address: int) -> Optional[tuple[str, int]]:
+    def containing(self, address: int) -> tuple[str, int] | None:
         i = bisect_right(self.starts, address) - 1
         # Nested symbols: look back a few entries for one whose range still covers it.
         for j in range(i, max(i - 8, -1), -1):
@@ -117,7 +118,7 @@ class _Reader:
         self.elf = elf
         self.arch = arch
         self._symtabs: dict[int, tuple] = {}
-        self._named: Optional[_SymbolTable] = None
+        self._named: _SymbolTable | None = None
 
     # -- relocations in a range ----------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class _Reader:
 
     # -- what a word points to -----------------------------------------------------------------
 
-    def target(self, cls: str, sym_index: int, addend: int, symtab: Optional[int]) -> Target:
+    def target(self, cls: str, sym_index: int, addend: int, symtab: int | None) -> Target:
         if cls in ("symbolic", "plt", "tls", "copy") and sym_index and symtab is not None:
             name, value, defined = self._symbol(symtab, sym_index)
             if cls == "tls" or not defined:
@@ -178,8 +179,8 @@ class _Reader:
             return Target(None, None, addend, None, None)  # the module's own TLS block
         return Target(addend if addend else None, None, addend, None, None)
 
-    def _describe(self, address: int, symbol: Optional[str] = None,
-                  addend: Optional[int] = None) -> Target:
+    def _describe(self, address: int, symbol: str | None = None,
+                  addend: int | None = None) -> Target:
         section = self._section_at(address)
         string = None
         if section is not None and not section.is_writable and not (
@@ -193,7 +194,7 @@ class _Reader:
                 addend = address - section.sh_addr
         return Target(address, symbol, addend or 0, section.name if section else None, string)
 
-    def _section_at(self, address: int) -> Optional[SectionHeader]:
+    def _section_at(self, address: int) -> SectionHeader | None:
         for s in self.elf.sections:
             if (s.is_alloc and s.sh_size and s.sh_addr <= address < s.sh_addr + s.sh_size
                     and not (s.is_tls and not s.has_file_bytes)):
@@ -225,7 +226,7 @@ class _Reader:
         if self._named is None:
             table = next((s for t in (E.SHT_SYMTAB, E.SHT_DYNSYM) for s in self.elf.sections
                           if s.sh_type == t and s.sh_size), None)
-            rows: list[tuple[int, int, str]] = []
+            rows: list[tuple[int, int, int]] = []
             if table is not None:
                 strtab, names, values, sizes, infos, shndx = self._columns(table.number)
                 for i in range(1, len(names)):
@@ -252,7 +253,7 @@ def _signed(value: int, word: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
-def _printable(text: Optional[str]) -> Optional[str]:
+def _printable(text: str | None) -> str | None:
     if text is None:
         return None
     if any(ord(c) < 32 and c not in "\t\n" for c in text):

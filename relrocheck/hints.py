@@ -15,8 +15,8 @@ so a table whose words all point to "rodata" is, in practice, a table of strings
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
 
 from relrocheck.model import Hint, Library, Symbol
 
@@ -94,18 +94,18 @@ class LibraryFacts:
     word_size: int
     page_size: int
     section_kinds: Mapping[str, str]  # section name -> model.SECTION_KINDS value
-    textrel_sections: Tuple[str, ...] = ()
-    symbol_table: Optional[str] = None  # .symtab, .dynsym, or None
+    textrel_sections: tuple[str, ...] = ()
+    symbol_table: str | None = None  # .symtab, .dynsym, or None
 
     @classmethod
-    def of(cls, lib: Library) -> "LibraryFacts":
+    def of(cls, lib: Library) -> LibraryFacts:
         return cls(word_size=lib.word_size, page_size=lib.page_size,
                    section_kinds={s.name: s.kind for s in lib.sections},
                    textrel_sections=tuple(lib.textrel_sections),
                    symbol_table=lib.symbol_table)
 
 
-def classify(s: Symbol, facts: LibraryFacts) -> Optional[Hint]:
+def classify(s: Symbol, facts: LibraryFacts) -> Hint | None:
     """The hint for one symbol (or unattributed bucket), or None when no rule fits."""
     n = s.relocations
     kind = facts.section_kinds.get(s.section, "")
@@ -171,7 +171,7 @@ def classify_library(lib: Library) -> dict[int, Hint]:
 # -- the rules ---------------------------------------------------------------------------------
 
 
-def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Optional[Hint]:
+def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
     n = s.relocations
     if kind == "got":
         own = s.targets.get("own_export", 0)
@@ -266,7 +266,7 @@ def _own_export(s: Symbol, own: int) -> Hint:
                  "make them RELATIVE; the words are still written at load.")
 
 
-def _strings(s: Symbol, kind: str, density: float, word: int) -> Optional[Hint]:
+def _strings(s: Symbol, kind: str, density: float, word: int) -> Hint | None:
     n = s.relocations
     if n == 1 and s.size <= word:
         return _hint("string_pointer_table",

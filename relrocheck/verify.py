@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Optional
 
 from relrocheck import elf as E
 from relrocheck.elf import ElfFile
@@ -145,7 +144,7 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def _run_loader(library: Optional[str]) -> str:
+def _run_loader(library: str | None) -> str:
     env = dict(os.environ, LC_ALL="C")
     env.pop("LD_PRELOAD", None)
     with tempfile.TemporaryDirectory(prefix="relrocheck-verify-") as tmp:
@@ -186,7 +185,7 @@ def _mapped(smaps: str, identity: tuple[str, int]) -> list[_Region]:
     """The mappings of one file in a /proc/PID/smaps (or maps) text, by path or inode."""
     path, inode = identity
     regions: list[_Region] = []
-    current: Optional[_Region] = None
+    current: _Region | None = None
     for line in smaps.splitlines():
         head = line.split(None, 5)
         if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from relrocheck.explain import RelocatedWord, Target
 from relrocheck.model import Library, Symbol
@@ -100,5 +101,5 @@ def _word(w: RelocatedWord, names: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _demangled(name: Optional[str], names: Mapping[str, str]) -> Optional[str]:
+def _demangled(name: str | None, names: Mapping[str, str]) -> str | None:
     return names.get(name) if name is not None else None
