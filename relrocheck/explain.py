@@ -10,6 +10,7 @@ C-level (array columns filtered with compress).
 from __future__ import annotations
 
 import operator
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.model import Library, Symbol
 
 _MAX_STRING = 80
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # not text: binary data that ends in a NUL
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class _Reader:
         self.arch = arch
         self._symtabs: dict[int, tuple] = {}
         self._named: _SymbolTable | None = None
+        self._layout: tuple[list[int], list[SectionHeader]] | None = None
 
     # -- relocations in a range ----------------------------------------------------------------
 
@@ -184,8 +187,8 @@ class _Reader:
         section = self._section_at(address)
         string = None
         if section is not None and not section.is_writable and not (
-                section.sh_flags & E.SHF_EXECINSTR):
-            string = _printable(self.elf.vaddr_to_string(address, limit=_MAX_STRING + 1))
+                section.sh_flags & E.SHF_EXECINSTR) and section.has_file_bytes:
+            string = self._string_at(section, address)
         if symbol is None:
             found = self._symbols().containing(address)
             if found is not None:
@@ -195,11 +198,26 @@ class _Reader:
         return Target(address, symbol, addend or 0, section.name if section else None, string)
 
     def _section_at(self, address: int) -> SectionHeader | None:
-        for s in self.elf.sections:
-            if (s.is_alloc and s.sh_size and s.sh_addr <= address < s.sh_addr + s.sh_size
-                    and not (s.is_tls and not s.has_file_bytes)):
-                return s
+        if self._layout is None:
+            laid = sorted((s for s in self.elf.sections if s.is_alloc and s.sh_size
+                           and not (s.is_tls and not s.has_file_bytes)),
+                          key=lambda s: s.sh_addr)
+            self._layout = ([s.sh_addr for s in laid], laid)
+        starts, laid = self._layout
+        i = bisect_right(starts, address) - 1
+        if i >= 0 and address < laid[i].sh_addr + laid[i].sh_size:
+            return laid[i]
         return None
+
+    def _string_at(self, section: SectionHeader, address: int) -> str | None:
+        """The printable NUL-terminated string at `address`, if one starts there."""
+        offset = section.sh_offset + address - section.sh_addr
+        end = section.sh_offset + section.sh_size
+        raw = self.elf.read_at(offset, min(_MAX_STRING + 1, end - offset))
+        nul = raw.find(b"\0")
+        if nul < 0 and len(raw) <= _MAX_STRING:
+            return None  # runs off the section: not a C string
+        return _printable(raw[:nul if nul >= 0 else _MAX_STRING + 1].decode("utf-8", "replace"))
 
     def _columns(self, index: int):
         columns = self._symtabs.get(index)
@@ -256,7 +274,7 @@ def _signed(value: int, word: int) -> int:
 def _printable(text: str | None) -> str | None:
     if text is None:
         return None
-    if any(ord(c) < 32 and c not in "\t\n" for c in text):
+    if _CONTROL.search(text):
         return None
     if len(text) > _MAX_STRING:
         text = text[:_MAX_STRING] + "..."

@@ -55,7 +55,7 @@ def render_text(lib: Library, symbol: Symbol, words: Sequence[RelocatedWord],
         add("  no relocated words: the loader does not write this symbol")
         return "\n".join(out) + "\n"
     type_width = max(len(w.type) for w in words)
-    offset_width = max(len(f"+{w.offset:#x}") for w in words)
+    offset_width = max(len("offset"), *(len(f"+{w.offset:#x}") for w in words))
     add("")
     add(f"  {'offset':<{offset_width}}  {'type':<{type_width}}  {'page':<12}  target")
     last_page = None
