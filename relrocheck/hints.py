@@ -240,9 +240,9 @@ def _what(targets: Mapping[str, int]) -> str:
 def _vtable(s: Symbol) -> Hint:
     # Short: big C++ libraries have thousands of vtables, and HINT_KINDS says the rest.
     own = s.targets.get("own_export", 0)
-    symbolic = (f" {own} bind to this library's own exports: hidden visibility or "
-                "-Wl,-Bsymbolic-functions make them RELATIVE (faster load, same pages)."
-                if own else "")
+    symbolic = (f" {_count(own, 'slot')} bound by name to this library's own exports: hidden "
+                "visibility or -Wl,-Bsymbolic(-functions) make them RELATIVE (faster load, same "
+                "pages)." if own else "")
     return _hint("cxx_vtable",
                  f"C++ vtable, one relocated slot per virtual function.{symbolic} Only relative "
                  "vtables remove them: clang -fexperimental-relative-c++-abi-vtables (an ABI "
@@ -251,8 +251,8 @@ def _vtable(s: Symbol) -> Hint:
 
 def _typeinfo(s: Symbol) -> Hint:
     own = s.targets.get("own_export", 0)
-    symbolic = (f" {own} point to this library's own exports: hidden visibility makes them "
-                "RELATIVE." if own else "")
+    symbolic = (f" {_count(own, 'pointer')} bound by name to this library's own exports: hidden "
+                "visibility makes them RELATIVE." if own else "")
     return _hint("cxx_typeinfo",
                  f"C++ typeinfo (name, type_info vtable, bases).{symbolic} -fno-rtti drops it "
                  "where typeid and dynamic_cast are unused.")
