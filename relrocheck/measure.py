@@ -10,6 +10,7 @@ boundaries into those sorted keys. Cost grows with relocations only through C-le
 from __future__ import annotations
 
 import operator
+import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -48,6 +49,7 @@ _DESCRIPTOR_SECTIONS = {".opd": 3}
 
 # The target classifier's table: one entry per grain of the image (64 bytes or more),
 # at most a million entries.
+_LITTLE_ENDIAN_HOST = sys.byteorder == "little"
 _GRAIN_MIN_SHIFT = 6
 _GRAIN_TABLE_MAX = 1 << 20
 _AMBIGUOUS = 0xFF
@@ -322,8 +324,8 @@ class _Measurement:
         """A function: addresses -> their target kind codes, from the sections holding them.
 
         Relative relocations are the bulk of a large library, so their targets are classified
-        through a table of one byte per 4 KiB of the image (two C-level passes); only the few
-        addresses in a page that two sections share go through a bisect.
+        through a table with one entry per grain of the image, by C-level passes; only the
+        few addresses in a grain that two sections share go through a bisect.
         """
         starts: list[int] = []
         kinds: list[int] = [_UNKNOWN]
@@ -343,33 +345,7 @@ class _Measurement:
         find = partial(bisect_right, starts)
         lookup = kinds.__getitem__
 
-        def by_bisect(addresses: Iterable[int]) -> bytes:
-            return bytes(map(lookup, map(find, addresses)))
-
-        limit = max(cursor, 0)
-        # The finest grain whose table stays small: boundaries between sections then share
-        # a grain with few relocation targets, and only those go through the bisect.
-        shift = _GRAIN_MIN_SHIFT
-        while limit >> shift > _GRAIN_TABLE_MAX:
-            shift += 1
-        table = bytearray([_UNKNOWN]) * ((limit >> shift) + 1)
-        for i, start in enumerate(starts[:-1]):
-            end = starts[i + 1]
-            if end > start >= 0:
-                first, last = start >> shift, (end - 1) >> shift
-                table[first:last + 1] = bytes([kinds[i + 1]]) * (last - first + 1)
-        mask = (1 << shift) - 1
-        for boundary in starts:
-            if boundary >= 0 and boundary & mask and boundary >> shift < len(table):
-                table[boundary >> shift] = _AMBIGUOUS
-        grain = list(table)  # list indexing is the cheapest C-level lookup
-
-        def classify(addresses: Sequence[int]) -> bytes:
-            try:
-                codes = bytes(map(grain.__getitem__, map(operator.rshift, addresses,
-                                                         repeat(shift))))
-            except IndexError:  # an address past the image (or a negative addend)
-                return by_bisect(addresses)
+        def resolve(codes: bytes, addresses: Sequence[int]) -> bytes:
             if _AMBIGUOUS not in codes:
                 return codes
             fixed = bytearray(codes)
@@ -378,6 +354,34 @@ class _Measurement:
                 fixed[i] = lookup(find(addresses[i]))
                 i = fixed.find(_AMBIGUOUS, i + 1)
             return bytes(fixed)
+
+        limit = max(cursor, 0)
+        # The finest grain whose table stays small.
+        shift = _GRAIN_MIN_SHIFT
+        while limit >> shift > _GRAIN_TABLE_MAX:
+            shift += 1
+        fine = _grain_table(starts, kinds, shift, (limit >> shift) + 1)
+        # 64 KiB grains over the 32-bit address space, indexed by bits 16-31 of each address,
+        # which a little-endian array holds as every 2nd (ELF32) or 4th (ELF64) halfword.
+        coarse = _grain_table(starts, kinds, 16, 1 << 16) if _LITTLE_ENDIAN_HOST else None
+
+        def classify(addresses: Sequence[int]) -> bytes:
+            if coarse is not None and isinstance(addresses, (array, memoryview)):
+                halfwords = _bits_16_to_31(addresses)
+                # Targets can crowd into a grain that a section boundary cuts (all strings
+                # in a small .rodata right after .text): a sample tells whether the coarse
+                # table would leave too many for the bisect.
+                if halfwords is not None and len(halfwords):
+                    sample = bytes(map(coarse.__getitem__,
+                                       halfwords[::max(1, len(halfwords) // 256)]))
+                    if sample.count(_AMBIGUOUS) * 32 < len(sample):
+                        return resolve(bytes(map(coarse.__getitem__, halfwords)), addresses)
+            try:
+                codes = bytes(map(fine.__getitem__, map(operator.rshift, addresses,
+                                                        repeat(shift))))
+            except IndexError:  # an address past the image (or a negative addend)
+                return bytes(map(lookup, map(find, addresses)))
+            return resolve(codes, addresses)
 
         return classify
 
@@ -739,6 +743,42 @@ def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
     keys.sort()
     return _Table(list(map(operator.rshift, keys, repeat(3))),
                   bytes(map(operator.and_, keys, repeat(7))))
+
+
+def _grain_table(starts: list[int], kinds: list[int], shift: int, size: int) -> list[int]:
+    """Kind code per grain of 2**shift bytes; _AMBIGUOUS where a section boundary cuts one.
+
+    `kinds[i + 1]` is the kind of [starts[i], starts[i + 1]); addresses past the last start,
+    or past the table, are of no section.
+    """
+    table = bytearray([_UNKNOWN]) * size
+    for i, start in enumerate(starts[:-1]):
+        end = min(starts[i + 1], size << shift)
+        if end > start >= 0:
+            first, last = start >> shift, (end - 1) >> shift
+            table[first:last + 1] = bytes([kinds[i + 1]]) * (last - first + 1)
+    mask = (1 << shift) - 1
+    for boundary in starts:
+        if boundary >= 0 and boundary & mask and boundary >> shift < size:
+            table[boundary >> shift] = _AMBIGUOUS
+    return list(table)  # list indexing is the cheapest C-level lookup
+
+
+def _bits_16_to_31(addresses: array | memoryview) -> memoryview | None:
+    """Bits 16-31 of each address as a view of halfwords, if every address is below 4 GiB.
+
+    Only for host-order (little-endian) arrays of 4- or 8-byte words.
+    """
+    view = memoryview(addresses)
+    if view.itemsize not in (4, 8) or not view.c_contiguous:
+        return None
+    raw = view.cast("B")
+    if view.itemsize == 8:
+        high = raw.cast("I")[1::2].tobytes()
+        if high.count(0) != len(high):
+            return None
+        return raw.cast("H")[1::4]
+    return raw.cast("H")[1::2]
 
 
 def _distinct_pages(offsets: Sequence[int], lo: int, hi: int, shift: int) -> list[int]:

@@ -235,3 +235,54 @@ def test_cross_architecture_numbers_match_readelf(tmp_path: Path, target: str) -
         assert ours[symbol_name] == expected[symbol_name] == (3 if symbol_name == "cross_handlers"
                                                              else 1)
     assert lib.relocations.by_class.get("symbolic", 0) >= 2
+
+
+def _expected_relative_targets(path: Path) -> dict[str, Counter[str]]:
+    """Per symbol: what its RELATIVE relocations point to, from readelf -rW addends, readelf
+    -SW sections and nm ranges (RELA files only: the addend is the target)."""
+    sections = [(info["address"], info["address"] + info["size"], info["flags"])
+                for info in oracle.sections(path).values()
+                if "A" in info["flags"] and info["size"]
+                and not ("T" in info["flags"] and info["type"] == "NOBITS")]
+    relro = oracle.relro_range(path)
+
+    def kind(address: int) -> str:
+        for start, end, flags in sections:
+            if start <= address < end:
+                if "X" in flags:
+                    return "code"
+                if "W" not in flags:
+                    return "rodata"
+                if relro and relro[0] <= start and end <= relro[1]:
+                    return "relro"
+                return "data"
+        return "unknown"
+
+    relative = oracle.relative_type(path)
+    targets = [(r.offset, kind(r.addend)) for r in oracle.relocations(path)
+               if r.type == relative and r.addend is not None]
+    expected: dict[str, Counter[str]] = {}
+    for sym in oracle.symbols(path, dynamic=not oracle.symbols(path)):
+        if sym["size"] and sym["type"] != "TLS":
+            start, end = sym["address"], sym["address"] + sym["size"]
+            found = Counter(k for offset, k in targets if start <= offset < end)
+            if found:
+                expected[sym["name"]] = found
+    return expected
+
+
+@pytest.mark.parametrize("name", ["pointer_tables", "libstdc++.so.6", "libpython3.11.so.1.0"])
+def test_relative_targets_match_readelf_addends(host_libs: dict[str, Path], name: str) -> None:
+    path = host_libs.get(name) or Path("/usr/lib/x86_64-linux-gnu") / name
+    if not path.exists():
+        pytest.skip(f"{path} is not installed")
+    lib = measure(str(path))
+    expected = _expected_relative_targets(path)
+    checked = 0
+    for symbol in lib.symbols:
+        if symbol.unattributed or set(symbol.by_class) != {"relative"}:
+            continue
+        if symbol.name in expected:
+            assert Counter(symbol.targets) == expected[symbol.name], symbol.name
+            checked += 1
+    assert checked >= 3
