@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from itertools import compress, groupby, repeat
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from relrocheck import archtables, elf as E
 from relrocheck.elf import ElfFile, SectionHeader
