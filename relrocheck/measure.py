@@ -192,7 +192,10 @@ class _Measurement:
             path=elf.path,
             soname=self._soname(tags),
             file_type=E.ET_NAMES[elf.e_type],
-            pie=elf.e_type == E.ET_DYN and (bool(flags_1 & E.DF_1_PIE) or interp),
+            # A PIE says so in DF_1_PIE; older linkers leave only its interpreter. A shared
+            # library with an interpreter too (libc.so.6 runs as a program) has a SONAME.
+            pie=elf.e_type == E.ET_DYN and (bool(flags_1 & E.DF_1_PIE)
+                                            or (interp and E.DT_SONAME not in tags)),
             machine=self.arch.key,
             elf_class=elf.elf_class,
             endian=elf.endian,

@@ -84,9 +84,8 @@ def check_host(lib: Library) -> None:
         raise UsageError(f"{lib.path}: cannot load a {lib.machine} ELF{lib.elf_class} "
                          f"{lib.endian}-endian file on this {platform.machine()} host "
                          f"(verify loads the library; use it on the target machine)")
-    # A PIE executable cannot be loaded as a library; libc.so.6 also has an interpreter
-    # (it runs as a program) but, being a library, has a SONAME.
-    if lib.file_type != "DYN" or (lib.pie and not lib.soname):
+    # A PIE executable cannot be loaded as a library.
+    if lib.file_type != "DYN" or lib.pie:
         raise UsageError(f"{lib.path}: verify loads shared libraries; this is an executable")
 
 

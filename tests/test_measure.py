@@ -286,3 +286,21 @@ def test_relative_targets_match_readelf_addends(host_libs: dict[str, Path], name
             assert Counter(symbol.targets) == expected[symbol.name], symbol.name
             checked += 1
     assert checked >= 3
+
+
+def test_pie_executables_are_told_from_libraries(tmp_path: Path) -> None:
+    import subprocess
+
+    exe = tmp_path / "prog"
+    subprocess.run(["cc", "-O2", "-fPIE", "-pie", "-x", "c", "-", "-o", str(exe)],
+                   input="const char *names[] = {\"a\", \"b\"};\n"
+                         "int main(int argc, char **argv) { return names[argc][0]; }\n",
+                   text=True, check=True)
+    program = measure(str(exe))
+    assert program.file_type == "DYN" and program.pie
+    assert "PIE" in oracle.dynamic_flags(exe)
+    libc = Path("/usr/lib/x86_64-linux-gnu/libc.so.6")
+    if libc.exists():
+        # libc.so.6 has an interpreter (it runs as a program) but is a library: a SONAME.
+        assert any(s["type"] == "INTERP" for s in oracle.segments(libc))
+        assert not measure(str(libc)).pie
