@@ -5,6 +5,7 @@ text (never hard-coded), for GCC and clang, DWARF 4 and 5, compressed and split 
 from __future__ import annotations
 
 import os
+import json
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,18 @@ def test_split_debug_given_with_debug_file(split):
                           "--debug-file", str(debug)], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert f"pointer_tables.c:{line_of(POINTER_TABLES, C_TABLES['names'])}" in run.stdout
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--format", "json",
+                          str(lib), "--debug-file", str(debug)], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    (entry,) = json.loads(run.stdout)["libraries"]
+    names = next(s for s in entry["symbols"] if s["name"] == "names")
+    assert names["source"].endswith(f"pointer_tables.c:{line_of(POINTER_TABLES, C_TABLES['names'])}")
+    # One debug file belongs to one library.
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(lib), str(lib),
+                          "--debug-file", str(debug)], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "one library" in run.stderr
 
 
 def test_debug_file_of_another_build_is_refused(split, tmp_path):

@@ -60,6 +60,14 @@ def add_format(parser: argparse.ArgumentParser, choices: Iterable[str] = ("text"
                         help=f"output format ({', '.join(choices)}; default text)")
 
 
+def add_debug_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug-file", metavar="FILE", default=None,
+        help="separate debug info (DWARF) giving source lines, for one LIB; it must match "
+             "the library's build-id (default: the library's own, /usr/lib/debug/.build-id/, "
+             "or its .gnu_debuglink)")
+
+
 def print_error(exc: RelrocheckError) -> None:
     print(f"relrocheck: error: {exc}", file=sys.stderr)
 

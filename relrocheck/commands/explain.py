@@ -7,7 +7,7 @@ import difflib
 import json
 import sys
 
-from relrocheck.commands._common import add_format, add_page_size
+from relrocheck.commands._common import add_debug_file, add_format, add_page_size
 from relrocheck.errors import EXIT_OK, UsageError
 from relrocheck.model import Library, Symbol
 
@@ -38,9 +38,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("symbol", metavar="SYMBOL", help="symbol name, raw or demangled")
     add_format(parser, ("text", "json"))
     add_page_size(parser)
-    parser.add_argument("--debug-file", metavar="FILE", default=None,
-                        help="separate debug info for source lines (default: the library's "
-                             "own, /usr/lib/debug/.build-id, or its .gnu_debuglink)")
+    add_debug_file(parser)
 
 
 def find_symbols(lib: Library, name: str) -> list[Symbol]:

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from relrocheck.commands._common import (add_format, add_page_size, measure_all, resolve_top,
-                                         top_count)
-from relrocheck.errors import EXIT_ERROR, EXIT_OK
+from relrocheck.commands._common import (add_debug_file, add_format, add_page_size,
+                                         measure_all, resolve_top, top_count)
+from relrocheck.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 NAME = "report"
 ORDER = 10
@@ -34,10 +34,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="symbols to list (text default 20, JSON default all; 0 = all)")
     add_page_size(parser)
+    add_debug_file(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
-    libraries, errors = measure_all(args.libraries, args.page_size)
+    if args.debug_file and len(args.libraries) > 1:
+        raise UsageError("--debug-file belongs to one library; name only that LIB")
+    libraries, errors = measure_all(args.libraries, args.page_size,
+                                    {"debug_file": args.debug_file})
     if args.format == "json":
         from relrocheck.serialize import report_document
 
