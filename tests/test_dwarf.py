@@ -133,7 +133,8 @@ def test_split_debug_given_with_debug_file(split):
     assert run.returncode == 0, run.stderr
     (entry,) = json.loads(run.stdout)["libraries"]
     names = next(s for s in entry["symbols"] if s["name"] == "names")
-    assert names["source"].endswith(f"pointer_tables.c:{line_of(POINTER_TABLES, C_TABLES['names'])}")
+    line = line_of(POINTER_TABLES, C_TABLES["names"])
+    assert names["source"].endswith(f"pointer_tables.c:{line}")
     # One debug file belongs to one library.
     run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(lib), str(lib),
                           "--debug-file", str(debug)], capture_output=True, text=True,
