@@ -94,3 +94,11 @@ def test_help_teaches_the_commands() -> None:
     assert "report" in proc.stdout and "exit codes" in proc.stdout
     proc = run("report", "--help")
     assert "--page-size" in proc.stdout and "examples:" in proc.stdout
+
+
+def test_schema_lists_every_hint_kind() -> None:
+    from relrocheck.hints import HINT_KINDS
+
+    schema = json.loads(SCHEMA.read_text())
+    kinds = schema["$defs"]["symbol"]["properties"]["hint"]["oneOf"][1]["properties"]["kind"]
+    assert kinds["enum"] == list(HINT_KINDS)
