@@ -363,7 +363,13 @@ class _Measurement:
         shift = _GRAIN_MIN_SHIFT
         while limit >> shift > _GRAIN_TABLE_MAX:
             shift += 1
-        fine = _grain_table(starts, kinds, shift, (limit >> shift) + 1)
+        fine_table: list[list[int]] = []  # built on first use: the coarse table usually serves
+
+        def fine() -> list[int]:
+            if not fine_table:
+                fine_table.append(_grain_table(starts, kinds, shift, (limit >> shift) + 1))
+            return fine_table[0]
+
         # 64 KiB grains over the 32-bit address space, indexed by bits 16-31 of each address,
         # which a little-endian array holds as every 2nd (ELF32) or 4th (ELF64) halfword.
         coarse = _grain_table(starts, kinds, 16, 1 << 16) if _LITTLE_ENDIAN_HOST else None
@@ -380,8 +386,8 @@ class _Measurement:
                     if sample.count(_AMBIGUOUS) * 32 < len(sample):
                         return resolve(bytes(map(coarse.__getitem__, halfwords)), addresses)
             try:
-                codes = bytes(map(fine.__getitem__, map(operator.rshift, addresses,
-                                                        repeat(shift))))
+                codes = bytes(map(fine().__getitem__, map(operator.rshift, addresses,
+                                                          repeat(shift))))
             except IndexError:  # an address past the image (or a negative addend)
                 return bytes(map(lookup, map(find, addresses)))
             return resolve(codes, addresses)
