@@ -204,13 +204,11 @@ def fast_constructor(cls: Type[_T]) -> Callable[..., _T]:
     """
     defaults = {f.name: f.default for f in fields(cls)  # type: ignore[arg-type]
                 if f.default is not MISSING}
-    new = object.__new__
+    new, set_field = object.__new__, object.__setattr__
 
     def make(**values: Any) -> _T:
         obj = new(cls)
-        state = obj.__dict__
-        state.update(defaults)
-        state.update(values)
+        set_field(obj, "__dict__", {**defaults, **values})
         return obj
 
     return make
