@@ -36,6 +36,7 @@ examples:
   relrocheck check build/libfoo.so --policy relro.yaml
   relrocheck --baseline update build/libfoo.so   accept the current numbers
   relrocheck explain build/libfoo.so my_table    every relocated word of one symbol
+  relrocheck scan /usr/lib/x86_64-linux-gnu      which libraries cost the most?
 
 exit codes: 0 ok, 1 policy violation or regression, 2 usage or input error.
 """
