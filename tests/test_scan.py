@@ -288,6 +288,25 @@ def test_json_output_follows_the_schema(tree):
     assert doc["scan"]["follow_symlinks"] is False and doc["scan"]["jobs"] == 2
 
 
+def test_dirty_kib_is_pages_times_page_size_below_one_kib_pages(tree):
+    # 512-byte pages: two dirty pages are 1 KiB, one is 0.50 KiB, not "0 KiB".
+    relocated = oracle.pages_with_relocations(tree["foo"], page_size=512)
+    doc = json.loads(_run("--format", "json", "--page-size", "512", str(tree["foo"])).stdout)
+    (lib,) = doc["libraries"]
+    assert lib["relocated_pages"] == relocated
+    assert lib["dirty_kib"] == lib["load_dirty_pages"] / 2
+    text = _run("--page-size", "512", str(tree["foo"])).stdout
+    row = next(line for line in text.splitlines() if str(tree["foo"]) in line.split())
+    half = lib["load_dirty_pages"] / 2
+    assert row.split()[3] == (f"{half:.0f}" if half == int(half) else f"{half:.2f}")
+    report = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--page-size", "512",
+                             str(tree["foo"])], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO))).stdout
+    line = next(s for s in report.splitlines() if "Pages written at load" in s)
+    assert line.split()[4] == str(relocated)
+    assert line.split("= ")[1].split()[0] == row.split()[3]
+
+
 def test_top_limits_the_list_but_not_the_totals(tree):
     doc = json.loads(_run("--format", "json", "--top", "2", str(tree["root"])).stdout)
     assert [lib["rank"] for lib in doc["libraries"]] == [1, 2]
@@ -321,7 +340,8 @@ def test_markdown_is_a_table_with_one_row_per_library(tree):
 def test_exit_codes(tree, tmp_path):
     missing = _run(str(tmp_path / "missing"))
     assert missing.returncode == 2
-    assert missing.stderr.strip() == f"relrocheck: error: {tmp_path / 'missing'}: no such file or directory"
+    assert missing.stderr.strip() == (f"relrocheck: error: {tmp_path / 'missing'}: "
+                                      "no such file or directory")
     (tmp_path / "only-broken").mkdir()
     shutil.copy(tree["root"] / "libcut.so", tmp_path / "only-broken")
     broken = _run(str(tmp_path / "only-broken"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from relrocheck.model import Library, Symbol
-from relrocheck.render.units import counts, human_bytes, plural
+from relrocheck.render.units import counts, human_bytes, kib, plural
 
 DEFAULT_TOP = 20
 
@@ -32,16 +32,15 @@ def _hint_lines(s: Symbol) -> str:
 def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     out: list[str] = []
     add = out.append
-    kib = lib.page_size // 1024
     head = lib.name if lib.name == lib.path else f"{lib.name} ({lib.path})"
-    add(f"{head}")
+    add(head)
     add(f"  {lib.machine} ELF{lib.elf_class} {lib.endian}-endian {lib.file_type}"
         f"{' (PIE)' if lib.pie else ''}, page size {lib.page_size}"
         f" (file supports up to {lib.max_page_size})")
     relro = {"full": "full", "partial": "partial (no BIND_NOW: .got.plt stays writable)",
              "none": "none (no PT_GNU_RELRO)"}[lib.relro]
-    textrel = "no" if not lib.textrel else (
-        "YES, in " + ", ".join(lib.textrel_sections) if lib.textrel_sections else "YES (DT_TEXTREL)")
+    textrel = "no" if not lib.textrel else ("YES, in " + ", ".join(lib.textrel_sections)
+                                            if lib.textrel_sections else "YES (DT_TEXTREL)")
     add(f"  RELRO: {relro}   TEXTREL: {textrel}")
     init_parts = [plural(lib.init_array_entries, ".init_array entry", ".init_array entries")]
     if lib.has_dt_init:
@@ -52,15 +51,16 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     extra = p.load_dirty - p.relocated
     add(f"  Pages written at load: {p.relocated} relocated"
         + (f" + {extra} .data/.bss page zero-filled" if extra else "")
-        + f" = {p.load_dirty * kib} KiB private dirty in every process")
+        + f" = {kib(p.load_dirty * p.page_size)} KiB private dirty in every process")
     add(f"  Writable file-backed: {plural(p.writable_file_backed, 'page')} "
         f"({human_bytes(lib.writable_bytes)}) at most; zero-fill (.bss/.tbss): "
         f"{human_bytes(lib.zero_fill_bytes)}")
     add("")
     add(f"  {'Writable sections':<24}{'size':>12}{'relocs':>9}  kind")
-    for s in lib.sections:
-        marker = "" if s.writable else "  <- TEXTREL"
-        add(f"    {s.name:<22}{s.size:>12}{s.relocations:>9}  {s.kind}{marker}")
+    for section in lib.sections:
+        marker = "" if section.writable else "  <- TEXTREL"
+        add(f"    {section.name:<22}{section.size:>12}{section.relocations:>9}  "
+            f"{section.kind}{marker}")
     r = lib.relocations
     add("")
     add(f"  Dynamic relocations: {r.total}")

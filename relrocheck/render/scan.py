@@ -11,7 +11,7 @@ from typing import Any
 
 from relrocheck import __version__
 from relrocheck.hints import HINT_KINDS
-from relrocheck.render.units import human_bytes, plural
+from relrocheck.render.units import human_bytes, kib, plural
 from relrocheck.scan import LibrarySummary, ScanResult, SymbolCost
 
 DEFAULT_TOP = 20
@@ -20,10 +20,6 @@ SCAN_FORMAT_VERSION = 1
 
 _RANKING = ("Ranked by pages written at load: private dirty memory in every process that "
             "loads the library")
-
-
-def _kib(value: float) -> str:
-    return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
 
 
 def _number(value: float) -> float | int:
@@ -59,7 +55,7 @@ def _totals_text(result: ScanResult) -> list[str]:
     lines = [
         f"Totals over {plural(t.libraries, 'shared object')}:",
         f"  relocated pages   {t.relocated_pages}",
-        (f"  dirty at load     {_kib(t.dirty_kib)} KiB ({t.load_dirty_pages} pages) in a "
+        (f"  dirty at load     {kib(t.dirty_bytes)} KiB ({t.load_dirty_pages} pages) in a "
          "process that loads them all"),
         f"  relocations       {t.relocations}",
         f"  writable          {human_bytes(t.writable_bytes)}",
@@ -72,7 +68,7 @@ def _totals_text(result: ScanResult) -> list[str]:
 def _totals_markdown(result: ScanResult) -> list[str]:
     t = result.totals
     lines = [(f"**Totals** over {plural(t.libraries, 'shared object')}: "
-              f"{t.relocated_pages} relocated pages, {_kib(t.dirty_kib)} KiB private dirty "
+              f"{t.relocated_pages} relocated pages, {kib(t.dirty_bytes)} KiB private dirty "
               f"at load ({t.load_dirty_pages} pages) in a process that loads them all, "
               f"{t.relocations} relocations, {human_bytes(t.writable_bytes)} writable.")]
     if t.textrel_libraries:
@@ -126,7 +122,7 @@ def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
         for rank, lib in enumerate(shown, 1):
             flags = "  TEXTREL" if lib.textrel else ""
             add(f"{rank:>6} {lib.relocated_pages:>8} {lib.relocations:>9}  "
-                f"{_kib(lib.dirty_kib):>10}  {human_bytes(lib.writable_bytes):<14} "
+                f"{kib(lib.dirty_bytes):>10}  {human_bytes(lib.writable_bytes):<14} "
                 f"{_library_label(lib)}{flags}")
             for s in lib.symbols:
                 add(_symbol_line(s))
@@ -187,7 +183,7 @@ def render_markdown(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
             flags = " **TEXTREL**" if lib.textrel else ""
             flags += " (PIE executable)" if lib.pie else ""
             add(f"| {rank} | {_code(lib.name)}{flags}<br>{_code(lib.path)} | "
-                f"{lib.relocated_pages} | {_kib(lib.dirty_kib)} | {lib.relocations} | "
+                f"{lib.relocated_pages} | {kib(lib.dirty_bytes)} | {lib.relocations} | "
                 f"{human_bytes(lib.writable_bytes)} | {_md_symbols(lib)} |")
         if len(result.libraries) > len(shown):
             add("")
