@@ -20,8 +20,6 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from typing import IO
 
-from typing_extensions import Self
-
 CXXFILT = os.environ.get("CXXFILT", "c++filt")
 
 
@@ -42,7 +40,7 @@ _SPECIAL = {"_ZTV": "vtable for ", "_ZTI": "typeinfo for ", "_ZTS": "typeinfo na
 
 def _requests(names: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """Names to send to c++filt, and (name, sent name) pairs whose text is derived."""
-    mangled = [n for n in dict.fromkeys(names) if n[:2] in _PREFIXES and "\n" not in n]
+    mangled = [n for n in dict.fromkeys(names) if is_mangled(n)]
     send: list[str] = []
     derived: list[tuple[str, str]] = []
     by_type: dict[str, str] = {}
@@ -129,7 +127,7 @@ class Demangler:
             self._output.close()
             self._output = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Demangler:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -151,3 +151,13 @@ def test_only_mangled_looking_names_are_sent():
     assert is_mangled("_ZTV3Foo") and is_mangled("_RNvCs1_3foo3bar")
     assert not is_mangled("names") and not is_mangled("<unattributed in .got>")
     assert demangle_names(["names", "main", "_Z"]) == {}
+
+
+def test_imports_with_only_the_declared_dependencies():
+    # typing_extensions is not a dependency of relrocheck: importing it would fail (or cost
+    # start-up) on a clean install. Block it and import every module that names c++filt.
+    code = ("import sys; sys.modules['typing_extensions'] = None; "
+            "import relrocheck.demangle, relrocheck.analyze, relrocheck.scan")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 0, run.stderr
