@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relrocheck.model import Hint, Library, Symbol
+from relrocheck.render.units import plural
 
 HINT_KINDS: Mapping[str, str] = {
     "string_pointer_table":
@@ -118,7 +119,7 @@ def classify(s: Symbol, facts: LibraryFacts) -> Hint | None:
         return None
     if s.section in facts.textrel_sections or kind == "readonly":
         return _hint("textrel",
-                     f"{_count(n, 'relocation')} in the read-only section {s.section} "
+                     f"{plural(n, 'relocation')} in the read-only section {s.section} "
                      "(TEXTREL): some objects were compiled without -fPIC (non-PIC objects, "
                      "assembly with absolute addresses, a static archive built for "
                      "executables). The loader makes those pages writable and dirty in every "
@@ -209,7 +210,7 @@ def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
             why = (f"the library is stripped ({facts.symbol_table or 'no symbol table'}), "
                    "so only exported symbols have names; measure an unstripped build to "
                    "attribute them")
-        return _hint("unattributed", f"{_count(n, 'relocated word')} in {s.section}: {why}.")
+        return _hint("unattributed", f"{plural(n, 'relocated word')} in {s.section}: {why}.")
     return None
 
 
@@ -223,7 +224,7 @@ def _writable_pointers(s: Symbol) -> Hint:
                  f"all {s.relocations} words are relocated pointers in writable {s.section}: if "
                  "the array never changes, declare the pointers const (`T *const name[]`); "
                  "that only moves it to .data.rel.ro (read-only after load, still written at "
-                 f"load: {_count(s.pages, 'page')}). Indices or offsets instead of pointers "
+                 f"load: {plural(s.pages, 'page')}). Indices or offsets instead of pointers "
                  "remove the cost.")
 
 
@@ -240,7 +241,7 @@ def _what(targets: Mapping[str, int]) -> str:
 def _vtable(s: Symbol) -> Hint:
     # Short: big C++ libraries have thousands of vtables, and HINT_KINDS says the rest.
     own = s.targets.get("own_export", 0)
-    symbolic = (f" {_count(own, 'slot')} bound by name to this library's own exports: hidden "
+    symbolic = (f" {plural(own, 'slot')} bound by name to this library's own exports: hidden "
                 "visibility or -Wl,-Bsymbolic(-functions) make them RELATIVE (faster load, same "
                 "pages)." if own else "")
     return _hint("cxx_vtable",
@@ -251,7 +252,7 @@ def _vtable(s: Symbol) -> Hint:
 
 def _typeinfo(s: Symbol) -> Hint:
     own = s.targets.get("own_export", 0)
-    symbolic = (f" {_count(own, 'pointer')} bound by name to this library's own exports: hidden "
+    symbolic = (f" {plural(own, 'pointer')} bound by name to this library's own exports: hidden "
                 "visibility makes them RELATIVE." if own else "")
     return _hint("cxx_typeinfo",
                  f"C++ typeinfo (name, type_info vtable, bases).{symbolic} -fno-rtti drops it "
@@ -291,11 +292,11 @@ def _sparse(s: Symbol, free: int, pointer_bytes: int, page_size: int) -> Hint:
     free_pages = -(-free // page_size)
     packed = -(-pointer_bytes // page_size)
     return _hint("sparse_pointers",
-                 f"{_count(s.relocations, 'pointer')} among {_bytes(free)} of pointer-free "
-                 f"data: the pointer-free part occupies {_count(free_pages, 'page')} that are "
-                 f"writable only because of the pointers, which dirty {_count(s.pages, 'page')}"
+                 f"{plural(s.relocations, 'pointer')} among {_bytes(free)} of pointer-free "
+                 f"data: the pointer-free part occupies {plural(free_pages, 'page')} that are "
+                 f"writable only because of the pointers, which dirty {plural(s.pages, 'page')}"
                  " at load. Move the pointer-free part into a separate const object "
-                 f"(.rodata, shared) and keep the pointers together ({_count(packed, 'page')}).")
+                 f"(.rodata, shared) and keep the pointers together ({plural(packed, 'page')}).")
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -312,10 +313,6 @@ def _hint(kind: str, advice: str) -> Hint:
             _cache.clear()
         hint = _cache[key] = Hint(kind=kind, advice=advice)
     return hint
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _bytes(n: int) -> str:
