@@ -249,7 +249,8 @@ def schema_text(name: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RelrocheckError(f"schema {name!r} is not installed ({exc.strerror}: {path})") from None
+        raise RelrocheckError(f"schema {name!r} is not installed ({exc.strerror}: {path})"
+                              ) from None
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -311,8 +312,6 @@ def _compose(path: str, raw: bytes) -> _Document:
         return (m.line + 1, m.column + 1)
 
     class NoAliasLoader(yaml.SafeLoader):
-        key_path: KeyPath = ()
-
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
@@ -321,19 +320,25 @@ def _compose(path: str, raw: bytes) -> _Document:
                             "make alias bombs and hide what applies; write the value out)")
             return super().compose_node(parent, index)
 
-    loader = NoAliasLoader(raw)
+    loader: NoAliasLoader | None = None
     try:
+        loader = NoAliasLoader(raw)  # decodes the whole file: undecodable bytes fail here
         root = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        # Bytes that are not text (or control characters): str(exc) spans two lines.
+        raise PolicyError(f"{path}: not a YAML text file: {exc.reason} at offset {exc.position}"
+                          ) from None
     except yaml.MarkedYAMLError as exc:
         m = exc.problem_mark or exc.context_mark
         problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise _fail(path, mark(m) if m else (1, 1), None, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not a YAML file: {exc}") from None
+        raise PolicyError(f"{path}: not a YAML file: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise PolicyError(f"{path}: YAML nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
     values: dict[KeyPath, Position] = {}
     keys: dict[KeyPath, Position] = {}
@@ -345,8 +350,15 @@ def _compose(path: str, raw: bytes) -> _Document:
         except yaml.YAMLError as exc:
             raise _fail(path, mark(node.start_mark), key_path,
                         str(getattr(exc, "problem", None) or exc)) from None
+        except ValueError as exc:
+            # The constructors call int() and datetime.date() on the text: `!!int x`,
+            # `2020-13-45`, or more digits than Python converts (sys.get_int_max_str_digits).
+            what = "not an integer, or too long" if node.tag.endswith(":int") else str(exc)
+            raise _fail(path, mark(node.start_mark), key_path,
+                        f"{node.value[:40]!r} is not a valid value: {what}") from None
         if isinstance(value, float) and not math.isfinite(value):
-            raise _fail(path, mark(node.start_mark), key_path, f"{node.value} is not a finite number")
+            raise _fail(path, mark(node.start_mark), key_path,
+                        f"{node.value} is not a finite number")
         return value
 
     def convert(node: Any, key_path: KeyPath) -> Any:
@@ -428,9 +440,11 @@ def _build(path: str, doc: _Document) -> Policy:
         return f"{path}:{doc.position(key_path)[0]}"
 
     baseline = data.get("baseline") or {}
-    base_dir = os.path.dirname(path)
-    baseline_file = os.path.normpath(os.path.join(base_dir, baseline.get("file",
-                                                                         DEFAULT_BASELINE_FILE)))
+    file = baseline.get("file", DEFAULT_BASELINE_FILE)
+    if "\0" in file:  # JSON Schema cannot say it; open() would raise ValueError
+        raise _fail(path, doc.position(("baseline", "file")), ("baseline", "file"),
+                    "a file name cannot contain a NUL character")
+    baseline_file = os.path.normpath(os.path.join(os.path.dirname(path), file))
     allow = tuple(_allowance(a, origin(("allow", i))) for i, a in enumerate(data.get("allow", [])))
     libraries = tuple(
         _LibraryEntry(

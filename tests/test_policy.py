@@ -90,6 +90,18 @@ BROKEN = [
     ("limits: [\n", "2:1: YAML syntax error: while parsing a flow node"),
     ("a: 1\n---\nb: 2\n", "2:1: YAML syntax error: expected a single document"),
     ("limits:\n\trelocations: 1\n", "2:1: YAML syntax error: while scanning for the next token"),
+    ("limits:\n  relocations: " + "9" * 5000 + "\n",
+     "2:16: limits.relocations: '9999999999999999999999999999999999999999' is not a valid value: "
+     "not an integer, or too long"),
+    ("limits:\n  relocations: !!int x\n",
+     "2:16: limits.relocations: 'x' is not a valid value: not an integer, or too long"),
+    ("baseline:\n  file: 2020-13-45\n",
+     "2:9: baseline.file: '2020-13-45' is not a valid value: month must be in 1..12"),
+    ('baseline:\n  file: "a\\0b"\n',
+     "2:9: baseline.file: a file name cannot contain a NUL character"),
+    ("libraries:\n  - match: x\n    allow:\n      - symbol: y\n        limits: {bytes: 1, "
+     "foo: {bar: 1}}\n",
+     "5:28: libraries[0].allow[0].limits.foo: unknown key (known keys: bytes, relocations)"),
 ]
 
 
@@ -123,6 +135,19 @@ def test_missing_policy_file_is_an_error(tmp_path: Path) -> None:
         load_policy(str(tmp_path / "nope.yaml"))
     with pytest.raises(PolicyError, match="cannot read policy file"):
         load_policy(str(tmp_path))  # a folder
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\x00\xb5\x9a binary \xff garbage", "not a YAML text file: invalid start byte at offset"),
+    (b"limits:\n  relocations: \x01\n",
+     "not a YAML text file: special characters are not allowed at offset 23"),
+])
+def test_policy_that_is_not_text_is_one_error_line(tmp_path: Path, content: bytes,
+                                                   expected: str) -> None:
+    lib = build_gate_lib(tmp_path / "build")
+    (tmp_path / "relro.yaml").write_bytes(content)
+    proc = run_cli("check", str(lib), "--policy", "relro.yaml", cwd=tmp_path)
+    assert_one_error_line(proc, f"relro.yaml: {expected}")
 
 
 def test_empty_or_comment_only_policy_means_the_defaults(tmp_path: Path) -> None:
