@@ -18,8 +18,10 @@ per mapping and in total. Constructors that write .data add pages the file canno
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -81,12 +83,12 @@ def check_host(lib: Library) -> None:
     host_class = 64 if sys.maxsize > 2 ** 32 else 32
     if (lib.machine != host or lib.elf_class != host_class
             or lib.endian != sys.byteorder):
-        raise UsageError(f"{lib.path}: cannot load a {lib.machine} ELF{lib.elf_class} "
-                         f"{lib.endian}-endian file on this {platform.machine()} host "
-                         f"(verify loads the library; use it on the target machine)")
+        raise UsageError(f"cannot load this {lib.machine} ELF{lib.elf_class} {lib.endian}-endian "
+                         f"file on this {platform.machine()} host (verify loads the library; "
+                         "use it on the target machine)", lib.path)
     # A PIE executable cannot be loaded as a library.
     if lib.file_type != "DYN" or lib.pie:
-        raise UsageError(f"{lib.path}: verify loads shared libraries; this is an executable")
+        raise UsageError("verify loads shared libraries; this is an executable", lib.path)
 
 
 def verify(lib: Library) -> Verification:
@@ -99,12 +101,12 @@ def verify(lib: Library) -> Verification:
     real = os.path.realpath(lib.path)
     st = os.stat(real)
     identity = (real, st.st_ino)
-    already = _mapped(_run_loader(None), identity)
-    smaps = _run_loader(real)
+    already = _mapped(_loader_alone(), identity)
+    smaps = _run_loader(real, lib.path)
     regions = _mapped(smaps, identity)
     if not regions:
-        raise RelrocheckError(f"{lib.path}: the loader did not map it (see its message above, "
-                              "or a missing dependency)")
+        raise RelrocheckError("the loader did not map it (see its message above, or a missing "
+                              "dependency)", lib.path)
     bias, predicted = _prediction(lib)
     bias = min(r.start for r in regions) - bias
     mappings = []
@@ -134,7 +136,7 @@ def _fsync(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
-        raise RelrocheckError(f"{path}: cannot open: {exc.strerror}") from None
+        raise RelrocheckError(f"cannot open: {exc.strerror}", path) from None
     try:
         os.fsync(fd)
     except OSError:
@@ -143,7 +145,14 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def _run_loader(library: str | None) -> str:
+@functools.lru_cache(maxsize=1)
+def _loader_alone() -> str:
+    """The loader process's own memory map: the same for every library verified."""
+    return _run_loader(None, LOADER[0])
+
+
+def _run_loader(library: str | None, shown: str) -> str:
+    """The smaps text of the loader process with `library` preloaded; errors name `shown`."""
     env = dict(os.environ, LC_ALL="C")
     env.pop("LD_PRELOAD", None)
     with tempfile.TemporaryDirectory(prefix="relrocheck-verify-") as tmp:
@@ -162,12 +171,24 @@ def _run_loader(library: str | None) -> str:
             raise RelrocheckError(f"cannot run the loader process ({LOADER[0]} not found)"
                                   ) from None
         except subprocess.TimeoutExpired:
-            raise RelrocheckError(f"{library}: loading it did not finish within "
-                                  f"{TIMEOUT_SECONDS} s (a constructor that waits?)") from None
+            raise RelrocheckError(f"loading it did not finish within {TIMEOUT_SECONDS} s "
+                                  "(a constructor that waits?)", shown) from None
+    message = proc.stderr.strip().splitlines()
+    if proc.returncode < 0:
+        try:
+            signame = signal.Signals(-proc.returncode).name
+        except ValueError:
+            signame = f"signal {-proc.returncode}"
+        raise RelrocheckError(f"loading failed: the process was killed by {signame} "
+                              "(a crash in a constructor?)", shown)
     if proc.returncode != 0 or "cannot be preloaded" in proc.stderr:
-        message = proc.stderr.strip().splitlines()
-        raise RelrocheckError(f"{library}: loading failed: "
-                              f"{message[-1] if message else f'exit code {proc.returncode}'}")
+        raise RelrocheckError("loading failed: " + (
+            message[-1] if message else
+            f"exit code {proc.returncode} (a constructor called exit()?)"), shown)
+    if not proc.stdout:
+        # The loader ran the constructors, then something ended the process before `cat`.
+        raise RelrocheckError("loading failed: the process ended before it could read its "
+                              "memory map (a constructor called exit()?)", shown)
     return proc.stdout
 
 

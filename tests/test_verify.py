@@ -119,3 +119,36 @@ def test_help_says_it_runs_the_library():
     top = subprocess.run([sys.executable, "-m", "relrocheck", "--help"],
                          capture_output=True, text=True, check=True)
     assert "constructors" in top.stdout  # the command list warns as well
+
+
+CONSTRUCTOR_CRASHES = """
+#include <signal.h>
+__attribute__((constructor)) static void crash(void) { raise(SIGSEGV); }
+int counter = 1;
+"""
+CONSTRUCTOR_EXITS = """
+#include <stdlib.h>
+__attribute__((constructor)) static void leave(void) { exit(%d); }
+int counter = 1;
+"""
+
+
+@pytest.mark.parametrize("source, reason", [
+    (CONSTRUCTOR_CRASHES, "killed by SIGSEGV"),
+    (CONSTRUCTOR_EXITS % 0, "ended before it could read its memory map"),
+    (CONSTRUCTOR_EXITS % 3, "exit code 3"),
+], ids=["crash", "exit-0", "exit-3"])
+def test_a_constructor_that_crashes_or_exits_is_one_error_line(tmp_path, source, reason):
+    # A space in the folder: the loader is given a link in a temporary folder, and the
+    # error must still name the library, not that link.
+    path = build_library(tmp_path / "with space", "ctor", source)
+    good = build_library(tmp_path, "pointer_tables", fixture("pointer_tables.c"))
+    code, document, stderr = verify(path, good)
+    assert code == 2
+    assert stderr.splitlines() == [stderr.strip()] and "Traceback" not in stderr
+    assert stderr.startswith(f"relrocheck: error: {path}: loading failed: ")
+    assert reason in stderr
+    assert [e["path"] for e in document["errors"]] == [str(path)]
+    assert reason in document["errors"][0]["message"]
+    assert not document["errors"][0]["message"].startswith(str(path))
+    assert [lib["path"] for lib in document["libraries"]] == [str(good)]  # the others go on
