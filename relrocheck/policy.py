@@ -74,15 +74,22 @@ class Growth:
     def allowance(self, old: int) -> int:
         allowed = self.absolute or 0
         if self.percent is not None:
-            allowed = max(allowed, math.floor(old * self.percent / 100))
+            from fractions import Fraction
+
+            # Exact, on the percent as written: float math makes 1.15% of 100000 1149, and
+            # overflows (a traceback) for a percent beyond any float.
+            allowed = max(allowed, math.floor(Fraction(self._percent_text()) * old / 100))
         return allowed
+
+    def _percent_text(self) -> str:
+        return str(self.percent).removesuffix(".0")  # also an int too large for a float
 
     def describe(self) -> str:
         parts = []
         if self.absolute is not None or self.percent is None:
             parts.append(f"+{self.absolute or 0}")
         if self.percent is not None:
-            parts.append(f"+{self.percent:g}%")
+            parts.append(f"+{self._percent_text()}%")
         return " or ".join(parts)
 
 

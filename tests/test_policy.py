@@ -307,10 +307,28 @@ def test_defaults_gate_growth_of_pages_relocations_initializers_and_writable_byt
     (Growth(absolute=16, percent=1), 10000, 100),
     (Growth(percent=2.5), 1000, 25),
     (Growth(percent=1), 0, 0),
+    (Growth(percent=1.15), 100000, 1150),  # 1.15% as written, not as a binary float
+    (Growth(percent=1e308), 3, 3 * 10**306),
+    (Growth(percent=10**400), 3, 3 * 10**398),
 ])
 def test_growth_allowance_is_the_larger_of_absolute_and_percent(growth: Growth, old: int,
                                                                  allowed: int) -> None:
     assert growth.allowance(old) == allowed
+
+
+def test_huge_percent_growth_is_judged_and_described(tmp_path: Path) -> None:
+    lib = build_gate_lib(tmp_path / "build")
+    (tmp_path / "relro.yaml").write_text(
+        f"regression:\n  relocations: {{percent: {10**400}}}\n"
+        "  static_initializers: {percent: 1.0e+308}\n")
+    assert run_cli("--baseline", "update", str(lib), "--policy", "relro.yaml",
+                   cwd=tmp_path).returncode == 0
+    grown = build_gate_lib(tmp_path / "grown", table=True, ops=True)
+    proc = run_cli("check", str(grown), "--policy", "relro.yaml", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "relocations grew" not in proc.stdout  # the allowance is practically unlimited
+    assert Growth(percent=10**400).describe() == f"+{10**400}%"
+    assert Growth(absolute=3, percent=2.0).describe() == "+3 or +2%"
 
 
 def _lib_named(soname: str | None, path: str):
