@@ -98,18 +98,16 @@ def relocated_words(path: str, lib: Library, symbol: Symbol) -> list[RelocatedWo
             raise elf.fail(f"unsupported machine (e_machine {elf.e_machine})")
         reader = _Reader(elf, arch)
         words = []
-        for raw in reader.relocations(ranges):
-            address, type_number, table, sym_index, addend, symtab = raw
-            if table.sh_type == E.SHT_RELR:
-                type_number = arch.relative_type
+        for address, type_number, table, sym_index, addend, symtab in reader.relocations(ranges):
+            cls = arch.type_class(type_number)
             words.append(RelocatedWord(
                 address=address,
                 offset=address - symbol.address,
                 page=(address >> shift) << shift,
                 type=arch.type_name(type_number),
-                cls=arch.type_class(type_number),
+                cls=cls,
                 table=table.name,
-                target=reader.target(arch.type_class(type_number), sym_index, addend, symtab),
+                target=reader.target(cls, sym_index, addend, symtab),
             ))
     words.sort(key=lambda w: (w.address, w.table))
     return words
@@ -271,9 +269,7 @@ def _signed(value: int, word: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
-def _printable(text: str | None) -> str | None:
-    if text is None:
-        return None
+def _printable(text: str) -> str | None:
     if _CONTROL.search(text):
         return None
     if len(text) > _MAX_STRING:

@@ -48,12 +48,9 @@ def find_symbols(lib: Library, name: str) -> list[Symbol]:
              if s.name == name or name in s.aliases or s.demangled == name]
     if found:
         return found
-    candidates: dict[str, str] = {}
-    for s in lib.symbols:
-        candidates.setdefault(s.name, s.name)
-        if s.demangled:
-            candidates.setdefault(s.demangled, s.demangled)
-    close = difflib.get_close_matches(name, list(candidates), n=5, cutoff=0.6)
+    # Every name a symbol answers to, once, in the report's order.
+    candidates = list(dict.fromkeys(n for s in lib.symbols for n in (s.name, s.demangled) if n))
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
     if not close:
         lowered = name.lower()
         close = [c for c in candidates if lowered in c.lower()][:5]
