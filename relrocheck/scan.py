@@ -17,6 +17,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Callable
 
 from relrocheck.errors import RelrocheckError, UsageError
@@ -135,8 +136,9 @@ class ScanResult:
     libraries: tuple[LibrarySummary, ...]  # ranked, most costly first
     errors: tuple[ScanError, ...]  # sorted by path
 
-    @property
+    @cached_property
     def totals(self) -> Totals:
+        # Each renderer reads it several times; the libraries never change.
         return compute_totals(self.libraries)
 
 
@@ -177,9 +179,8 @@ def find_libraries(roots: Sequence[str], follow_symlinks: bool = False) -> Disco
     both through a symlink and directly is listed under its direct path. Files that are not
     regular (FIFOs, devices, sockets) are never opened; a FIFO would block the scan.
     """
-    for root in roots:
-        if not os.path.exists(root):
-            raise UsageError("no such file or directory", root)
+    # Every root is checked before any is walked: a typo fails at once, not after a long walk.
+    root_stats = [_stat_root(root) for root in roots]
     found: dict[tuple[int, int], tuple[Candidate, bool]] = {}  # id -> (candidate, via symlink)
     errors: list[ScanError] = []
     seen_dirs: dict[tuple[int, int], bool] = {}  # folder id -> entered only through a symlink
@@ -202,22 +203,28 @@ def find_libraries(roots: Sequence[str], follow_symlinks: bool = False) -> Disco
         elif verdict is not False:
             errors.append(ScanError(path, verdict))
 
-    for root in roots:
-        try:
-            st = os.stat(root)
-        except OSError as exc:
-            raise UsageError(f"cannot read: {exc.strerror}", root) from None
+    for root, st in zip(roots, root_stats):
         if stat.S_ISREG(st.st_mode):
             consider(root, st, False)
-        elif stat.S_ISDIR(st.st_mode):
-            if _enter(seen_dirs, st, False):
-                for path, st, via_link in _walk(root, follow_symlinks, seen_dirs, errors):
-                    consider(path, st, via_link)
-        else:
-            raise UsageError("is neither a folder nor a regular file", root)
+        elif _enter(seen_dirs, st, False):
+            for path, st, via_link in _walk(root, follow_symlinks, seen_dirs, errors):
+                consider(path, st, via_link)
 
     candidates = tuple(c for c, _ in found.values())
     return Discovery(candidates, tuple(errors), examined)
+
+
+def _stat_root(root: str) -> os.stat_result:
+    """A root's stat: a folder or a regular file, else a usage error."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise UsageError("no such file or directory", root) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read: {exc.strerror}", root) from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise UsageError("is neither a folder nor a regular file", root)
+    return st
 
 
 def _enter(seen_dirs: dict[tuple[int, int], bool], st: os.stat_result, via_link: bool) -> bool:

@@ -166,6 +166,22 @@ def test_missing_root_is_a_usage_error(tree):
         find_libraries([str(tree["root"] / "no-such-folder")])
 
 
+def test_bad_roots_are_usage_errors_before_any_walk(tree, tmp_path):
+    from relrocheck.errors import UsageError
+
+    # A path through a file is not "missing": say what it is, and check every root first
+    # (the good root before it is not walked).
+    through_file = str(tree["big"]) + "/sub"
+    with pytest.raises(UsageError, match="cannot read: Not a directory"):
+        find_libraries([str(tree["root"]), through_file])
+    fifo = str(tree["root"] / "fifo.so")
+    with pytest.raises(UsageError, match="neither a folder nor a regular file"):
+        find_libraries([str(tree["root"]), fifo])
+    proc = _run(str(tree["root"]), through_file)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"relrocheck: error: {through_file}: cannot read: Not a directory\n"
+
+
 # -- measuring and ranking -------------------------------------------------------------------
 
 
@@ -350,6 +366,21 @@ def test_exit_codes(tree, tmp_path):
     empty = _run(str(tmp_path / "empty"))
     assert empty.returncode == 0 and "No ELF shared objects found" in empty.stdout
     assert _run("--jobs", "0", str(tmp_path)).returncode == 2
+
+
+def test_command_defaults_are_the_library_defaults():
+    # commands/scan.py repeats them so that building the parser (every command does) does
+    # not import relrocheck.scan: they must not drift apart.
+    from relrocheck.cli import build_parser
+    from relrocheck.render.scan import DEFAULT_TOP
+
+    parser = build_parser()
+    args = parser.parse_args(["scan", "somewhere"])
+    assert args.symbols == scan_module.DEFAULT_SYMBOLS
+    assert args.page_size == scan_module.DEFAULT_PAGE_SIZE
+    help_text = " ".join(_run("--help").stdout.split())
+    assert f"text and Markdown default {DEFAULT_TOP}" in help_text
+    assert f"(default {scan_module.DEFAULT_SYMBOLS}; 0 = none)" in help_text
 
 
 def test_progress_only_on_a_terminal(tree):

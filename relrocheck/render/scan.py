@@ -72,8 +72,8 @@ def _totals_markdown(result: ScanResult) -> list[str]:
               f"at load ({t.load_dirty_pages} pages) in a process that loads them all, "
               f"{t.relocations} relocations, {human_bytes(t.writable_bytes)} writable.")]
     if t.textrel_libraries:
-        lines += ["", _textrel_note(t.textrel_libraries)[0].upper()
-                  + _textrel_note(t.textrel_libraries)[1:] + "."]
+        note = _textrel_note(t.textrel_libraries)
+        lines += ["", note[0].upper() + note[1:] + "."]
     return lines
 
 
