@@ -21,8 +21,9 @@ Local symbols of one name in several object files (two `static const struct ops 
 be told apart by name; they are summed into one row with `copies`.
 
 Writes take an exclusive `fcntl.flock` on the baseline's folder around read-modify-write,
-and replace the file atomically (temporary file in the same folder, fsync, `os.replace`), so concurrent `--baseline update` runs of different libraries all survive and a
-reader never sees half a file. Readers take no lock: the rename gives them the old or the new
+and replace the file atomically (temporary file in the same folder, fsync, `os.replace`), so
+concurrent `--baseline update` runs of different libraries all survive and a reader never
+sees half a file. Readers take no lock: the rename gives them the old or the new
 file whole. A corrupt, truncated or future-version file raises BaselineError and is never
 overwritten.
 """
@@ -38,6 +39,7 @@ from typing import Any
 
 from relrocheck.errors import BaselineError
 from relrocheck.model import SECTION_KINDS, Library
+from relrocheck.policy import RELRO_ORDER
 
 FORMAT_VERSION = 1
 
@@ -232,7 +234,7 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
         symbols[name] = SymbolEntry(_str(s, "section", at), _int(s, "bytes", at),
                                     _int(s, "relocations", at), copies)
     relro = _str(d, "relro", where)
-    _expect(relro in ("none", "partial", "full"), f"{where}.relro", f"unknown RELRO {relro!r}")
+    _expect(relro in RELRO_ORDER, f"{where}.relro", f"unknown RELRO {relro!r}")
     _expect(isinstance(d["textrel"], bool), f"{where}.textrel", "expected true or false")
     page_size = _int(d, "page_size", where)
     _expect(page_size > 0, f"{where}.page_size", "must be positive")
@@ -240,27 +242,38 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
                  textrel=d["textrel"], totals=totals, sections=sections, symbols=symbols)
 
 
+_ADVICE = "restore it from version control, or delete it and run `relrocheck --baseline update`"
+
+
 def parse(text: str | bytes, path: str) -> dict[str, Entry]:
     """Entries of a baseline file's text; BaselineError naming what is wrong."""
-    advice = "restore it from version control, or delete it and run `relrocheck --baseline update`"
     try:
         data = json.loads(text)
     except UnicodeDecodeError:
-        raise BaselineError(f"corrupt baseline (not UTF-8 text); {advice}", path) from None
+        raise BaselineError(f"corrupt baseline (not UTF-8 text); {_ADVICE}", path) from None
     except json.JSONDecodeError as exc:
         # Every baseline this tool writes is one object: a start without its end was cut short.
         stripped = text.strip() if isinstance(text, str) else text.strip().decode("latin-1")
         if not stripped:
-            raise BaselineError(f"empty baseline file; {advice}", path) from None
+            raise BaselineError(f"empty baseline file; {_ADVICE}", path) from None
         whole = stripped.startswith("{") and stripped.endswith("}")
         what = "truncated" if stripped.startswith("{") and not whole else "corrupt"
         raise BaselineError(f"{what} baseline (invalid JSON at line {exc.lineno} column "
-                            f"{exc.colno}: {exc.msg}); {advice}", path) from None
+                            f"{exc.colno}: {exc.msg}); {_ADVICE}", path) from None
+    except ValueError:
+        # int() refuses more digits than sys.get_int_max_str_digits(): no count is that long.
+        raise BaselineError(f"corrupt baseline (a number too long to read); {_ADVICE}",
+                            path) from None
+    return from_json(data, path)
+
+
+def from_json(data: Any, path: str) -> dict[str, Entry]:
+    """Entries of a baseline file already decoded from JSON; BaselineError if it is not one."""
     if not isinstance(data, dict) or "format_version" not in data:
-        raise BaselineError(f"not a relrocheck baseline (no format_version); {advice}", path)
+        raise BaselineError(f"not a relrocheck baseline (no format_version); {_ADVICE}", path)
     version = data["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BaselineError(f"corrupt baseline (format_version {version!r}); {advice}", path)
+        raise BaselineError(f"corrupt baseline (format_version {version!r}); {_ADVICE}", path)
     if version > FORMAT_VERSION:
         raise BaselineError(f"baseline format version {version} is newer than this relrocheck "
                             f"understands ({FORMAT_VERSION}); upgrade relrocheck", path)
@@ -270,19 +283,24 @@ def parse(text: str | bytes, path: str) -> dict[str, Entry]:
         return {name: _entry_from_dict(entry, f"libraries[{name!r}]")
                 for name, entry in libraries.items()}
     except _Corrupt as exc:
-        raise BaselineError(f"corrupt baseline ({exc}); {advice}", path) from None
+        raise BaselineError(f"corrupt baseline ({exc}); {_ADVICE}", path) from None
+
+
+def _read_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def read(path: str) -> dict[str, Entry] | None:
     """The baseline at `path`, or None when the file does not exist."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        return None
+        raw = _read_bytes(path)
     except OSError as exc:
         raise BaselineError(f"cannot read baseline: {exc.strerror or exc}", path) from None
-    return parse(raw, path)
+    return None if raw is None else parse(raw, path)
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -366,11 +384,7 @@ def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
         if folder:
             os.makedirs(folder, exist_ok=True)
         with locked(path):
-            try:
-                with open(path, "rb") as f:
-                    old_raw: bytes | None = f.read()
-            except FileNotFoundError:
-                old_raw = None
+            old_raw = _read_bytes(path)
             current = parse(old_raw, path) if old_raw is not None else {}
             previous = {name: current.get(name) for name in entries}
             merged = {**current, **entries}

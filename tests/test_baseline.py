@@ -105,6 +105,9 @@ CORRUPT = {
     "negative_count": lambda good: good.replace('"relocations": 8,', '"relocations": -8,', 1),
     "unknown_field": lambda good: good.replace('"machine":', '"colour": 1, "machine":'),
     "missing_totals": lambda good: good.replace('"totals":', '"totalz":'),
+    "huge_number": lambda good: good.replace('"relocations": 8,', f'"relocations": {"9" * 5000},',
+                                             1),
+    "libraries_as_a_list": lambda good: '{"format_version": 1, "libraries": []}\n',
 }
 
 CORRUPT_MESSAGES = {
@@ -120,6 +123,8 @@ CORRUPT_MESSAGES = {
     "negative_count": "expected a count (integer >= 0)",
     "unknown_field": "unknown field colour",
     "missing_totals": "missing totals",
+    "huge_number": "corrupt baseline (a number too long to read)",
+    "libraries_as_a_list": "corrupt baseline (libraries: expected an object)",
 }
 
 
