@@ -147,6 +147,16 @@ def test_unusable_inputs_are_one_error_line(tmp_path: Path, libs: dict[str, Path
     other.write_text('{"hello": 1}')
     assert_one_error_line(run_cli("diff", str(other), str(libs["v1"])),
                           "neither a relrocheck report nor a baseline")
+    bad_total = tmp_path / "bad_total.json"
+    doc = json.loads(run_cli("report", "--format", "json", "--top", "0", str(libs["v1"])).stdout)
+    doc["libraries"][0]["symbols_total"] = "many"
+    bad_total.write_text(json.dumps(doc))
+    assert_one_error_line(run_cli("diff", str(bad_total), str(libs["v1"])),
+                          "not a relrocheck JSON report (symbols_total 'many')")
+    bad_baseline = tmp_path / "bad_baseline.json"
+    bad_baseline.write_text('{"format_version": 1, "libraries": {}, "extra": 1}')
+    assert_one_error_line(run_cli("diff", str(bad_baseline), str(libs["v1"])),
+                          "corrupt baseline (baseline: unknown field extra)")
     report = tmp_path / "big.json"
     report.write_text(run_cli("report", "--format", "json", "--page-size", "16384",
                               str(libs["v1"])).stdout)

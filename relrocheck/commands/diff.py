@@ -60,23 +60,23 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
 
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            raw = f.read(4)
+            if raw != b"\x7fELF":  # an ELF file is analyzed from its path, not read here
+                raw += f.read()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head == b"\x7fELF":
+    if raw == b"\x7fELF":
         from relrocheck.analyze import analyze
 
         lib = analyze(path, page_size=page_size)
         return {lib.name: (baseline.entry_from_library(lib), lib)}
     try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-    except (ValueError, OSError):
+        data = json.loads(raw)
+    except ValueError:
         raise UsageError(f"{path}: neither an ELF file nor a relrocheck JSON report or "
                          "baseline") from None
     if isinstance(data, dict) and isinstance(data.get("libraries"), dict):
-        with open(path, "rb") as f:
-            entries = baseline.parse(f.read(), path)
+        entries = baseline.from_json(data, path)
         return {name: (entry, None) for name, entry in entries.items()}
     if isinstance(data, dict) and isinstance(data.get("libraries"), list):
         from relrocheck.serialize import library_from_dict
@@ -87,10 +87,13 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
                 lib = library_from_dict(d)
             except RelrocheckError as exc:
                 raise UsageError(f"{path}: {exc}") from None
-            if isinstance(d, dict) and d.get("symbols_total", len(lib.symbols)) > len(lib.symbols):
+            total = d.get("symbols_total", len(lib.symbols))  # d is a dict: lib was read
+            if not isinstance(total, int):
+                raise UsageError(f"{path}: not a relrocheck JSON report (symbols_total "
+                                 f"{total!r})")
+            if total > len(lib.symbols):
                 raise UsageError(f"{path}: the report lists only {len(lib.symbols)} of "
-                                 f"{d['symbols_total']} symbols of {lib.name}; write it with "
-                                 "--top 0")
+                                 f"{total} symbols of {lib.name}; write it with --top 0")
             out[lib.name] = (baseline.entry_from_library(lib), lib)
         return out
     raise UsageError(f"{path}: a JSON file, but neither a relrocheck report nor a baseline")
