@@ -449,7 +449,7 @@ def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
     """Find, measure and rank every ET_DYN ELF file under the roots.
 
     A file that cannot be measured becomes a `ScanError` and the scan goes on. Raises
-    `UsageError` only for a root that does not exist.
+    `UsageError` only for a root that is missing, unreadable, or neither a folder nor a file.
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {jobs}")

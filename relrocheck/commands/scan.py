@@ -38,7 +38,8 @@ written to stderr otherwise.
 EPILOG = """\
 exit codes:
   0  the scan completed; files that could not be measured are listed as errors
-  2  a DIR does not exist, a bad option, or files were found but none could be measured
+  2  a DIR does not exist or cannot be read (or is neither a folder nor a file), a bad
+     option, or files were found but none could be measured
 
 examples:
   relrocheck scan /usr/lib/x86_64-linux-gnu               the 20 costliest libraries
