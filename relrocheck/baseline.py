@@ -30,6 +30,7 @@ overwritten.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -330,6 +331,17 @@ def locked(path: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def make_parent_folder(path: str) -> None:
+    """Create the folders `path` needs; NotADirectoryError when one of them is a file."""
+    folder = os.path.dirname(path)
+    if not folder:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:  # makedirs' word for "a file is in the way"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder) from None
+
+
 def _new_file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
@@ -379,10 +391,8 @@ def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
     is followed: the file it points to is replaced, the link stays.
     """
     path = os.path.realpath(path)
-    folder = os.path.dirname(path)
     try:
-        if folder:
-            os.makedirs(folder, exist_ok=True)
+        make_parent_folder(path)
         with locked(path):
             old_raw = _read_bytes(path)
             current = parse(old_raw, path) if old_raw is not None else {}

@@ -205,6 +205,21 @@ def test_update_creates_missing_folders(tmp_path: Path, table_lib: Path) -> None
     assert set(baseline.read(str(path)) or {}) == {"libgate.so"}
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_update_into_a_read_only_folder_is_one_error_line(tmp_path: Path,
+                                                          table_lib: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        proc = run_cli("--baseline", "update", str(table_lib), "--baseline-file",
+                       str(folder / "b.json"))
+    finally:
+        folder.chmod(0o755)
+    assert_one_error_line(proc, "cannot write baseline: Permission denied")
+    assert list(folder.iterdir()) == []
+
+
 def test_update_waits_for_the_lock(tmp_path: Path, table_lib: Path) -> None:
     path = tmp_path / "relro-baseline.json"
     env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT)

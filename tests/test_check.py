@@ -427,6 +427,30 @@ def test_stamp_only_on_success_and_depfile_always(tmp_path: Path, libs: dict[str
     assert stamp.is_file()
 
 
+def test_stamp_or_depfile_that_cannot_be_written_is_one_error_line(
+        tmp_path: Path, libs: dict[str, Path], recorded: Path) -> None:
+    in_the_way = tmp_path / "a file"
+    in_the_way.write_text("not a folder\n")
+    base = ("--baseline-file", str(recorded))
+    # A failed check with a stamp whose folder is a file: there is no stamp to remove, so the
+    # verdict (exit 1) stands instead of an error about the stamp.
+    proc = run_cli("check", str(libs["table"]), *base, "--stamp", str(in_the_way / "s"))
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    proc = run_cli("check", str(libs["v1"]), *base, "--stamp", str(in_the_way / "s"))
+    assert_one_error_line(proc, f"cannot write stamp {in_the_way / 's'}: Not a directory")
+    # A depfile that cannot be written fails the check, and a stamp of an earlier success
+    # does not survive it.
+    stamp = tmp_path / "ok.stamp"
+    assert run_cli("check", str(libs["v1"]), *base, "--stamp", str(stamp)).returncode == 0
+    proc = run_cli("check", str(libs["v1"]), *base, "--stamp", str(stamp), "--depfile",
+                   str(in_the_way / "sub" / "d"))
+    assert_one_error_line(proc, "cannot write depfile", "Not a directory")
+    assert not stamp.exists()
+    proc = run_cli("--baseline", "update", str(libs["v1"]), "--baseline-file",
+                   str(in_the_way / "b.json"))
+    assert_one_error_line(proc, "cannot write baseline: Not a directory")
+
+
 def test_depfile_needs_a_stamp(libs: dict[str, Path], tmp_path: Path) -> None:
     proc = run_cli("check", str(libs["v1"]), "--depfile", str(tmp_path / "x.d"))
     assert_one_error_line(proc, "--depfile needs --stamp")

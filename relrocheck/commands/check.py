@@ -116,6 +116,7 @@ def execute(args: argparse.Namespace) -> int:
     deps: list[str] = []
     try:
         code = _execute(args, deps)
+        _write_depfile(args, deps)
     except RelrocheckError:
         # The error being reported matters more than a stamp or depfile we cannot write.
         try:
@@ -124,7 +125,6 @@ def execute(args: argparse.Namespace) -> int:
             pass
         _write_depfile(args, deps, quiet=True)
         raise
-    _write_depfile(args, deps)
     if code == EXIT_OK and args.stamp:
         _write_stamp(args.stamp)
     else:
@@ -258,9 +258,9 @@ def _write_depfile(args: argparse.Namespace, deps: list[str], quiet: bool = Fals
 
 
 def _write_file(path: str, text: str) -> None:
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
+    from relrocheck.baseline import make_parent_folder
+
+    make_parent_folder(path)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -278,7 +278,7 @@ def _remove_stamp(path: str | None) -> None:
         return
     try:
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     except OSError as exc:
-        raise UsageError(f"cannot remove stamp {path}: {exc.strerror or exc}") from None
+        # ENOENT, and also ENOTDIR or EROFS for a stamp that cannot exist: nothing to remove.
+        if os.path.lexists(path):
+            raise UsageError(f"cannot remove stamp {path}: {exc.strerror or exc}") from None
