@@ -50,7 +50,7 @@ def _command_modules() -> list[ModuleType]:
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: list[ModuleType] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cmake-dir", action="store_true",
                         help="print the folder of relrocheckConfig.cmake (for -Drelrocheck_DIR)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _command_modules():
+    for module in modules if modules is not None else _command_modules():
         sub = subparsers.add_parser(module.NAME, help=module.HELP,
                                     description=getattr(module, "DESCRIPTION", module.HELP),
                                     epilog=getattr(module, "EPILOG", None),
@@ -76,9 +76,9 @@ def _with_default_command(argv: list[str], commands: set[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    args = parser.parse_args(_with_default_command(argv, commands))
+    modules = _command_modules()
+    parser = build_parser(modules)
+    args = parser.parse_args(_with_default_command(argv, {m.NAME for m in modules}))
     if not args.cmake_dir and not getattr(args, "execute", None):
         parser.print_help(sys.stderr)
         return EXIT_ERROR

@@ -107,9 +107,12 @@ def _matches(candidate: str, build_id: str | None, crc: int) -> bool:
         if other:
             return other == build_id
     value = 0
-    with open(candidate, "rb") as f:
-        while chunk := f.read(1 << 20):
-            value = zlib.crc32(chunk, value)
+    try:
+        with open(candidate, "rb") as f:
+            while chunk := f.read(1 << 20):
+                value = zlib.crc32(chunk, value)
+    except OSError:
+        return False  # an unreadable candidate is not the debug file we can use
     return value == crc
 
 

@@ -183,6 +183,7 @@ class _Measurement:
             data_bss_shared=len(bss_pages),
             load_dirty=len(page_set.union(bss_pages)),
             relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
+            zero_filled_addresses=tuple(p << self.page_shift for p in sorted(bss_pages)),
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))

@@ -100,6 +100,8 @@ class Pages:
     data_bss_shared: int  # 1 if .data's last page also holds .bss (zero-filled by the loader)
     load_dirty: int  # relocated pages plus the shared .data/.bss page if not already counted
     relocated_addresses: Tuple[int, ...] = field(default=(), repr=False)  # page-aligned vaddrs
+    # The pages .data shares with .bss, which the loader zero-fills (page-aligned vaddrs).
+    zero_filled_addresses: Tuple[int, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

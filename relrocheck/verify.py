@@ -224,12 +224,7 @@ def _prediction(lib: Library) -> tuple[int, set[int]]:
     """The lowest PT_LOAD address (the mapping at the lowest address is its page) and the
     predicted dirty page addresses: relocated pages plus the .data/.bss shared pages."""
     page = lib.page_size
-    pages = set(lib.pages.relocated_addresses)
+    pages = set(lib.pages.relocated_addresses).union(lib.pages.zero_filled_addresses)
     with ElfFile(lib.path) as elf:
-        loads = [p for p in elf.segments if p.p_type == E.PT_LOAD]
-        for p in loads:
-            file_end = p.p_vaddr + p.p_filesz
-            if p.p_flags & E.PF_W and p.p_memsz > p.p_filesz and p.p_filesz and file_end % page:
-                pages.add(file_end - file_end % page)
-    lowest = min((p.p_vaddr for p in loads), default=0)
+        lowest = min((p.p_vaddr for p in elf.segments if p.p_type == E.PT_LOAD), default=0)
     return lowest - lowest % page, pages

@@ -71,6 +71,15 @@ def _check_against_binutils(path: Path, lib: Library) -> None:
     writable = {n for n, s in readelf_sections.items() if "W" in s["flags"] and "A" in s["flags"]
                 and s["size"]}
     assert writable <= {s.name for s in lib.sections}
+    # The page .data shares with .bss, zero-filled by the loader: from the RW PT_LOAD.
+    expected_zero_filled = set()
+    for seg in oracle.segments(path):
+        end = seg["address"] + seg["file_size"]
+        if (seg["type"] == "LOAD" and "W" in seg["flags"] and seg["memory_size"] > seg["file_size"]
+                and seg["file_size"] and end % lib.page_size):
+            expected_zero_filled.add(end - end % lib.page_size)
+    assert set(lib.pages.zero_filled_addresses) == expected_zero_filled
+    assert lib.pages.data_bss_shared == len(expected_zero_filled)
     # Relocations per section, and per section attributed + unattributed = total.
     by_section = oracle.relocations_per_section(path)
     assert Counter(lib.relocations.by_section) == +by_section
