@@ -11,9 +11,11 @@ shrink at the very end, as in bloat-o-meter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from relrocheck.baseline import TOTAL_METRICS, Entry, SectionEntry, SymbolEntry
+from relrocheck.model import Symbol
 
 STATUSES = ("added", "removed", "grown", "shrunk", "changed")
 
@@ -164,3 +166,8 @@ def diff_entries(name: str, old: Entry | None, new: Entry) -> LibraryDiff:
         symbols=tuple(_changes(old_symbols, _symbol_rows(dict(new.symbols)))),
         old_relro=old.relro if old else None, new_relro=new.relro,
         old_textrel=old.textrel if old else None, new_textrel=new.textrel)
+
+
+def demangled_labels(symbols: Iterable[Symbol]) -> dict[str, str]:
+    """Raw name -> demangled name, for the symbols whose names demangle: what the rows show."""
+    return {s.name: s.demangled for s in symbols if s.demangled and s.demangled != s.name}

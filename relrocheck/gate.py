@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from relrocheck.baseline import Entry, entry_from_library
-from relrocheck.diff import LibraryDiff, diff_entries
+from relrocheck.diff import LibraryDiff, demangled_labels, diff_entries
 from relrocheck.model import Hint, Library, Symbol
-from relrocheck.policy import RELRO_ORDER, LibraryPolicy
+from relrocheck.policy import RELRO_ORDER, TOTAL_LIMITS, LibraryPolicy
 
 # Violation kinds, in the order they are reported.
 VIOLATION_KINDS: tuple[str, ...] = (
@@ -61,8 +61,8 @@ def _rules(lib: Library, policy: LibraryPolicy) -> list[Violation]:
     wanted = policy.rules.minimum_relro
     if RELRO_ORDER.index(lib.relro) < RELRO_ORDER.index(wanted):
         fix = "-Wl,-z,relro,-z,now" if wanted == "full" else "-Wl,-z,relro"
-        out.append(Violation("rule", "relro",
-                             f"RELRO is {lib.relro}, the policy requires {wanted} (link with {fix})"))
+        out.append(Violation("rule", "relro", f"RELRO is {lib.relro}, the policy requires "
+                             f"{wanted} (link with {fix})"))
     return out
 
 
@@ -70,8 +70,7 @@ def _limits(lib: Library, current: Entry, policy: LibraryPolicy) -> list[Violati
     out = []
     limits = policy.limits
     totals = current.totals
-    for metric in ("writable_bytes", "relocations", "symbolic_relocations", "relocated_pages",
-                   "static_initializers"):
+    for metric in TOTAL_LIMITS:
         bound = getattr(limits, metric)
         if bound is not None and totals[metric] > bound:
             out.append(Violation("limit", metric, f"{metric} {totals[metric]} exceeds the limit "
@@ -122,6 +121,11 @@ def _regressions(lib: Library, current: Entry, old: Entry, policy: LibraryPolicy
                                  f"{metric} grew {before} -> {after} (+{after - before}); the "
                                  f"policy allows {growth.describe()}",
                                  old=before, new=after, limit=before + allowed))
+        elif regression.tight and after < before:
+            out.append(Violation("stale_baseline", metric,
+                                 f"{metric} shrank {before} -> {after}; the policy asks for a "
+                                 "tight baseline: accept the improvement with "
+                                 "--baseline update", old=before, new=after))
     if regression.new_symbols == "fail":
         for sym in lib.symbols:
             if sym.unattributed or not sym.relocations:
@@ -135,15 +139,7 @@ def _regressions(lib: Library, current: Entry, old: Entry, policy: LibraryPolicy
                                  f"{sym.size} bytes, {sym.relocations} relocations) is not in the "
                                  "baseline and not allowlisted", symbol=sym.name, old=0,
                                  new=sym.relocations))
-    if regression.tight:
-        for metric, growth in regression.growth.items():
-            before, after = old.totals[metric], current.totals[metric]
-            if growth is not None and after < before:
-                out.append(Violation("stale_baseline", metric,
-                                     f"{metric} shrank {before} -> {after}; the policy asks for a "
-                                     "tight baseline: accept the improvement with --baseline update",
-                                     old=before, new=after))
-    return out
+    return out  # judge() orders them by kind: the shrinks after the new symbols
 
 
 def judge(lib: Library, policy: LibraryPolicy, old: Entry | None,
@@ -153,7 +149,8 @@ def judge(lib: Library, policy: LibraryPolicy, old: Entry | None,
     `missing_baseline` (fail | pass) decides what a missing entry means. `current` is
     `entry_from_library(lib)` when the caller has it already.
     """
-    current = current or entry_from_library(lib)
+    if current is None:
+        current = entry_from_library(lib)
     found = _rules(lib, policy) + _limits(lib, current, policy)
     if old is not None:
         found += _regressions(lib, current, old, policy)
@@ -225,6 +222,5 @@ def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
         sym = by_name.get(name)
         if sym is not None and sym.hint is not None and len(hints) < MAX_HINTS:
             hints.append((name, sym.hint))
-    labels = {s.name: s.demangled for s in lib.symbols if s.demangled and s.demangled != s.name}
     return Outcome(name=lib.name, path=lib.path, violations=tuple(violations), diff=diff,
-                   hints=tuple(hints), labels=labels)
+                   hints=tuple(hints), labels=demangled_labels(lib.symbols))

@@ -38,7 +38,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 RELRO_ORDER = ("none", "partial", "full")
 
-# Library-level limits (name -> how the judge reads the library), in report order.
+# Library-level limits (each a key of baseline.TOTAL_METRICS), in report order.
 TOTAL_LIMITS: tuple[str, ...] = (
     "writable_bytes", "relocations", "symbolic_relocations", "relocated_pages",
     "static_initializers",
@@ -59,6 +59,9 @@ DEFAULT_GROWTH: dict[str, int | None] = {
     "zero_fill_bytes": None,
 }
 REGRESSION_METRICS: tuple[str, ...] = tuple(DEFAULT_GROWTH)
+
+# The policy's sections a `libraries` entry may override, key by key.
+SETTINGS: tuple[str, ...] = ("limits", "regression", "rules")
 
 
 # --- typed policy -------------------------------------------------------------------------
@@ -134,14 +137,11 @@ class Allowance:
     libraries: tuple[str, ...] = ()  # empty: every library
     origin: str = ""  # "policy.yaml:23", for messages
 
-    def matches_name(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
-
     def matches(self, symbol: Symbol) -> bool:
         """Raw name, its aliases, or the demangled name (when the enrichment filled it)."""
         names: Iterable[str] = (symbol.name, *symbol.aliases,
                                 *((symbol.demangled,) if symbol.demangled else ()))
-        return any(self.matches_name(n) for n in names)
+        return _any_match(names, self.patterns)
 
 
 @dataclass(frozen=True)
@@ -180,27 +180,25 @@ class Policy:
 
     def for_library(self, lib: Library) -> LibraryPolicy:
         names = library_match_names(lib)
-        entries = [e for e in self.libraries
-                   if any(fnmatch.fnmatchcase(n, p) for n in names for p in e.patterns)]
-        merged: dict[str, dict[str, Any]] = {k: dict(self.settings.get(k) or {})
-                                             for k in ("limits", "regression", "rules")}
+        entries = [e for e in self.libraries if _any_match(names, e.patterns)]
+        merged: dict[str, dict[str, Any]] = {k: dict(self.settings.get(k, {})) for k in SETTINGS}
+        allow = [a for a in self.allow if not a.libraries or _any_match(names, a.libraries)]
         for entry in entries:
-            for section in ("limits", "regression", "rules"):
-                override = entry.settings.get(section) or {}
+            for section, override in entry.settings.items():
                 for key, value in override.items():
                     if key == "writable_bytes_by_kind":
                         # Per kind, so a library can raise one kind's limit and keep the rest.
                         value = {**merged[section].get(key, {}), **value}
                     merged[section][key] = value
-        allow = [a for a in self.allow
-                 if not a.libraries or any(fnmatch.fnmatchcase(n, p)
-                                            for n in names for p in a.libraries)]
-        for entry in entries:
             allow.extend(entry.allow)
         return LibraryPolicy(limits=_limits(merged["limits"]),
                              regression=_regression(merged["regression"]),
                              rules=Rules(**merged["rules"]), allow=tuple(allow),
                              matched=tuple(e.origin for e in entries))
+
+
+def _any_match(names: Iterable[str], patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns)
 
 
 def library_match_names(lib: Library) -> tuple[str, ...]:
@@ -456,12 +454,12 @@ def _build(path: str, doc: _Document) -> Policy:
     libraries = tuple(
         _LibraryEntry(
             patterns=_globs(e["match"]),
-            settings={k: e[k] for k in ("limits", "regression", "rules") if k in e},
+            settings={k: e[k] for k in SETTINGS if k in e},
             allow=tuple(_allowance(a, origin(("libraries", i, "allow", j)))
                         for j, a in enumerate(e.get("allow", []))),
             origin=origin(("libraries", i)))
         for i, e in enumerate(data.get("libraries", [])))
     return Policy(source=path, baseline_file=baseline_file,
                   baseline_missing=baseline.get("missing", "fail"),
-                  settings={k: data[k] for k in ("limits", "regression", "rules") if k in data},
+                  settings={k: data[k] for k in SETTINGS if k in data},
                   allow=allow, libraries=libraries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from relrocheck.commands._common import add_format, add_page_size, resolve_top, top_count
 from relrocheck.errors import EXIT_OK, RelrocheckError, UsageError
@@ -109,11 +109,12 @@ def _pairs(old: dict[str, Side], new: dict[str, Side]
 
 
 def execute(args: argparse.Namespace) -> int:
-    from relrocheck.diff import diff_entries
+    from relrocheck.diff import LibraryDiff, demangled_labels, diff_entries
     from relrocheck.render import diff as render
 
     old, new = _load(args.old, args.page_size), _load(args.new, args.page_size)
-    results: list[tuple[str, Any, str | None]] = []
+    # (name, (diff, labels) or None when only OLD has it, note)
+    results: list[tuple[str, tuple[LibraryDiff, dict[str, str]] | None, str | None]] = []
     for name, o, n in _pairs(old, new):
         if o is not None and n is not None and o[0].page_size != n[0].page_size:
             raise UsageError(f"{name}: page counts were made for page size {o[0].page_size} in "
@@ -122,8 +123,7 @@ def execute(args: argparse.Namespace) -> int:
             results.append((name, None, "only in OLD"))
             continue
         lib = n[1] or (o[1] if o else None)
-        labels = {s.name: s.demangled for s in lib.symbols
-                  if s.demangled and s.demangled != s.name} if lib else {}
+        labels = demangled_labels(lib.symbols) if lib else {}
         d = diff_entries(name, o[0] if o else None, n[0])
         results.append((name, (d, labels), None if o else "only in NEW"))
 
