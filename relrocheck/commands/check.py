@@ -52,7 +52,8 @@ the worst symbols where one is known, and the exact command that accepts the cha
   relrocheck --baseline update LIB... [--policy P] [--baseline-file B]
 
 which rewrites the entries of the given libraries only (keeping the others), atomically and
-under a file lock, so several build steps may update one baseline file at once. Commit the
+under a lock on the baseline's folder, so several build steps may update one baseline file at
+once. Commit the
 baseline: a growth then shows up, and is justified, in its reviewed diff.
 
 Without --policy the defaults apply and the baseline is ./relro-baseline.json. With a policy,
@@ -218,14 +219,15 @@ def _same_measurement(baseline_file: str, lib: Library, old: Entry) -> None:
 
 def _print(args: argparse.Namespace, run: GateRun) -> None:
     from relrocheck.render import check as render
+    from relrocheck.render.diff import DEFAULT_TOP
 
     if args.format == "json":
         sys.stdout.write(json.dumps(render.to_dict(run, resolve_top(args.top, None)), indent=2)
                          + "\n")
     elif args.format == "markdown":
-        sys.stdout.write(render.render_markdown(run, resolve_top(args.top, 20)))
+        sys.stdout.write(render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP)))
     else:
-        sys.stdout.write(render.render_text(run, resolve_top(args.top, 20)))
+        sys.stdout.write(render.render_text(run, resolve_top(args.top, DEFAULT_TOP)))
     sys.stdout.flush()
 
 

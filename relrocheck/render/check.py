@@ -53,9 +53,8 @@ def _next_steps(run: GateRun) -> list[str]:
     steps = []
     for o in failed:
         for name, hint in o.hints:
-            label = o.labels.get(name)
-            shown = f"{name} ({label})" if label else name
-            steps.append(f"fix {shown} in {o.name}: {hint.advice} [{hint.kind}]")
+            steps.append(f"fix {D.label(name, o.labels)} in {o.name}: {hint.advice} "
+                         f"[{hint.kind}]")
     kinds = {v.kind for o in failed for v in o.violations}
     if run.mode == "update":
         steps.append("the baseline records growth, never a broken limit or hard rule: fix the "
@@ -72,14 +71,22 @@ def _next_steps(run: GateRun) -> list[str]:
     return steps
 
 
-def _shows_accept(run: GateRun) -> bool:
-    return run.mode == "check" and any(v.kind in ACCEPTABLE for o in run.outcomes
-                                       for v in o.violations)
-
-
 def _stale(run: GateRun) -> bool:
-    return run.mode == "check" and any(
-        not o.failed and o.diff is not None and o.diff.shrank for o in run.outcomes)
+    """A passing check whose numbers shrank: the baseline still allows the old ones."""
+    return run.mode == "check" and not run.failed and any(
+        o.diff is not None and o.diff.shrank for o in run.outcomes)
+
+
+def _shows_accept(run: GateRun) -> bool:
+    """Whether the accept command is offered: for growth the baseline can record, or to lock
+    in a shrink; never when a limit or hard rule failed alone."""
+    return run.mode == "check" and (_stale(run) or any(
+        v.kind in ACCEPTABLE for o in run.outcomes for v in o.violations))
+
+
+def _shows_diff(run: GateRun, o: Outcome) -> bool:
+    return o.diff is not None and o.diff.changed and (
+        o.failed or run.mode == "update" or o.diff.shrank)
 
 
 def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
@@ -88,9 +95,7 @@ def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
         out.append(f"relrocheck: {o.name}: {_status_text(run, o)}\n")
         for v in o.violations:
             out.append(f"  - {v.message}\n")
-        show_diff = o.diff is not None and o.diff.changed and (
-            o.failed or run.mode == "update" or o.diff.shrank)
-        if show_diff:
+        if _shows_diff(run, o):
             assert o.diff is not None
             label = "against the baseline" if run.mode == "check" else "against the old entry"
             out.append(f"  {label}:\n")
@@ -119,15 +124,15 @@ def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
         if o.violations:
             out.extend(f"- {_md_message(v.message)}" for v in o.violations)
             out.append("")
-        if o.diff is not None and o.diff.changed and (o.failed or run.mode == "update"
-                                                      or o.diff.shrank):
+        if _shows_diff(run, o):
+            assert o.diff is not None
             out.append(D.render_markdown(o.diff, o.labels, top))
     if run.failed or _stale(run):
         out += ["#### What to do next", ""]
         steps = _next_steps(run) if run.failed else [
             "the baseline is stale: the numbers shrank; lock in the gain:"]
         out.extend(f"- {_md_message(s)}" for s in steps)
-        if _shows_accept(run) or (not run.failed and _stale(run)):
+        if _shows_accept(run):
             out += ["", "```sh", run.accept_command, "```"]
         out.append("")
     return "\n".join(out)
@@ -153,5 +158,5 @@ def to_dict(run: GateRun, top: int | None = None) -> dict[str, Any]:
             "hints": [{"symbol": name, "kind": h.kind, "advice": h.advice} for name, h in o.hints],
         } for o in run.outcomes],
         "next_steps": _next_steps(run) if run.failed else [],
-        "accept_command": run.accept_command if (_shows_accept(run) or _stale(run)) else None,
+        "accept_command": run.accept_command if _shows_accept(run) else None,
     }

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from relrocheck.diff import Change, LibraryDiff
-from relrocheck.render.units import human_bytes
 
 DEFAULT_TOP = 20
 
@@ -34,9 +33,10 @@ def summary_line(d: LibraryDiff, arrow: str = "->") -> str:
             f"relocated pages: {pages.old} {arrow} {pages.new}")
 
 
-def _label(name: str, labels: Mapping[str, str]) -> str:
-    label = labels.get(name)
-    return f"{name} ({label})" if label and label != name else name
+def label(name: str, labels: Mapping[str, str]) -> str:
+    """A symbol's raw name, with its demangled name when it has one."""
+    demangled = labels.get(name)
+    return f"{name} ({demangled})" if demangled and demangled != name else name
 
 
 def section_label(c: Change, arrow: str = "->") -> str:
@@ -63,7 +63,7 @@ def render_text(d: LibraryDiff, labels: Mapping[str, str] | None = None,
     if d.symbols:
         out.append(head + "symbol")
         shown = d.symbols if top is None else d.symbols[:top]
-        out.extend(_text_row(c, _label(c.name, labels)) for c in shown)
+        out.extend(_text_row(c, label(c.name, labels)) for c in shown)
         if len(shown) < len(d.symbols):
             out.append(f"  ... {len(d.symbols) - len(shown)} more changed symbols (--top 0 "
                        "shows all)")
@@ -117,9 +117,9 @@ def render_markdown(d: LibraryDiff, labels: Mapping[str, str] | None = None,
                 "|:--|:--|--:|--:|--:|--:|"]
         shown = d.symbols if top is None else d.symbols[:top]
         for c in shown:
-            label = labels.get(c.name)
-            name = md_code(c.name) + (f" ({md_code(label)})" if label and label != c.name
-                                       else "")
+            demangled = labels.get(c.name)
+            name = md_code(c.name) + (f" ({md_code(demangled)})"
+                                       if demangled and demangled != c.name else "")
             out.append(_md_row(c, name))
         if len(shown) < len(d.symbols):
             out.append(f"| … {len(d.symbols) - len(shown)} more | | | | | |")
@@ -172,7 +172,3 @@ def diff_to_dict(d: LibraryDiff, labels: Mapping[str, str] | None = None,
         "symbols_changed": len(d.symbols),
         "symbols": [change_to_dict(c, labels) for c in symbols],
     }
-
-
-def human_total(metric: str, value: int) -> str:
-    return human_bytes(value) if metric.endswith("_bytes") else str(value)
