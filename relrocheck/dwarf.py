@@ -219,7 +219,8 @@ _FIXED = {0x0B: 1, 0x0C: 1, 0x11: 1, 0x25: 1, 0x29: 1, 0x05: 2, 0x12: 2, 0x26: 2
 _OFFSET = {0x0E, 0x17, 0x1D, 0x1F, 0x1F20, 0x1F21}  # strp, sec_offset, strp_sup, line_strp, GNU alt
 _ULEB = {0x0F, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02}
 _FORM_ADDR, _FORM_BLOCK2, _FORM_BLOCK4, _FORM_STRING, _FORM_BLOCK = 0x01, 0x03, 0x04, 0x08, 0x09
-_FORM_BLOCK1, _FORM_SDATA, _FORM_REF_ADDR, _FORM_INDIRECT, _FORM_EXPRLOC = 0x0A, 0x0D, 0x10, 0x16, 0x18
+_FORM_BLOCK1, _FORM_SDATA, _FORM_REF_ADDR = 0x0A, 0x0D, 0x10
+_FORM_INDIRECT, _FORM_EXPRLOC = 0x16, 0x18
 _FORM_IMPLICIT_CONST = 0x21
 _FORM_STRP, _FORM_LINE_STRP = 0x0E, 0x1F
 _STRX = {0x1A, 0x25, 0x26, 0x27, 0x28, 0x1F02}
@@ -621,7 +622,8 @@ class _Reader:
                 file_index, file_unit = attrs[DW_AT_decl_file][1], unit
             if line is not None and file_index is not None:
                 names = self._file_names(file_unit)
-                if isinstance(file_index, int) and 0 <= file_index < len(names) and names[file_index]:
+                if (isinstance(file_index, int) and 0 <= file_index < len(names)
+                        and names[file_index]):
                     return f"{names[file_index]}:{line}"
                 return None
             ref = attrs.get(DW_AT_specification) or attrs.get(DW_AT_abstract_origin)

@@ -144,6 +144,25 @@ class ProgramHeader(NamedTuple):
     p_align: int
 
 
+# Elf32_Sym / Elf64_Sym fields as (offset, size), in SymbolColumns order.
+_SYMBOL_FIELDS = {
+    32: (16, ((0, 4), (4, 4), (8, 4), (12, 1), (13, 1), (14, 2))),
+    64: (24, ((0, 4), (8, 8), (16, 8), (4, 1), (5, 1), (6, 2))),
+}
+
+
+class SymbolColumns(NamedTuple):
+    """A symbol table read as one array per field (st_*), and its string table."""
+
+    strtab: SectionHeader
+    st_name: array
+    st_value: array
+    st_size: array
+    st_info: array
+    st_other: array
+    st_shndx: array
+
+
 class ElfFile:
     """An open ELF file. Use as a context manager; arrays it returns stay valid after close."""
 
@@ -239,7 +258,8 @@ class ElfFile:
         self._check_range(self.e_phoff, entsize * count, "program header table")
         fields = self._phdr.iter_unpack(self._map[self.e_phoff:self.e_phoff + entsize * count])
         if self.elf_class == 64:
-            return [ProgramHeader(t, fl, o, v, fs, ms, al) for t, fl, o, v, _p, fs, ms, al in fields]
+            return [ProgramHeader(t, fl, o, v, fs, ms, al)
+                    for t, fl, o, v, _p, fs, ms, al in fields]
         return [ProgramHeader(t, fl, o, v, fs, ms, al) for t, o, v, _p, fs, ms, fl, al in fields]
 
     def _read_section_headers(self, entsize: int, count: int, shstrndx: int) -> list[SectionHeader]:
@@ -342,7 +362,8 @@ class ElfFile:
         size = self.word_size
         low, high = min(vaddrs), max(vaddrs)
         for p in self.segments:
-            if p.p_type != PT_LOAD or not (p.p_vaddr <= low and high + size <= p.p_vaddr + p.p_filesz):
+            inside = p.p_vaddr <= low and high + size <= p.p_vaddr + p.p_filesz
+            if p.p_type != PT_LOAD or not inside:
                 continue
             if (p.p_vaddr % size == 0 and p.p_offset + p.p_filesz <= self.file_size
                     and not any(map(operator.mod, vaddrs, repeat(size)))):
@@ -356,7 +377,8 @@ class ElfFile:
     def _word_at(self, vaddr: int) -> int:
         fmt = struct.Struct(self._bo + ("I" if self.word_size == 4 else "Q"))
         for p in self.segments:
-            if p.p_type == PT_LOAD and p.p_vaddr <= vaddr and vaddr + fmt.size <= p.p_vaddr + p.p_filesz:
+            if (p.p_type == PT_LOAD and p.p_vaddr <= vaddr
+                    and vaddr + fmt.size <= p.p_vaddr + p.p_filesz):
                 offset = p.p_offset + vaddr - p.p_vaddr
                 if offset + fmt.size <= self.file_size:
                     return int(fmt.unpack_from(self._map, offset)[0])
@@ -378,6 +400,20 @@ class ElfFile:
             raise self.fail(f"section {section.name}: size {section.sh_size} is not a "
                             f"multiple of its entry size {entsize}")
 
+    def symbol_columns(self, symtab: SectionHeader, fields: "tuple[str, ...] | None" = None
+                       ) -> SymbolColumns:
+        """The symbol table `symtab` as arrays; `fields` limits which are read (others empty)."""
+        if symtab.sh_type not in (SHT_SYMTAB, SHT_DYNSYM):
+            raise self.fail(f"section {symtab.name} is not a symbol table")
+        entsize, layout = _SYMBOL_FIELDS[self.elf_class]
+        self.check_table(symtab, entsize)
+        strtab = self.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
+        names = SymbolColumns._fields[1:]
+        wanted = [i for i, name in enumerate(names) if fields is None or name in fields]
+        read = iter(self.columns(symtab, entsize, tuple(layout[i] for i in wanted)))
+        return SymbolColumns(strtab, *(next(read) if i in wanted else array("B")
+                                       for i in range(len(names))))
+
     def dynamic(self) -> list[tuple[int, int]]:
         """(d_tag, d_val) pairs of the dynamic section, up to DT_NULL."""
         dyn = next((s for s in self.sections if s.sh_type == SHT_DYNAMIC), None)
@@ -390,7 +426,8 @@ class ElfFile:
             offset, size = seg.p_offset, seg.p_filesz
             self._check_range(offset, size, "dynamic segment")
         entries = []
-        for tag, val in self._dyn.iter_unpack(self._map[offset:offset + size - size % self._dyn.size]):
+        whole = size - size % self._dyn.size
+        for tag, val in self._dyn.iter_unpack(self._map[offset:offset + whole]):
             if tag == DT_NULL:
                 break
             entries.append((tag, val))

@@ -18,7 +18,7 @@ from itertools import compress
 
 from relrocheck import archtables
 from relrocheck import elf as E
-from relrocheck.elf import ElfFile, SectionHeader
+from relrocheck.elf import ElfFile, SectionHeader, SymbolColumns
 from relrocheck.model import Library, Symbol
 
 _MAX_STRING = 80
@@ -117,7 +117,7 @@ class _Reader:
     def __init__(self, elf: ElfFile, arch: archtables.Arch) -> None:
         self.elf = elf
         self.arch = arch
-        self._symtabs: dict[int, tuple] = {}
+        self._symtabs: dict[int, SymbolColumns] = {}
         self._named: _SymbolTable | None = None
         self._layout: tuple[list[int], list[SectionHeader]] | None = None
 
@@ -220,19 +220,13 @@ class _Reader:
     def _columns(self, index: int):
         columns = self._symtabs.get(index)
         if columns is None:
-            elf = self.elf
-            symtab = elf.section_by_index(index, "relocation section")
-            entsize = 24 if elf.elf_class == 64 else 16
-            elf.check_table(symtab, entsize)
-            layout = (((0, 4), (8, 8), (16, 8), (4, 1), (6, 2)) if entsize == 24 else
-                      ((0, 4), (4, 4), (8, 4), (12, 1), (14, 2)))
-            strtab = elf.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
-            columns = (strtab, *elf.columns(symtab, entsize, layout))
+            symtab = self.elf.section_by_index(index, "relocation section")
+            columns = self.elf.symbol_columns(symtab)
             self._symtabs[index] = columns
         return columns
 
     def _symbol(self, symtab: int, index: int) -> tuple[str, int, bool]:
-        strtab, names, values, _sizes, _infos, shndx = self._columns(symtab)
+        strtab, names, values, _sizes, _infos, _others, shndx = self._columns(symtab)
         if index >= len(names):
             raise self.elf.fail(f"relocation symbol index {index} is past its symbol table")
         return self.elf.string_at(strtab, names[index]), values[index], shndx[index] != E.SHN_UNDEF
@@ -244,7 +238,7 @@ class _Reader:
                           if s.sh_type == t and s.sh_size), None)
             rows: list[tuple[int, int, int]] = []
             if table is not None:
-                strtab, names, values, sizes, infos, shndx = self._columns(table.number)
+                strtab, names, values, sizes, infos, _others, shndx = self._columns(table.number)
                 for i in range(1, len(names)):
                     kind = infos[i] & 0xF
                     if sizes[i] and shndx[i] != E.SHN_UNDEF and kind not in (3, 4, E.STT_TLS):

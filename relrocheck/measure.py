@@ -311,12 +311,7 @@ class _Measurement:
             kinds: list[int] = []
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
-            if symtab.sh_type not in (E.SHT_DYNSYM, E.SHT_SYMTAB):
-                raise self.elf.fail(f"relocation section {table.name}: sh_link {table.sh_link} "
-                                    f"is not a symbol table")
-            entsize = 24 if self.elf.elf_class == 64 else 16
-            self.elf.check_table(symtab, entsize)
-            shndx = self.elf.column(symtab, entsize, 6 if entsize == 24 else 14, 2)
+            shndx = self.elf.symbol_columns(symtab, ("st_shndx",)).st_shndx
             kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
         # Symbol 0 is the null symbol: a symbolic relocation against it is an absolute value.
         if kinds:
@@ -422,14 +417,7 @@ class _Measurement:
         symtab = self._symbol_table()
         if symtab is None:
             return []
-        entsize = 24 if elf.elf_class == 64 else 16
-        elf.check_table(symtab, entsize)
-        strtab = elf.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
-        if entsize == 24:
-            layout = ((0, 4), (8, 8), (16, 8), (4, 1), (5, 1), (6, 2))
-        else:
-            layout = ((0, 4), (4, 4), (8, 4), (12, 1), (13, 1), (14, 2))
-        columns = [elf.column(symtab, entsize, off, size) for off, size in layout]
+        strtab, *columns = elf.symbol_columns(symtab)
         writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
         selected = list(map(writable.__contains__, columns[5]))
         tls_base = self._tls_base()
