@@ -1,10 +1,13 @@
 """Measure one ELF file into a `Library`: writable data, relocations, pages, per-symbol cost.
 
-The hot path never builds a Python object per relocation or per symbol of the whole table:
-relocation columns are arrays, each relocation becomes one int key (target address * 8 +
-target kind), keys are sorted per class, and symbols are attributed by bisecting their
-boundaries into those sorted keys. Cost grows with relocations only through C-level passes
-(map, sort, set), and with symbols through one bisect per boundary.
+The hot path never builds a Python object per relocation or per symbol of the whole table.
+Relocation tables are read as typed columns and split by class into views: linkers sort
+RELATIVE entries first and by address (-z combreloc), so a class is usually one slice. Each
+relocation's target kind (code, read-only data, own export, ...) is one byte of a `bytes`
+aligned with the offsets, from a lookup table indexed by address. Symbols and section
+remainders cut the address space into intervals whose bounds are bisected into the sorted
+offsets, so cost grows with relocations only through C-level passes (map, count, sort), and
+with symbols through one bisect per bound.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from relrocheck.model import (
 
 DEFAULT_PAGE_SIZE = 4096
 
-# Target kinds are packed into the low 3 bits of a relocation key.
+# Target kind codes; they fit the low 3 bits of a key when unsorted tables are merged.
 _KIND = {name: code for code, name in enumerate(TARGET_KINDS)}
 assert len(TARGET_KINDS) <= 8
 _OWN, _EXTERNAL, _UNKNOWN = _KIND["own_export"], _KIND["external"], _KIND["unknown"]
