@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relrocheck.errors import BaselineError
+from relrocheck.files import read_regular_file
 from relrocheck.model import SECTION_KINDS, Library
 from relrocheck.policy import RELRO_ORDER
 
@@ -289,8 +290,7 @@ def from_json(data: Any, path: str) -> dict[str, Entry]:
 
 def _read_bytes(path: str) -> bytes | None:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_regular_file(path)
     except FileNotFoundError:
         return None
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from relrocheck.errors import PolicyError, RelrocheckError
+from relrocheck.files import read_regular_file
 from relrocheck.model import Library, Symbol
 
 MAX_POLICY_BYTES = 1 << 20
@@ -292,8 +293,7 @@ class _Document:
 def load_policy(path: str) -> Policy:
     """Read, validate and type the policy file at `path`; PolicyError on any problem."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_POLICY_BYTES + 1)
+        raw = read_regular_file(path, MAX_POLICY_BYTES)
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
     if len(raw) > MAX_POLICY_BYTES:

@@ -425,3 +425,16 @@ def test_baseline_location_is_relative_to_the_policy_file(tmp_path: Path) -> Non
     path = tmp_path / "conf" / "relro.yaml"
     path.write_text("baseline:\n  file: ../baselines/relro.json\n")
     assert load_policy(str(path)).baseline_file == str(tmp_path / "baselines" / "relro.json")
+
+
+def test_a_fifo_or_a_folder_as_policy_or_baseline_is_refused_without_blocking(
+        tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "policy.fifo"
+    os.mkfifo(fifo)
+    lib = build_gate_lib(tmp_path / "lib")
+    for args, words in ((["--policy", str(fifo)], "not a regular file"),
+                        (["--baseline-file", str(fifo)], "not a regular file"),
+                        (["--policy", str(tmp_path)], "is a directory")):
+        assert_one_error_line(run_cli("check", str(lib), *args), str(tmp_path), words)
