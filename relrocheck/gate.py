@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from relrocheck.baseline import Entry, entry_from_library
 from relrocheck.diff import LibraryDiff, demangled_labels, diff_entries
-from relrocheck.model import Hint, Library, Symbol
+from relrocheck.model import Hint, Library, Symbol, labelled
 from relrocheck.policy import RELRO_ORDER, TOTAL_LIMITS, LibraryPolicy
 
 # Violation kinds, in the order they are reported.
@@ -162,9 +162,7 @@ def judge(lib: Library, policy: LibraryPolicy, old: Entry | None,
 
 
 def _label(sym: Symbol) -> str:
-    if sym.demangled and sym.demangled != sym.name:
-        return f"{sym.name} ({sym.demangled})"
-    return sym.name
+    return labelled(sym.name, sym.demangled)
 
 
 # --- one run of the gate: every library's findings, ready to render ------------------------

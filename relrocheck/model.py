@@ -53,6 +53,11 @@ SECTION_KINDS: Tuple[str, ...] = (
 UNATTRIBUTED_PREFIX = "<unattributed in "
 
 
+def labelled(name: str, demangled: str | None) -> str:
+    """A symbol's raw name, with its demangled name when it has a different one."""
+    return f"{name} ({demangled})" if demangled and demangled != name else name
+
+
 def unattributed_name(section: str) -> str:
     """Name of the bucket that holds relocations landing in no symbol of `section`."""
     return f"{UNATTRIBUTED_PREFIX}{section}>"

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relrocheck.diff import Change, LibraryDiff
+from relrocheck.model import labelled
 
 DEFAULT_TOP = 20
 
@@ -35,8 +36,7 @@ def summary_line(d: LibraryDiff, arrow: str = "->") -> str:
 
 def label(name: str, labels: Mapping[str, str]) -> str:
     """A symbol's raw name, with its demangled name when it has one."""
-    demangled = labels.get(name)
-    return f"{name} ({demangled})" if demangled and demangled != name else name
+    return labelled(name, labels.get(name))
 
 
 def section_label(c: Change, arrow: str = "->") -> str:
