@@ -430,12 +430,21 @@ def _validate(path: str, doc: _Document) -> None:
         raise _fail(path, position, key_path, message)
 
 
+_MAX_QUOTED = 60
+
+
 def _message(error: Any) -> str:
     if error.validator == "const":
         return f"must be {error.validator_value!r}, not {error.instance!r}"
     if error.validator == "minProperties" and error.instance == {}:
         return "must not be empty"
-    return str(error.message)
+    message = str(error.message)
+    # jsonschema quotes the offending value whole: a text file given as policy would be
+    # repeated in full on the one error line.
+    shown = repr(error.instance)
+    if len(shown) > _MAX_QUOTED:
+        message = message.replace(shown, shown[:_MAX_QUOTED - 5] + " ...")
+    return message
 
 
 def _build(path: str, doc: _Document) -> Policy:

@@ -438,3 +438,12 @@ def test_a_fifo_or_a_folder_as_policy_or_baseline_is_refused_without_blocking(
                         (["--baseline-file", str(fifo)], "not a regular file"),
                         (["--policy", str(tmp_path)], "is a directory")):
         assert_one_error_line(run_cli("check", str(lib), *args), str(tmp_path), words)
+
+
+def test_a_text_file_given_as_policy_is_named_in_a_short_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("this is a long paragraph of prose that somebody passed as the policy " * 20)
+    lib = build_gate_lib(tmp_path / "lib")
+    line = assert_one_error_line(run_cli("check", str(lib), "--policy", str(text)),
+                                 f"{text}:1:1:", "is not of type 'object'")
+    assert len(line) < len(str(text)) + 160
