@@ -6,7 +6,8 @@ back so that `diff` can compare saved JSON reports without the ELF files.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import json
+from typing import Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError
@@ -94,6 +95,31 @@ def report_document(libraries: list[Library], errors: list[tuple[str, str]],
         "libraries": [library_to_dict(lib, top) for lib in libraries],
         "errors": [{"path": path, "message": message} for path, message in errors],
     }
+
+
+def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
+                       top: int | None = None, batch: int = 2000) -> Iterator[str]:
+    """The compact JSON text of `report_document`, in pieces.
+
+    A large library's symbols are encoded a batch at a time, so the whole document never
+    sits in memory twice (as dicts and as text) next to the measured library.
+    """
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    # The document's own key order: its "libraries" list is opened, filled, then closed.
+    head = dumps(report_document([], []))
+    assert head.endswith('"libraries":[],"errors":[]}')
+    yield head[:-len('],"errors":[]}')]
+    for n, lib in enumerate(libraries):
+        # "symbols" is the entry's last key: its empty list is opened and then filled.
+        entry = dumps(library_to_dict(lib, top=0))
+        assert entry.endswith('"symbols":[]}')
+        symbols = lib.symbols if top is None else lib.symbols[:top]
+        yield ("," if n else "") + entry[:-2]
+        for start in range(0, len(symbols), batch):
+            part = dumps([symbol_to_dict(s) for s in symbols[start:start + batch]])
+            yield ("," if start else "") + part[1:-1]
+        yield "]}"
+    yield '],"errors":' + dumps(report_document([], errors)["errors"]) + "}"
 
 
 def library_from_dict(d: Mapping[str, Any]) -> Library:

@@ -102,3 +102,16 @@ def test_schema_lists_every_hint_kind() -> None:
     schema = json.loads(SCHEMA.read_text())
     kinds = schema["$defs"]["symbol"]["properties"]["hint"]["oneOf"][1]["properties"]["kind"]
     assert kinds["enum"] == list(HINT_KINDS)
+
+
+def test_json_written_in_pieces_is_the_whole_document(lib: Path) -> None:
+    from relrocheck.measure import measure
+    from relrocheck.serialize import report_document, report_json_chunks
+
+    libraries = [measure(str(lib)), measure("/usr/lib/x86_64-linux-gnu/libz.so.1")] \
+        if Path("/usr/lib/x86_64-linux-gnu/libz.so.1").exists() else [measure(str(lib))]
+    errors = [("/missing.so", "no such file")]
+    for top in (None, 2):
+        text = "".join(report_json_chunks(libraries, errors, top=top, batch=3))
+        whole = json.dumps(report_document(libraries, errors, top=top))
+        assert json.loads(text) == json.loads(whole)
