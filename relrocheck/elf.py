@@ -95,6 +95,8 @@ _LAYOUTS = {
     ELFCLASS32: ("HHIIIIIHHHHHH", "IIIIIIIIII", "IIIIIIII", "iI"),
     ELFCLASS64: ("HHIQQQIHHHHHH", "IIQQQQIIQQ", "IIQQQQQQ", "qQ"),
 }
+# Tables are copied into columns this many bytes at a time.
+_SLICE_BYTES = 1 << 20
 # Width of the typecodes we use for columns; checked so arrays match the file's words.
 _U16, _U32, _U64 = "H", "I", "Q"
 assert array(_U16).itemsize == 2 and array(_U32).itemsize == 4 and array(_U64).itemsize == 8
@@ -321,25 +323,42 @@ class ElfFile:
         """Several fields of every fixed-size record, each as an array of unsigned ints.
 
         Records and fields are aligned to the field's size in every ELF table, so a field is
-        a strided slice of the section read once as words of that size.
+        a strided slice of the section read as words of that size: a strided copy in C. The
+        table is read a slice at a time and each slice's pages are given back to the kernel
+        once copied, so a large table is never resident twice (mapped and copied).
         """
         count = section.sh_size // record_size
-        out = []
+        out = [array({1: "B", 2: _U16, 4: _U32, 8: _U64}[size]) for _, size in fields]
+        per_slice = max(1, _SLICE_BYTES // record_size)
         with memoryview(self._map) as view:
-            table = view[section.sh_offset:section.sh_offset + count * record_size]
-            for field_offset, field_size in fields:
-                typecode = {1: "B", 2: _U16, 4: _U32, 8: _U64}[field_size]
-                step = record_size // field_size
-                strided = table.cast(typecode)[field_offset // field_size::step]  # type: ignore[call-overload]
-                column = array(typecode)
-                # A strided copy in C: no copy of the whole table is ever held.
-                column.frombytes(strided.tobytes())
-                if self._swap and field_size > 1:
+            for first in range(0, count, per_slice):
+                start = section.sh_offset + first * record_size
+                end = section.sh_offset + min(count, first + per_slice) * record_size
+                with view[start:end] as table:
+                    for column, (field_offset, field_size) in zip(out, fields):
+                        step = record_size // field_size
+                        words = table.cast(column.typecode)  # type: ignore[call-overload]
+                        with words[field_offset // field_size::step] as strided:
+                            column.frombytes(strided.tobytes())
+                        words.release()
+                self._release(start, end)
+        if self._swap:
+            for column in out:
+                if column.itemsize > 1:
                     column.byteswap()
-                out.append(column)
-                strided.release()
-            table.release()
         return out
+
+    def _release(self, start: int, end: int) -> None:
+        """Drop the whole pages of [start, end) from this process: they were read and copied."""
+        if not isinstance(self._map, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+        last = end - end % mmap.PAGESIZE
+        if last > first:
+            try:
+                self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+            except OSError:
+                pass  # only a memory saving
 
     def _words(self, offset: int, size: int, word_size: int) -> array:
         """File bytes as host-order unsigned words, copied once from the map."""
