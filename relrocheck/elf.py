@@ -337,7 +337,7 @@ class ElfFile:
                 with view[start:end] as table:
                     for column, (field_offset, field_size) in zip(out, fields):
                         step = record_size // field_size
-                        words = table.cast(column.typecode)  # type: ignore[call-overload]
+                        words = table.cast(column.typecode)  # type: ignore[call-overload,arg-type]
                         with words[field_offset // field_size::step] as strided:
                             column.frombytes(strided.tobytes())
                         words.release()
