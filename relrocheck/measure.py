@@ -87,19 +87,28 @@ class _Table:
     kinds: bytes
 
 
-@dataclass
 class _Owner:
-    """A stretch of the address space that relocations are attributed to."""
+    """A stretch of the address space that relocations are attributed to.
 
-    name: str
-    section: SectionHeader
-    address: int
-    size: int
-    symbol_type: str = ""
-    binding: str = ""
-    visibility: str = ""
-    aliases: tuple[str, ...] = ()
-    unattributed: bool = False
+    A plain class with slots: one is made per symbol in writable data, tens of thousands in
+    a large library.
+    """
+
+    __slots__ = ("name", "section", "address", "size", "symbol_type", "binding", "visibility",
+                 "aliases", "unattributed")
+
+    def __init__(self, name: str, section: SectionHeader, address: int, size: int,
+                 symbol_type: str = "", binding: str = "", visibility: str = "",
+                 unattributed: bool = False) -> None:
+        self.name = name
+        self.section = section
+        self.address = address
+        self.size = size
+        self.symbol_type = symbol_type
+        self.binding = binding
+        self.visibility = visibility
+        self.aliases: tuple[str, ...] = ()
+        self.unattributed = unattributed
 
 
 class _Measurement:
@@ -142,18 +151,23 @@ class _Measurement:
 
         section_relocs: Counter[str] = Counter()
         symbols = []
+        shift = self.page_shift
+        no_relocations: tuple[dict[str, int], dict[str, int], int] = ({}, {}, 0)
         for index, owner in enumerate(owners):
-            by_class, targets, touched = owner_stats.get(index, ({}, {}, 0))
+            by_class, targets, touched = owner_stats.get(index, no_relocations)
             count = sum(by_class.values())
-            section_relocs[owner.section.name] += count
-            if owner.unattributed and count == 0 and (
-                    owner.size == 0 or not owner.section.is_writable):
+            if count:
+                section_relocs[owner.section.name] += count
+            elif owner.unattributed and (owner.size == 0 or not owner.section.is_writable):
                 continue
+            address, size = owner.address, owner.size
+            span = ((address + size - 1) >> shift) - (address >> shift) + 1 \
+                if size > 0 and not owner.unattributed else 0
             symbols.append(new_symbol(
                 name=owner.name,
                 section=owner.section.name,
-                address=owner.address,
-                size=owner.size,
+                address=address,
+                size=size,
                 type=owner.symbol_type,
                 binding=owner.binding,
                 visibility=owner.visibility,
@@ -161,7 +175,7 @@ class _Measurement:
                 by_class=by_class,
                 targets=targets,
                 pages=touched,
-                span_pages=0 if owner.unattributed else self._span_pages(owner),
+                span_pages=span,
                 aliases=owner.aliases,
                 unattributed=owner.unattributed,
             ))
@@ -440,11 +454,14 @@ class _Measurement:
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
             end = find_nul(b"\0", name_offset)
             name = names[name_offset:end if end >= 0 else len(names)].decode("utf-8", "replace")
-            candidates.append((address, size, _BINDING_RANK[info >> 4], name, info, other,
-                               section))
-        candidates.sort(key=lambda c: (c[0], -c[1], c[2], c[3]))
+            # Sorted as tuples: by address, the largest first, GLOBAL before WEAK before LOCAL.
+            candidates.append((address, -size, _BINDING_RANK[info >> 4], name, info, other,
+                               shndx))
+        candidates.sort()
         owners: list[_Owner] = []
-        for address, size, _rank, name, info, other, section in candidates:
+        for address, negative_size, _rank, name, info, other, shndx in candidates:
+            size = -negative_size
+            section = writable[shndx]
             last = owners[-1] if owners else None
             if (last is not None and last.section is section
                     and address < last.address + last.size):
@@ -592,12 +609,6 @@ class _Measurement:
         return stats, set().union(*(touched for _, _, touched in rows.values()))
 
     # -- pages, sections, segments ---------------------------------------------------------
-
-    def _span_pages(self, owner: _Owner) -> int:
-        if owner.size <= 0:
-            return 0
-        shift = self.page_shift
-        return ((owner.address + owner.size - 1) >> shift) - (owner.address >> shift) + 1
 
     def _relro_range(self) -> tuple[int, int] | None:
         for p in self.elf.segments:
