@@ -68,6 +68,13 @@ def test_text_report_names_costly_symbols_first(lib: Path) -> None:
     costs = [(int(r[0]), int(r[1])) for r in symbol_rows]
     assert costs == sorted(costs, reverse=True)
     assert any(r[-1] == "names" and r[1] == "40" for r in symbol_rows)
+    # The writable segments and the RELRO range, as readelf -lW gives them.
+    for seg in oracle.segments(lib):
+        if seg["type"] == "LOAD" and "W" in seg["flags"]:
+            end = seg["address"] + seg["memory_size"]
+            assert f"RW PT_LOAD 0x{seg['address']:x}-0x{end:x}:" in out
+    relro = oracle.relro_range(lib)
+    assert relro is not None and f"PT_GNU_RELRO 0x{relro[0]:x}-0x{relro[1]:x}:" in out
 
 
 def test_top_zero_lists_every_symbol(lib: Path) -> None:
