@@ -13,6 +13,7 @@ import oracle
 import pytest
 from libbuild import CROSS_TARGETS, BuildError, build_library, fixture, have_cross, strip_copy
 
+from relrocheck.errors import ElfError
 from relrocheck.measure import measure
 from relrocheck.model import Library
 
@@ -227,7 +228,7 @@ def test_page_size_changes_the_page_count(host_libs: dict[str, Path], page_size:
     assert lib.pages.page_size == page_size
 
 
-@pytest.mark.parametrize("target", CROSS_TARGETS)
+@pytest.mark.parametrize("target", CROSS_TARGETS + ("powerpc-linux-gnu",))
 def test_cross_architecture_numbers_match_readelf(tmp_path: Path, target: str) -> None:
     if not have_cross(target):
         pytest.skip(f"no clang/lld toolchain for {target}")
@@ -313,3 +314,13 @@ def test_pie_executables_are_told_from_libraries(tmp_path: Path) -> None:
         # libc.so.6 has an interpreter (it runs as a program) but is a library: a SONAME.
         assert any(s["type"] == "INTERP" for s in oracle.segments(libc))
         assert not measure(str(libc)).pie
+
+
+def test_an_unsupported_architecture_is_one_clear_error(tmp_path: Path) -> None:
+    target = "mips64el-linux-gnuabi64"
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
+    assert oracle.elf_header(path)["Machine"].startswith("MIPS")
+    with pytest.raises(ElfError, match=r"unsupported machine \(e_machine 8\); supported: "):
+        measure(str(path))
