@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from relrocheck.errors import RelrocheckError
 from relrocheck.measure import DEFAULT_PAGE_SIZE, measure
 from relrocheck.model import Hint, Library, Symbol
 
@@ -23,10 +24,17 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
 
     debug_file: DWARF to read source lines from, instead of the library's own debug info or
       the system's (/usr/lib/debug/.build-id, .gnu_debuglink); must match its build-id.
-    demangle, sources, hints: leave a part out (e.g. a scan that shows no names). The
-      symbols are otherwise the same.
+      When the library is stripped, the debug file's .symtab also names its symbols (the
+      library is measured again with it: relocations are attributed to every symbol).
+    demangle, sources, hints: leave a part out (e.g. a scan that shows no names; without
+      sources no debug file is looked for). The numbers are otherwise the same.
     """
     lib = measure(path, page_size=page_size)
+    if sources and lib.symbol_table != ".symtab":
+        # A stripped library: its debug file, when installed, still names every symbol.
+        symbols_from = _debug_symbols(lib, debug_file)
+        if symbols_from is not None:
+            lib = measure(path, page_size=page_size, symbols_from=symbols_from)
     demangler = None
     if demangle:
         from relrocheck.demangle import Demangler
@@ -52,6 +60,26 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
             demangler.close()
     _complete(lib.symbols, names, by_index, lines)
     return lib
+
+
+def _debug_symbols(lib: Library, debug_file: str | None) -> str | None:
+    """The debug file of this build, if it has the .symtab the library was stripped of."""
+    from relrocheck.dwarf import check_debug_file, find_debug_file
+    from relrocheck.elf import SHT_SYMTAB, ElfFile
+
+    path = find_debug_file(lib, debug_file)
+    if path is None or path == lib.path:
+        return None
+    if debug_file is not None:
+        check_debug_file(lib, debug_file)
+    try:
+        with ElfFile(path) as debug:
+            if any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
+                   for s in debug.sections):
+                return path
+    except RelrocheckError:
+        pass  # an unreadable debug file only costs the names
+    return None
 
 
 def _complete(symbols: tuple[Symbol, ...], names: Mapping[str, str],

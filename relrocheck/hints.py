@@ -67,7 +67,8 @@ HINT_KINDS: Mapping[str, str] = {
     "unattributed":
         "Relocated words in a writable section that no symbol covers: the library is "
         "stripped (only .dynsym), or the objects have no symbol (switch tables, compound "
-        "literals, assembly). Fix: measure an unstripped build to name them.",
+        "literals, assembly). Fix: its debug symbols (by build-id, or --debug-file) or an "
+        "unstripped build name them.",
     "textrel":
         "Relocations in a read-only section (TEXTREL): objects compiled without -fPIC "
         "(non-PIC C/C++ objects, assembly with absolute addresses, static archives built "
@@ -208,8 +209,9 @@ def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
                    "the compiler emitted without a name, assembly)")
         else:
             why = (f"the library is stripped ({facts.symbol_table or 'no symbol table'}), "
-                   "so only exported symbols have names; measure an unstripped build to "
-                   "attribute them")
+                   "so only exported symbols have names; install its debug symbols (found "
+                   "by build-id under /usr/lib/debug, or given with --debug-file) or measure "
+                   "an unstripped build to attribute them")
         return _hint("unattributed", f"{plural(n, 'relocated word')} in {s.section}: {why}.")
     return None
 

@@ -66,13 +66,21 @@ _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(
                       for b in _BINDINGS)
 
 
-def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE) -> Library:
-    """Open, measure and close one ELF file."""
+def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
+            symbols_from: str | None = None) -> Library:
+    """Open, measure and close one ELF file.
+
+    symbols_from: a separate debug file of this very build (the caller checks its build-id)
+      whose .symtab names the symbols a stripped library lost.
+    """
     if page_size <= 0 or page_size & (page_size - 1):
         raise ValueError(f"page size must be a power of two, not {page_size}")
     with ElfFile(path) as elf:
         try:
-            return _Measurement(elf, page_size).library()
+            if symbols_from is None:
+                return _Measurement(elf, page_size).library()
+            with ElfFile(symbols_from) as debug:
+                return _Measurement(elf, page_size, debug).library()
         except (IndexError, ValueError, OverflowError, MemoryError) as exc:
             # The reader checks every range it is given; what slips through is a table whose
             # contents contradict each other. Report it as the file's fault, in one line.
@@ -112,8 +120,10 @@ class _Owner:
 
 
 class _Measurement:
-    def __init__(self, elf: ElfFile, page_size: int) -> None:
+    def __init__(self, elf: ElfFile, page_size: int, symbols: ElfFile | None = None) -> None:
         self.elf = elf
+        # Where symbol names come from: the library, or a debug file of the same build.
+        self.symbols = symbols if symbols is not None else elf
         self.page_size = page_size
         self.page_shift = page_size.bit_length() - 1
         if elf.e_type not in (E.ET_DYN, E.ET_EXEC):
@@ -244,6 +254,7 @@ class _Measurement:
             pages=pages,
             symbols=tuple(symbols),
             symbol_table=symtab.name if symtab is not None else None,
+            symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
         )
 
@@ -420,8 +431,8 @@ class _Measurement:
 
     def _symbol_table(self) -> SectionHeader | None:
         for sh_type in (E.SHT_SYMTAB, E.SHT_DYNSYM):
-            for s in self.elf.sections:
-                if s.sh_type == sh_type and s.sh_size:
+            for s in self.symbols.sections:
+                if s.sh_type == sh_type and s.sh_size and s.has_file_bytes:
                     return s
         return None
 
@@ -434,11 +445,17 @@ class _Measurement:
         symtab = self._symbol_table()
         if symtab is None:
             return []
-        strtab, *columns = elf.symbol_columns(symtab)
+        source = self.symbols
+        strtab, *columns = source.symbol_columns(symtab)
         writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
+        if source is not elf:
+            # A debug file keeps the section headers (as NOBITS): match them by name.
+            by_name = {s.name: s for s in writable.values()}
+            writable = {s.number: by_name[s.name] for s in source.sections
+                        if s.name in by_name}
         selected = list(map(writable.__contains__, columns[5]))
         tls_base = self._tls_base()
-        names = elf.section_bytes(strtab)
+        names = source.section_bytes(strtab)
         find_nul = names.find
         candidates = []
         for name_offset, value, size, info, other, shndx in zip(

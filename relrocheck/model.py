@@ -167,6 +167,7 @@ class Library:
     symbols: Tuple[Symbol, ...]  # sorted by cost: relocated pages, relocations, size
     symbol_table: Optional[str]  # .symtab, .dynsym, or None when neither exists
     has_debug_info: bool = False
+    symbols_from: Optional[str] = None  # the debug file whose symbol table was used, if any
 
     @property
     def name(self) -> str:

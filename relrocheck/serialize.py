@@ -81,6 +81,7 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
             "zero_filled_addresses": list(lib.pages.zero_filled_addresses),
         },
         "symbol_table": lib.symbol_table,
+        "symbols_from": lib.symbols_from,
         "has_debug_info": lib.has_debug_info,
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
@@ -162,6 +163,7 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
                 zero_filled_addresses=tuple(pages.get("zero_filled_addresses", ()))),
             symbols=tuple(_symbol_from_dict(s) for s in d["symbols"]),
             symbol_table=d.get("symbol_table"),
+            symbols_from=d.get("symbols_from"),
             has_debug_info=d.get("has_debug_info", False),
         )
     except (KeyError, TypeError, ValueError) as exc:

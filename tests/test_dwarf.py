@@ -4,13 +4,14 @@ text (never hard-coded), for GCC and clang, DWARF 4 and 5, compressed and split 
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import oracle
 import pytest
 from libbuild import build_library, fixture
 
@@ -187,3 +188,35 @@ def test_sources_leave_every_other_field_alone(tmp_path):
         assert a.name == b.name
         assert {k: v for k, v in vars(a).items() if k != "source"} == \
             {k: v for k, v in vars(b).items() if k != "source"}
+
+
+def test_a_stripped_library_is_attributed_through_its_debug_file(tmp_path: Path) -> None:
+    """With its debug file, a stripped library's relocations land on the same symbols as in
+    the unstripped build (nm + readelf on the unstripped copy are the oracle)."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("no objcopy")
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, flags=["-g"])
+    unstripped = tmp_path / "unstripped.so"
+    shutil.copy(lib, unstripped)
+    debug = tmp_path / "libpt.so.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(debug)], check=True)
+    subprocess.run(["objcopy", "--strip-all", str(lib)], check=True)
+    bare = analyze(str(lib))
+    assert bare.symbol_table == ".dynsym" and bare.symbols_from is None
+    assert bare.symbol("file_ops") is None  # a local symbol: gone with .symtab
+
+    named = analyze(str(lib), debug_file=str(debug))
+    assert named.symbol_table == ".symtab" and named.symbols_from == str(debug)
+    expected = oracle.relocations_per_symbol(unstripped)
+    for name in ("names", "const_names", "file_ops", "big_table"):
+        symbol = named.symbol(name)
+        assert symbol is not None and symbol.relocations == expected[name] > 0, name
+    # The numbers of the library itself do not change.
+    assert named.relocations == bare.relocations and named.pages == bare.pages
+    # Found through .gnu_debuglink as well, and reported so.
+    subprocess.run(["objcopy", f"--add-gnu-debuglink={debug}", str(lib)], check=True,
+                   cwd=debug.parent)
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(lib)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert f"(.symtab of {debug})" in run.stdout and "file_ops" in run.stdout

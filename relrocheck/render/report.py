@@ -78,7 +78,10 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     symbols = [s for s in lib.symbols if s.relocations or s.size]
     shown = symbols if top is None else symbols[:top]
     add("")
-    add(f"  Symbols in writable data, by cost ({lib.symbol_table or 'no symbol table'}):")
+    table = lib.symbol_table or "no symbol table"
+    if lib.symbols_from:
+        table += f" of {lib.symbols_from}"
+    add(f"  Symbols in writable data, by cost ({table}):")
     if not shown:
         add("    none")
     else:
