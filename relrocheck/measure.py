@@ -33,7 +33,7 @@ from relrocheck.model import (
     RelocationSummary,
     Section,
     Segment,
-    new_symbol,
+    symbol_from_fields,
     unattributed_name,
 )
 
@@ -173,22 +173,25 @@ class _Measurement:
             address, size = owner.address, owner.size
             span = ((address + size - 1) >> shift) - (address >> shift) + 1 \
                 if size > 0 and not owner.unattributed else 0
-            symbols.append(new_symbol(
-                name=owner.name,
-                section=owner.section.name,
-                address=address,
-                size=size,
-                type=owner.symbol_type,
-                binding=owner.binding,
-                visibility=owner.visibility,
-                relocations=count,
-                by_class=by_class,
-                targets=targets,
-                pages=touched,
-                span_pages=span,
-                aliases=owner.aliases,
-                unattributed=owner.unattributed,
-            ))
+            symbols.append(symbol_from_fields({
+                "name": owner.name,
+                "section": owner.section.name,
+                "address": address,
+                "size": size,
+                "type": owner.symbol_type,
+                "binding": owner.binding,
+                "visibility": owner.visibility,
+                "relocations": count,
+                "by_class": by_class,
+                "targets": targets,
+                "pages": touched,
+                "span_pages": span,
+                "aliases": owner.aliases,
+                "unattributed": owner.unattributed,
+                "demangled": None,
+                "source": None,
+                "hint": None,
+            }))
         outside = owner_stats.get(-1)
         if outside:
             section_relocs["<none>"] += sum(outside[0].values())

@@ -10,8 +10,8 @@ computed from them are the pages the loader writes).
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Callable, Mapping, Optional, Tuple, Type, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Tuple
 
 # Relocation classes, in the order reports list them. Each architecture's type numbers map to
 # one of these in `archtables`.
@@ -199,27 +199,17 @@ class Library:
         return None
 
 
-_T = TypeVar("_T")
+_new, _set_field = object.__new__, object.__setattr__
 
 
-def fast_constructor(cls: Type[_T]) -> Callable[..., _T]:
-    """A keyword-only constructor that skips the frozen dataclass __init__.
+def symbol_from_fields(fields: dict[str, Any]) -> Symbol:
+    """A Symbol whose instance dict is `fields` itself: every field, defaults included.
 
-    A frozen dataclass sets each field through object.__setattr__, about 3 us per Symbol;
-    a large library has tens of thousands of symbols in writable data. The result is an
-    ordinary instance (equal, hashable, replace()-able); callers pass every field that has
-    no default.
+    A frozen dataclass sets each field through object.__setattr__, about 3 us per Symbol, and
+    a large library has tens of thousands of symbols in writable data: the measurement builds
+    one dict per symbol and hands it over. The result is an ordinary instance (equal,
+    replace()-able).
     """
-    defaults = {f.name: f.default for f in fields(cls)  # type: ignore[arg-type]
-                if f.default is not MISSING}
-    new, set_field = object.__new__, object.__setattr__
-
-    def make(**values: Any) -> _T:
-        obj = new(cls)
-        set_field(obj, "__dict__", {**defaults, **values})
-        return obj
-
-    return make
-
-
-new_symbol = fast_constructor(Symbol)
+    symbol = _new(Symbol)
+    _set_field(symbol, "__dict__", fields)
+    return symbol

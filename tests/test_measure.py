@@ -324,3 +324,15 @@ def test_an_unsupported_architecture_is_one_clear_error(tmp_path: Path) -> None:
     assert oracle.elf_header(path)["Machine"].startswith("MIPS")
     with pytest.raises(ElfError, match=r"unsupported machine \(e_machine 8\); supported: "):
         measure(str(path))
+
+
+def test_measured_symbols_carry_every_field_of_the_model(host_libs: dict[str, Path]) -> None:
+    import dataclasses
+
+    from relrocheck.model import Symbol
+
+    lib = measure(str(host_libs["pointer_tables"]))
+    names = {f.name for f in dataclasses.fields(Symbol)}
+    for symbol in lib.symbols:
+        assert set(vars(symbol)) == names
+        assert dataclasses.replace(symbol) == symbol
