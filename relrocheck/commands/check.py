@@ -33,7 +33,7 @@ from relrocheck.measure import DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
     from relrocheck.baseline import Entry
-    from relrocheck.gate import GateRun
+    from relrocheck.gate import GateRun, Outcome
     from relrocheck.model import Library
     from relrocheck.policy import Policy
 
@@ -155,7 +155,7 @@ def _execute(args: argparse.Namespace, deps: list[str]) -> int:
 def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
            libraries: list[Library]) -> int:
     from relrocheck import baseline
-    from relrocheck.gate import GateRun, evaluate
+    from relrocheck.gate import evaluate
 
     stored = baseline.read(baseline_file) or {}
     outcomes = []
@@ -166,17 +166,15 @@ def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
         outcomes.append(evaluate(lib, policy.for_library(lib), old, policy.baseline_missing))
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
                  if o.failed or (o.diff is not None and o.diff.shrank)]
-    run = GateRun(mode="check", baseline_file=baseline_file,
-                  outcomes=tuple(outcomes),
-                  accept_command=accept_command(args, to_accept or list(args.libraries)))
-    _print(args, run)
-    return EXIT_VIOLATION if run.failed else EXIT_OK
+    failed = _show(args, "check", baseline_file, outcomes,
+                   accept_command(args, to_accept or list(args.libraries)))
+    return EXIT_VIOLATION if failed else EXIT_OK
 
 
 def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
             libraries: list[Library]) -> int:
     from relrocheck import baseline
-    from relrocheck.gate import GateRun, evaluate
+    from relrocheck.gate import evaluate
 
     by_name: dict[str, str] = {}
     for lib in libraries:
@@ -189,20 +187,25 @@ def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
     outcomes = [evaluate(lib, p, None, regressions=False) for lib, p in zip(libraries, policies)]
     command = accept_command(args, list(args.libraries))
     if any(o.failed for o in outcomes):
-        run = GateRun(mode="update", baseline_file=baseline_file,
-                      outcomes=tuple(outcomes),
-                      accept_command=command)
-        _print(args, run)
+        _show(args, "update", baseline_file, outcomes, command)
         return EXIT_VIOLATION
     entries = {lib.name: baseline.entry_from_library(lib) for lib in libraries}
     previous = baseline.update(baseline_file, entries)
     outcomes = [evaluate(lib, p, previous[lib.name], regressions=False)
                 for lib, p in zip(libraries, policies)]
-    run = GateRun(mode="update", baseline_file=baseline_file,
-                  outcomes=tuple(outcomes),
+    _show(args, "update", baseline_file, outcomes, command)
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace, mode: str, baseline_file: str, outcomes: list[Outcome],
+          command: str) -> bool:
+    """Print one run of the gate in the chosen format; whether it failed."""
+    from relrocheck.gate import GateRun
+
+    run = GateRun(mode=mode, baseline_file=baseline_file, outcomes=tuple(outcomes),
                   accept_command=command)
     _print(args, run)
-    return EXIT_OK
+    return run.failed
 
 
 def _same_measurement(baseline_file: str, lib: Library, old: Entry) -> None:
