@@ -405,6 +405,16 @@ class ElfFile:
 
     # -- tables --------------------------------------------------------------------------
 
+    def laid_out(self) -> list[SectionHeader]:
+        """Allocated sections that occupy addresses, by address.
+
+        .tbss is left out: it has no bytes in the image, and its addresses alias the
+        sections after it.
+        """
+        return sorted((s for s in self.sections
+                       if s.is_alloc and s.sh_size and not (s.is_tls and not s.has_file_bytes)),
+                      key=lambda s: (s.sh_addr, s.number))
+
     def section_by_index(self, index: int, what: str) -> SectionHeader:
         if not 0 < index < len(self.sections):
             raise self.fail(f"{what}: section link {index} is out of range")
@@ -462,19 +472,6 @@ class ElfFile:
         if end < 0:
             end = strtab.sh_offset + strtab.sh_size
         return bytes(self._map[start:end]).decode("utf-8", "replace")
-
-    def vaddr_to_string(self, vaddr: int, limit: int = 200) -> str | None:
-        """The NUL-terminated string at a virtual address, if the file holds one there."""
-        for s in self.sections:
-            if s.is_alloc and s.has_file_bytes and s.sh_addr <= vaddr < s.sh_addr + s.sh_size:
-                start = s.sh_offset + vaddr - s.sh_addr
-                end = min(s.sh_offset + s.sh_size, start + limit)
-                raw = bytes(self._map[start:end])
-                nul = raw.find(b"\0")
-                if nul < 0:
-                    return None
-                return raw[:nul].decode("utf-8", "replace")
-        return None
 
     def build_id(self) -> str | None:
         for s in self.sections:

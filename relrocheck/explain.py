@@ -197,9 +197,7 @@ class _Reader:
 
     def _section_at(self, address: int) -> SectionHeader | None:
         if self._layout is None:
-            laid = sorted((s for s in self.elf.sections if s.is_alloc and s.sh_size
-                           and not (s.is_tls and not s.has_file_bytes)),
-                          key=lambda s: s.sh_addr)
+            laid = self.elf.laid_out()
             self._layout = ([s.sh_addr for s in laid], laid)
         starts, laid = self._layout
         i = bisect_right(starts, address) - 1

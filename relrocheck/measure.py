@@ -141,6 +141,7 @@ class _Measurement:
             raise elf.fail("has no section headers (stripped with sstrip?): cannot attribute "
                            "relocations to sections and symbols")
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
+        self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, list[int]] = {}
 
@@ -360,8 +361,7 @@ class _Measurement:
         starts: list[int] = []
         kinds: list[int] = [_UNKNOWN]
         cursor = -1
-        for s in sorted((s for s in self.alloc if not (s.is_tls and not s.has_file_bytes)),
-                        key=lambda s: s.sh_addr):
+        for s in self.laid_out:
             if s.sh_addr < cursor:
                 continue  # overlapping sections: the first one wins
             if s.sh_addr > cursor and starts:
@@ -519,10 +519,7 @@ class _Measurement:
                 owner_of.append(owner_index)
 
         cursor = 0
-        # .tbss has no bytes in the image: its addresses alias the sections after it.
-        laid_out = sorted((s for s in self.alloc if not (s.is_tls and not s.has_file_bytes)),
-                          key=lambda s: (s.sh_addr, s.number))
-        for section in laid_out:
+        for section in self.laid_out:
             start, end = section.sh_addr, section.sh_addr + section.sh_size
             if start < cursor:
                 start = cursor  # overlapping sections: the earlier one keeps the bytes
@@ -645,15 +642,16 @@ class _Measurement:
         for s in self.alloc:
             if not s.is_writable and not section_relocs.get(s.name):
                 continue
+            in_relro = self._in_relro(s)
             out.append(Section(
                 name=s.name,
                 type=s.type_name,
-                kind=_section_kind(s, self._in_relro(s)),
+                kind=_section_kind(s, in_relro),
                 address=s.sh_addr,
                 size=s.sh_size,
                 file_backed=s.has_file_bytes,
                 writable=s.is_writable,
-                in_relro=self._in_relro(s),
+                in_relro=in_relro,
                 relocations=section_relocs.get(s.name, 0),
             ))
         return out
