@@ -30,11 +30,14 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
       sources no debug file is looked for). The numbers are otherwise the same.
     """
     lib = measure(path, page_size=page_size)
-    if sources and lib.symbol_table != ".symtab":
-        # A stripped library: its debug file, when installed, still names every symbol.
-        symbols_from = _debug_symbols(lib, debug_file)
-        if symbols_from is not None:
-            lib = measure(path, page_size=page_size, symbols_from=symbols_from)
+    debug: str | None = None
+    if sources:
+        from relrocheck.dwarf import debug_file_for
+
+        debug = debug_file_for(lib, debug_file)
+        if debug is not None and lib.symbol_table != ".symtab" and _has_symtab(debug):
+            # A stripped library: its debug file still names every symbol.
+            lib = measure(path, page_size=page_size, symbols_from=debug)
     demangler = None
     if demangle:
         from relrocheck.demangle import Demangler
@@ -50,10 +53,10 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
 
             by_index = classify_library(lib)
         lines: Mapping[int, str] = {}
-        if sources:
+        if debug is not None:
             from relrocheck.dwarf import source_lines
 
-            lines = source_lines(lib, debug_file)
+            lines = source_lines(lib, debug)
         names = demangler.result() if demangler is not None else {}
     finally:
         if demangler is not None:
@@ -62,24 +65,16 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
     return lib
 
 
-def _debug_symbols(lib: Library, debug_file: str | None) -> str | None:
-    """The debug file of this build, if it has the .symtab the library was stripped of."""
-    from relrocheck.dwarf import check_debug_file, find_debug_file
+def _has_symtab(path: str) -> bool:
+    """Whether the (debug) file at `path` has a .symtab with its bytes."""
     from relrocheck.elf import SHT_SYMTAB, ElfFile
 
-    path = find_debug_file(lib, debug_file)
-    if path is None or path == lib.path:
-        return None
-    if debug_file is not None:
-        check_debug_file(lib, debug_file)
     try:
         with ElfFile(path) as debug:
-            if any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
-                   for s in debug.sections):
-                return path
+            return any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
+                       for s in debug.sections)
     except RelrocheckError:
-        pass  # an unreadable debug file only costs the names
-    return None
+        return False  # an unreadable debug file only costs the names
 
 
 def _complete(symbols: tuple[Symbol, ...], names: Mapping[str, str],

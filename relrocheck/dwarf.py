@@ -134,17 +134,23 @@ def check_debug_file(lib: Library, path: str) -> None:
 # -- the search --------------------------------------------------------------------------------
 
 
-def source_lines(lib: Library, debug_file: str | None = None) -> dict[int, str]:
-    """Symbol address -> "file:line" for the variables the debug info places there.
+def debug_file_for(lib: Library, debug_file: str | None = None) -> str | None:
+    """The file holding the library's DWARF (see find_debug_file), or None.
 
-    Only symbols with relocations or bytes are looked up. `debug_file` overrides the search
-    (and must match the library's build-id). No debug info: an empty dict.
+    `debug_file` overrides the search and must describe this very build (UsageError if not).
     """
     path = find_debug_file(lib, debug_file)
-    if path is None:
-        return {}
     if debug_file is not None:
         check_debug_file(lib, debug_file)
+    return path
+
+
+def source_lines(lib: Library, path: str) -> dict[int, str]:
+    """Symbol address -> "file:line" for the variables the debug info in `path` places there.
+
+    `path` is the library itself or its debug file (debug_file_for). Only symbols with
+    relocations or bytes are looked up. No usable debug info: an empty dict.
+    """
     wanted = {s.address for s in lib.symbols
               if not s.unattributed and (s.relocations or s.size) and s.type != "TLS"}
     if not wanted:
