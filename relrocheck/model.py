@@ -137,6 +137,10 @@ class Symbol:
     source: Optional[str] = None  # "file:line" from DWARF, when debug info is present
     hint: Optional[Hint] = None
 
+    def answers_to(self, name: str) -> bool:
+        """Whether `name` is this symbol's raw name, an alias, or its demangled name."""
+        return self.name == name or name in self.aliases or self.demangled == name
+
 
 @dataclass(frozen=True)
 class Library:
@@ -193,10 +197,7 @@ class Library:
         return totals
 
     def symbol(self, name: str) -> Optional[Symbol]:
-        for s in self.symbols:
-            if s.name == name or name in s.aliases or s.demangled == name:
-                return s
-        return None
+        return next((s for s in self.symbols if s.answers_to(name)), None)
 
 
 _new, _set_field = object.__new__, object.__setattr__

@@ -44,8 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def find_symbols(lib: Library, name: str) -> list[Symbol]:
     """Symbols answering to `name` (raw, alias or demangled); all of them, since static
     objects of different files may share a name."""
-    found = [s for s in lib.symbols
-             if s.name == name or name in s.aliases or s.demangled == name]
+    found = [s for s in lib.symbols if s.answers_to(name)]
     if found:
         return found
     # Every name a symbol answers to, once, in the report's order.
