@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Mapping, Tuple
 
 
+# The class of R_*_NONE: counted, but it writes no word (model.RelocationSummary.no_ops).
+NO_OP = "none"
+
+
 @dataclass(frozen=True)
 class Arch:
     key: str  # our short name, used in reports
@@ -35,7 +39,7 @@ def _table(prefix: str, entries: Mapping[int, Tuple[str, str]]) -> Mapping[int, 
 _X86_64 = _table(
     "R_X86_64_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         1: ("64", "symbolic"),
         2: ("PC32", "symbolic"),
         5: ("COPY", "copy"),
@@ -57,7 +61,7 @@ _X86_64 = _table(
 _I386 = _table(
     "R_386_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         1: ("32", "symbolic"),
         2: ("PC32", "symbolic"),
         5: ("COPY", "copy"),
@@ -76,7 +80,7 @@ _I386 = _table(
 _AARCH64 = _table(
     "R_AARCH64_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         257: ("ABS64", "symbolic"),
         258: ("ABS32", "symbolic"),
         1024: ("COPY", "copy"),
@@ -94,7 +98,7 @@ _AARCH64 = _table(
 _ARM = _table(
     "R_ARM_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         2: ("ABS32", "symbolic"),
         3: ("REL32", "symbolic"),
         13: ("TLS_DESC", "tls"),
@@ -112,7 +116,7 @@ _ARM = _table(
 _RISCV = _table(
     "R_RISCV_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         1: ("32", "symbolic"),
         2: ("64", "symbolic"),
         3: ("RELATIVE", "relative"),
@@ -132,7 +136,7 @@ _RISCV = _table(
 _PPC64 = _table(
     "R_PPC64_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         1: ("ADDR32", "symbolic"),
         19: ("COPY", "copy"),
         20: ("GLOB_DAT", "symbolic"),
@@ -149,7 +153,7 @@ _PPC64 = _table(
 _PPC = _table(
     "R_PPC_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         1: ("ADDR32", "symbolic"),
         19: ("COPY", "copy"),
         20: ("GLOB_DAT", "symbolic"),
@@ -166,7 +170,7 @@ _PPC = _table(
 _S390 = _table(
     "R_390_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         4: ("32", "symbolic"),
         9: ("COPY", "copy"),
         10: ("GLOB_DAT", "symbolic"),
@@ -183,7 +187,7 @@ _S390 = _table(
 _LOONGARCH = _table(
     "R_LARCH_",
     {
-        0: ("NONE", "other"),
+        0: ("NONE", NO_OP),
         1: ("32", "symbolic"),
         2: ("64", "symbolic"),
         3: ("RELATIVE", "relative"),

@@ -19,8 +19,9 @@ import stat
 import struct
 import sys
 from array import array
-from itertools import repeat
-from typing import NamedTuple
+from functools import partial
+from itertools import accumulate, repeat
+from typing import NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
 
@@ -50,10 +51,16 @@ SHT_INIT_ARRAY = 14
 SHT_FINI_ARRAY = 15
 SHT_PREINIT_ARRAY = 16
 SHT_RELR = 19
+# Android's packed tables (APS2) and lld's RELR under Android's own section type.
+SHT_ANDROID_REL = 0x60000001
+SHT_ANDROID_RELA = 0x60000002
+SHT_ANDROID_RELR = 0x6FFFFF00
 SHT_NAMES = {
     0: "NULL", 1: "PROGBITS", 2: "SYMTAB", 3: "STRTAB", 4: "RELA", 5: "HASH", 6: "DYNAMIC",
     7: "NOTE", 8: "NOBITS", 9: "REL", 11: "DYNSYM", 14: "INIT_ARRAY", 15: "FINI_ARRAY",
     16: "PREINIT_ARRAY", 17: "GROUP", 18: "SYMTAB_SHNDX", 19: "RELR",
+    SHT_ANDROID_REL: "ANDROID_REL", SHT_ANDROID_RELA: "ANDROID_RELA",
+    SHT_ANDROID_RELR: "ANDROID_RELR",
 }
 
 SHF_WRITE = 0x1
@@ -70,9 +77,35 @@ PT_GNU_RELRO = 0x6474E552
 PF_W = 0x2
 
 DT_NULL = 0
+DT_PLTRELSZ = 2
+DT_SYMTAB = 6
+DT_RELA = 7
+DT_RELASZ = 8
+DT_RELAENT = 9
 DT_INIT = 12
 DT_SONAME = 14
+DT_REL = 17
+DT_RELSZ = 18
+DT_RELENT = 19
+DT_PLTREL = 20
 DT_TEXTREL = 22
+DT_JMPREL = 23
+DT_RELRSZ = 35
+DT_RELR = 36
+DT_RELRENT = 37
+DT_ANDROID_REL = 0x6000000F
+DT_ANDROID_RELSZ = 0x60000010
+DT_ANDROID_RELA = 0x60000011
+DT_ANDROID_RELASZ = 0x60000012
+DT_ANDROID_RELR = 0x6FFFE000
+DT_ANDROID_RELRSZ = 0x6FFFE001
+DT_ANDROID_RELRENT = 0x6FFFE003
+# Firefox's relrhack hides DT_RELR* from the loader by setting this bit in the tag and
+# applies the table itself at start-up: the pages are written all the same.
+DT_RELRHACK_BIT = 0x8000000
+# Relocation tables the loader follows that this reader does not decode: refused by name.
+DT_CREL = 0x40000026
+UNDECODED_RELOCATION_TAGS = {DT_CREL: "DT_CREL"}
 DT_BIND_NOW = 24
 DT_PREINIT_ARRAYSZ = 33
 DT_FLAGS = 30
@@ -462,6 +495,135 @@ class ElfFile:
             entries.append((tag, val))
         return entries
 
+    # -- relocation tables ---------------------------------------------------------------
+
+    def relocation_tables(self) -> list["RelocationTable"]:
+        """Every dynamic relocation table, as the loader finds it.
+
+        The dynamic section is what the loader follows, so its tags decide where each table
+        is and how long; section headers only name them (a header may be hidden, retyped or
+        gone). A tag's range that whole sections of the matching type tile is read through
+        those sections; otherwise through a header made from the tags, named after the
+        section that starts there (or the tag). Allocated relocation sections no tag covers
+        (a static executable's .rela.iplt) are read too. A relocation table the reader
+        cannot decode is an error naming it: a partial count would undercount silently.
+        """
+        tags: dict[int, int] = {}
+        for tag, value in self.dynamic():
+            tags.setdefault(tag, value)
+        for tag, name in UNDECODED_RELOCATION_TAGS.items():
+            if tag in tags:
+                raise self.fail(f"has a {name} relocation table (dynamic tag 0x{tag:x}), which "
+                                "this version cannot decode: its relocations would go uncounted")
+        for s in self.sections:
+            if s.sh_type in UNDECODED_RELOCATION_SECTIONS and s.is_alloc:
+                raise self.fail(f"section {s.name} is a {UNDECODED_RELOCATION_SECTIONS[s.sh_type]}"
+                                " relocation table, which this version cannot decode")
+        ranges: list[tuple[str, str, int, int]] = []  # (tag name, encoding, vaddr, size)
+        for addr_tag, size_tag, ent_tag, encoding, name in _DYNAMIC_TABLES:
+            if addr_tag not in tags:
+                continue
+            if size_tag not in tags:
+                raise self.fail(f"dynamic section has {name} but no size for it")
+            entry = _ENTRY_WORDS[encoding] * self.word_size
+            if ent_tag is not None and ent_tag in tags and tags[ent_tag] != entry:
+                raise self.fail(f"dynamic section: {name} entry size {tags[ent_tag]} "
+                                f"(expected {entry})")
+            ranges.append((name, encoding, tags[addr_tag], tags[size_tag]))
+        if DT_JMPREL in tags:
+            kind = tags.get(DT_PLTREL)
+            if kind not in (DT_REL, DT_RELA):
+                raise self.fail(f"dynamic section: DT_PLTREL {kind} names neither DT_REL nor "
+                                "DT_RELA: cannot decode the PLT relocations")
+            if DT_PLTRELSZ not in tags:
+                raise self.fail("dynamic section has DT_JMPREL but no DT_PLTRELSZ")
+            encoding = ENC_RELA if kind == DT_RELA else ENC_REL
+            start, size = tags[DT_JMPREL], tags[DT_PLTRELSZ]
+            # Some linkers let DT_RELASZ include the PLT relocations that follow (or
+            # precede) them; the loader (glibc's elf/dynamic-link.h) applies them once.
+            for i, (name, enc, r_start, r_size) in enumerate(ranges):
+                if enc != encoding or not r_start <= start < start + size <= r_start + r_size:
+                    continue
+                if start + size == r_start + r_size:
+                    ranges[i] = (name, enc, r_start, r_size - size)
+                elif start == r_start:
+                    ranges[i] = (name, enc, r_start + size, r_size - size)
+            ranges.append(("DT_JMPREL", encoding, start, size))
+        tables: list[RelocationTable] = []
+        covered: list[tuple[int, int]] = []
+        relocation_sections = sorted((s for s in self.sections
+                                      if s.sh_type in _SECTION_ENCODING and s.is_alloc),
+                                     key=lambda s: s.sh_addr)
+        for name, encoding, start, size in ranges:
+            if size == 0:
+                continue
+            covered.append((start, start + size))
+            entry = _ENTRY_WORDS[encoding] * self.word_size
+            if encoding in _FIXED_SIZE and size % entry:
+                raise self.fail(f"dynamic section: {name} size {size} is not a multiple of its "
+                                f"entry size {entry}")
+            wanted = _SECTION_TYPES[encoding]
+            inside = [s for s in relocation_sections
+                      if start <= s.sh_addr < start + size and s.sh_size]
+            if (inside and all(s.sh_type in wanted for s in inside)
+                    and inside[0].sh_addr == start
+                    and all(a.sh_addr + a.sh_size == b.sh_addr for a, b in zip(inside, inside[1:]))
+                    and inside[-1].sh_addr + inside[-1].sh_size == start + size):
+                tables.extend(RelocationTable(s, encoding) for s in inside)
+                continue
+            offset = self.file_offset(start, size, name)
+            at = next((s for s in self.sections if s.is_alloc and s.sh_addr == start
+                       and s.sh_size), None)
+            dynsym = next((s for s in self.sections if s.sh_type == SHT_DYNSYM), None)
+            header = SectionHeader(-1, at.name if at is not None else name, wanted[0],
+                                   SHF_ALLOC, start, offset, size,
+                                   dynsym.number if dynsym is not None else 0, 0,
+                                   self.word_size, entry)
+            tables.append(RelocationTable(header, encoding))
+        for s in relocation_sections:
+            if s.sh_size and not any(lo < s.sh_addr + s.sh_size and s.sh_addr < hi
+                                     for lo, hi in covered):
+                tables.append(RelocationTable(s, _SECTION_ENCODING[s.sh_type]))
+        return tables
+
+    def file_offset(self, vaddr: int, size: int, what: str) -> int:
+        """The file offset of [vaddr, vaddr + size), which one PT_LOAD must back with bytes."""
+        for p in self.segments:
+            if p.p_type == PT_LOAD and p.p_vaddr <= vaddr and vaddr + size <= p.p_vaddr + p.p_filesz:
+                offset = p.p_offset + vaddr - p.p_vaddr
+                self._check_range(offset, size, what)
+                return offset
+        raise self.fail(f"{what} at 0x{vaddr:x} (size 0x{size:x}) lies in no loaded part of "
+                        "the file")
+
+    def read_relocations(self, table: "RelocationTable"
+                         ) -> "tuple[Sequence[int], array | None, array | None]":
+        """A table's (r_offset, r_info, r_addend) columns, whatever its encoding.
+
+        RELR tables give offsets only (each is a RELATIVE relocation whose addend is the
+        stored word); REL tables have no addend column.
+        """
+        header, encoding, word = table.header, table.encoding, self.word_size
+        if encoding in _RELR_ENCODINGS:
+            # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
+            if header.sh_entsize not in (0, word) or header.sh_size % word:
+                self.check_table(header, word)
+            return decode_relr(self.column(header, word, 0, word), word), None, None
+        if encoding in (ENC_APS2_REL, ENC_APS2_RELA):
+            blob = self.read_at(header.sh_offset, header.sh_size)
+            limit = sum(p.p_memsz for p in self.segments if p.p_type == PT_LOAD) // word
+            try:
+                return decode_aps2(blob, encoding == ENC_APS2_RELA, word, limit)
+            except ValueError as exc:
+                raise self.fail(f"relocation table {header.name} ({encoding}): {exc}") from None
+        has_addend = encoding == ENC_RELA
+        entsize = word * (3 if has_addend else 2)
+        if header.number >= 0:
+            self.check_table(header, entsize)
+        fields = ((0, word), (word, word)) + (((2 * word, word),) if has_addend else ())
+        offsets_col, infos, *rest = self.columns(header, entsize, fields)
+        return offsets_col, infos, rest[0] if rest else None
+
     def string_at(self, strtab: SectionHeader, offset: int) -> str:
         if strtab.sh_type != SHT_STRTAB:
             raise self.fail(f"section {strtab.name} is not a string table")
@@ -546,3 +708,158 @@ def decode_relr(entries: "array | list[int]", word_size: int) -> list[int]:
 
 
 _BIT_POSITIONS = [tuple(i for i in range(8) if value >> i & 1) for value in range(256)]
+
+
+# Encodings of relocation tables, as reports name them.
+ENC_REL, ENC_RELA, ENC_RELR = "REL", "RELA", "RELR"
+ENC_APS2_REL, ENC_APS2_RELA = "APS2 REL", "APS2 RELA"  # Android packed (SLEB128 groups)
+ENC_ANDROID_RELR = "RELR (DT_ANDROID_RELR)"
+ENC_RELRHACK = "RELR (relrhack)"
+ENCODINGS = (ENC_REL, ENC_RELA, ENC_RELR, ENC_APS2_REL, ENC_APS2_RELA, ENC_ANDROID_RELR,
+             ENC_RELRHACK)
+_RELR_ENCODINGS = (ENC_RELR, ENC_ANDROID_RELR, ENC_RELRHACK)
+_FIXED_SIZE = (ENC_REL, ENC_RELA) + _RELR_ENCODINGS
+_ENTRY_WORDS = {ENC_REL: 2, ENC_RELA: 3, ENC_RELR: 1, ENC_APS2_REL: 1, ENC_APS2_RELA: 1,
+                ENC_ANDROID_RELR: 1, ENC_RELRHACK: 1}
+# Section types a table of each encoding may have; the first is the canonical one.
+_SECTION_TYPES = {
+    ENC_REL: (SHT_REL,), ENC_RELA: (SHT_RELA,), ENC_RELR: (SHT_RELR,),
+    ENC_APS2_REL: (SHT_ANDROID_REL,), ENC_APS2_RELA: (SHT_ANDROID_RELA,),
+    ENC_ANDROID_RELR: (SHT_ANDROID_RELR, SHT_RELR), ENC_RELRHACK: (SHT_RELR,),
+}
+_SECTION_ENCODING = {SHT_REL: ENC_REL, SHT_RELA: ENC_RELA, SHT_RELR: ENC_RELR,
+                     SHT_ANDROID_REL: ENC_APS2_REL, SHT_ANDROID_RELA: ENC_APS2_RELA,
+                     SHT_ANDROID_RELR: ENC_ANDROID_RELR}
+# (address tag, size tag, entry-size tag, encoding, name) of each table the loader follows;
+# DT_JMPREL is apart: DT_PLTREL tells its encoding.
+_DYNAMIC_TABLES = (
+    (DT_RELA, DT_RELASZ, DT_RELAENT, ENC_RELA, "DT_RELA"),
+    (DT_REL, DT_RELSZ, DT_RELENT, ENC_REL, "DT_REL"),
+    (DT_RELR, DT_RELRSZ, DT_RELRENT, ENC_RELR, "DT_RELR"),
+    (DT_ANDROID_RELA, DT_ANDROID_RELASZ, None, ENC_APS2_RELA, "DT_ANDROID_RELA"),
+    (DT_ANDROID_REL, DT_ANDROID_RELSZ, None, ENC_APS2_REL, "DT_ANDROID_REL"),
+    (DT_ANDROID_RELR, DT_ANDROID_RELRSZ, DT_ANDROID_RELRENT, ENC_ANDROID_RELR,
+     "DT_ANDROID_RELR"),
+    (DT_RELR | DT_RELRHACK_BIT, DT_RELRSZ | DT_RELRHACK_BIT, DT_RELRENT | DT_RELRHACK_BIT,
+     ENC_RELRHACK, "DT_RELR (hidden by relrhack)"),
+)
+SHT_CREL = 0x40000014
+UNDECODED_RELOCATION_SECTIONS = {SHT_CREL: "SHT_CREL"}
+
+
+class RelocationTable(NamedTuple):
+    header: SectionHeader  # its section, or one made from the dynamic tags (number -1)
+    encoding: str  # one of ENCODINGS
+
+    @property
+    def name(self) -> str:
+        return self.header.name
+
+
+# APS2 group flags (bionic's linker_reloc_iterators.h, lld's AndroidPackedRelocationSection).
+_APS2_BY_INFO, _APS2_BY_OFFSET_DELTA, _APS2_BY_ADDEND, _APS2_HAS_ADDEND = 1, 2, 4, 8
+# A byte below 0x80 is a whole SLEB128 value: 0x40-0x7f are the negative ones.
+_SIGNED_7 = bytes(b | 0x80 if b & 0x40 else b for b in range(128)) + bytes(128)
+
+
+def _sleb128(blob: bytes, pos: int, count: int) -> tuple[list[int], int]:
+    """`count` SLEB128 values starting at blob[pos], and the position after them.
+
+    When the next `count` bytes are single-byte values (the common case: small deltas), they
+    are decoded in one C-level pass; otherwise value by value.
+    """
+    if count <= 0:
+        return [], pos
+    chunk = blob[pos:pos + count]
+    if len(chunk) == count and max(chunk) < 0x80:
+        return array("b", chunk.translate(_SIGNED_7)).tolist(), pos + count
+    out: list[int] = []
+    append = out.append
+    end = len(blob)
+    for _ in range(count):
+        value = shift = 0
+        while True:
+            if pos >= end:
+                raise ValueError("truncated SLEB128 value")
+            byte = blob[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+            if shift > 70:
+                raise ValueError("SLEB128 value longer than 64 bits")
+        if byte & 0x40:
+            value -= 1 << shift
+        append(value)
+    return out, pos
+
+
+def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
+                ) -> tuple[array, array, array | None]:
+    """(r_offset, r_info, r_addend) columns of an Android packed table (APS2).
+
+    After the magic: the relocation count and the initial r_offset, then groups of (size,
+    flags, [offset delta], [info], [addend delta]) whose members carry whatever the group
+    does not share. Groups sharing offset delta and info (lld's runs of RELATIVE entries)
+    cost nothing per entry and are expanded by range(); the rest decode their per-entry
+    values in bulk. `limit` bounds the count a table may claim (the image's words).
+    """
+    if blob[:4] != b"APS2":
+        raise ValueError("no APS2 magic: not an Android packed relocation table")
+    mask = (1 << (8 * word_size)) - 1
+    (count, offset), pos = _sleb128(blob, 4, 2)
+    if count < 0 or count > limit:
+        raise ValueError(f"claims {count} relocations, more than the image has words")
+    offsets: list[int] = []
+    infos: list[int] = []
+    addends: list[int] = []
+    info = addend = 0
+    while len(offsets) < count:
+        (size, flags), pos = _sleb128(blob, pos, 2)
+        if size <= 0 or size > count - len(offsets):
+            raise ValueError(f"group of {size} relocations where {count - len(offsets)} remain")
+        by_offset = flags & _APS2_BY_OFFSET_DELTA
+        by_info = flags & _APS2_BY_INFO
+        has_addend = flags & _APS2_HAS_ADDEND
+        by_addend = has_addend and flags & _APS2_BY_ADDEND
+        if has_addend and not is_rela:
+            raise ValueError("a group with addends in a REL table")
+        if by_offset:
+            (delta,), pos = _sleb128(blob, pos, 1)
+        if by_info:
+            (info,), pos = _sleb128(blob, pos, 1)
+        if by_addend:
+            (step,), pos = _sleb128(blob, pos, 1)
+            addend += step
+        elif not has_addend:
+            addend = 0
+        per_entry = (not by_offset) + (not by_info) + bool(has_addend and not by_addend)
+        values, pos = _sleb128(blob, pos, per_entry * size)
+        field = 0
+        if by_offset:
+            offsets.extend(range(offset + delta, offset + delta * size + (1 if delta >= 0 else -1),
+                                 delta) if delta else repeat(offset, size))
+            offset += delta * size
+        else:
+            offsets.extend(accumulate(values[0::per_entry], initial=offset))
+            del offsets[-size - 1]  # the initial value accumulate() puts first
+            offset = offsets[-1]
+            field = 1
+        if by_info:
+            infos.extend(repeat(info, size))
+        else:
+            infos.extend(values[field::per_entry])
+            info = infos[-1]
+            field += 1
+        if is_rela:
+            if has_addend and not by_addend:
+                addends.extend(accumulate(values[field::per_entry], initial=addend))
+                del addends[-size - 1]
+                addend = addends[-1]
+            else:
+                addends.extend(repeat(addend, size))
+    code = _U64 if word_size == 8 else _U32
+    as_words = partial(map, mask.__and__)
+    return (array(code, as_words(offsets)), array(code, as_words(infos)),
+            array(code, as_words(addends)) if is_rela else None)

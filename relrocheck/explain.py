@@ -135,22 +135,15 @@ class _Reader:
             return i >= 0 and address < ranges[i][1]
 
         lo, hi = ranges[0][0], ranges[-1][1]
-        for table in elf.sections:
-            if table.sh_type not in (E.SHT_REL, E.SHT_RELA, E.SHT_RELR) or not table.is_alloc:
-                continue
-            if not table.sh_size:
-                continue
-            if table.sh_type == E.SHT_RELR:
-                addresses = E.decode_relr(elf.column(table, word, 0, word), word)
-                picked = [a for a in _in_span(addresses, lo, hi) if inside(a)]
+        for found in elf.relocation_tables():
+            table = found.header
+            offsets, infos, addend_column = elf.read_relocations(found)
+            if infos is None:  # RELR
+                picked = [a for a in _in_span(offsets, lo, hi) if inside(a)]
                 for address, stored in zip(picked, elf.stored_words(picked)):
                     yield address, self.arch.relative_type, table, 0, stored, None
                 continue
-            rela = table.sh_type == E.SHT_RELA
-            entsize = word * (3 if rela else 2)
-            elf.check_table(table, entsize)
-            fields = ((0, word), (word, word)) + (((2 * word, word),) if rela else ())
-            offsets, infos, *rest = elf.columns(table, entsize, fields)
+            rela = addend_column is not None
             index = [i for i in compress(range(len(offsets)),
                                          map(operator.and_, map(lo.__le__, offsets),
                                              map(hi.__gt__, offsets)))
@@ -159,12 +152,13 @@ class _Reader:
                 continue
             shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
             if rela:
-                addends = [_signed(rest[0][i], word) for i in index]
+                addends = [_signed(addend_column[i], word) for i in index]
             else:
                 addends = elf.stored_words([offsets[i] for i in index])
             symtab = table.sh_link if table.sh_link else None
             for i, addend in zip(index, addends):
-                yield offsets[i], infos[i] & mask, table, infos[i] >> shift, addend, symtab
+                if infos[i] & mask:  # R_*_NONE writes nothing
+                    yield offsets[i], infos[i] & mask, table, infos[i] >> shift, addend, symtab
 
     # -- what a word points to -----------------------------------------------------------------
 

@@ -156,7 +156,7 @@ class _Measurement:
                     or bool(flags_1 & E.DF_1_NOW))
         textrel_flag = E.DT_TEXTREL in tags or bool(flags & E.DF_TEXTREL)
 
-        tables, by_type, by_table = self._read_relocations()
+        tables, by_type, by_table, encodings, no_ops = self._read_relocations()
         owners, bounds, owner_of_bound = self._partition()
         owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
 
@@ -206,7 +206,7 @@ class _Measurement:
         class_totals: Counter[str] = Counter()
         for cls, table in tables.items():
             class_totals[cls] += len(table.offsets)
-        total = sum(class_totals.values())
+        total = sum(class_totals.values()) + no_ops
         pages = Pages(
             page_size=self.page_size,
             relocated=len(relocated_pages),
@@ -254,6 +254,8 @@ class _Measurement:
                 by_table=dict(by_table),
                 by_section=dict(sorted(((k, v) for k, v in section_relocs.items() if v),
                                        key=lambda kv: (-kv[1], kv[0]))),
+                encodings=encodings,
+                no_ops=no_ops,
             ),
             pages=pages,
             symbols=tuple(symbols),
@@ -264,35 +266,31 @@ class _Measurement:
 
     # -- relocations ---------------------------------------------------------------------
 
-    def _read_relocations(self) -> tuple[dict[str, _Table], Counter[str], dict[str, int]]:
-        """Every dynamic relocation, per class, plus counts per type name and per table."""
+    def _read_relocations(self) -> tuple[dict[str, _Table], Counter[str], dict[str, int],
+                                         dict[str, str], int]:
+        """Every dynamic relocation, per class; counts per type name and per table; each
+        table's encoding; and the number of R_*_NONE entries."""
         elf, arch = self.elf, self.arch
         word = elf.word_size
         parts: dict[str, list[tuple[Sequence[int], bytes]]] = {}
         by_type: Counter[str] = Counter()
         by_table: dict[str, int] = {}
         classify = self._target_classifier()
-        for table in elf.sections:
-            if table.sh_type not in (E.SHT_REL, E.SHT_RELA, E.SHT_RELR) or not table.is_alloc:
-                continue
-            if table.sh_type == E.SHT_RELR:
-                # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
-                if table.sh_entsize not in (0, word) or table.sh_size % word:
-                    elf.check_table(table, word)
-                offsets = E.decode_relr(elf.column(table, word, 0, word), word)
+        encodings: dict[str, str] = {}
+        for found in elf.relocation_tables():
+            table = found.header
+            encodings.setdefault(table.name, found.encoding)
+            offsets_col, infos, addends = elf.read_relocations(found)
+            if infos is None:  # RELR: every entry a RELATIVE relocation, addend in place
+                offsets = offsets_col
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
                 by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
                 parts.setdefault("relative", []).append(
                     (offsets, classify(elf.stored_words(offsets))))
                 continue
-            has_addend = table.sh_type == E.SHT_RELA
-            entsize = word * (3 if has_addend else 2)
-            elf.check_table(table, entsize)
-            if table.sh_size == 0:
+            if not len(infos):
+                by_table.setdefault(table.name, 0)
                 continue
-            fields = ((0, word), (word, word)) + (((2 * word, word),) if has_addend else ())
-            offsets_col, infos, *rest = elf.columns(table, entsize, fields)
-            addends = rest[0] if rest else None
             type_shift, type_mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
             # Linkers put RELATIVE entries first (-z combreloc): count that run with two
             # C-level scans and hash only the rest.
@@ -314,12 +312,17 @@ class _Measurement:
                 kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
                 parts.setdefault(cls, []).append((offs, kinds))
         tables = {cls: _merge(parts[cls]) for cls in RELOCATION_CLASSES if cls in parts}
-        return tables, by_type, by_table
+        # R_*_NONE entries are counted (readelf lists them) but write nothing: they have no
+        # class, no page and no owner.
+        none = sum(len(offsets) for offsets, _ in parts.get(archtables.NO_OP, ()))
+        return tables, by_type, by_table, encodings, none
 
     def _kinds_for_class(self, cls: str, offsets: Sequence[int], infos: Sequence[int],
                          type_shift: int, addends: Sequence[int] | None,
                          table: SectionHeader, classify) -> bytes:
         """Target kind code of each relocation of one class, aligned with its offsets."""
+        if cls == archtables.NO_OP:
+            return b""
         if cls in _FIXED_TARGET:
             return bytes([_FIXED_TARGET[cls]]) * len(offsets)
         if cls == "relative":

@@ -22,7 +22,8 @@ RELOCATION_CLASSES: Tuple[str, ...] = (
     "irelative",  # ifunc resolver runs at load
     "tls",  # DTPMOD/DTPOFF/TPOFF/TLSDESC
     "copy",  # executables only
-    "other",  # anything else (NONE, or a type this architecture table does not know)
+    "other",  # anything else: a type this architecture table does not know
+    # R_*_NONE has no class: it writes nothing (archtables.NO_OP, RelocationSummary.no_ops)
 )
 
 # What a relocated word points to, as far as the file alone tells.
@@ -95,6 +96,10 @@ class RelocationSummary:
     by_class: Mapping[str, int]  # RELOCATION_CLASSES -> count (only classes present)
     by_table: Mapping[str, int]  # relocation section name (.rela.dyn, .relr.dyn, ...) -> count
     by_section: Mapping[str, int]  # section written into -> count ("<none>" if no section)
+    # relocation table name -> its encoding (elf.ENCODINGS: REL, RELA, RELR, APS2 RELA, ...)
+    encodings: Mapping[str, str] = field(default_factory=dict)
+    # R_*_NONE entries: in total and by_type (readelf lists them), in no class: no write
+    no_ops: int = 0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
             "by_class": dict(lib.relocations.by_class),
             "by_table": dict(lib.relocations.by_table),
             "by_section": dict(lib.relocations.by_section),
+            "encodings": dict(lib.relocations.encodings),
+            "no_ops": lib.relocations.no_ops,
         },
         "pages": {
             "page_size": lib.pages.page_size,
@@ -154,7 +156,8 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
             static_initializers=d["static_initializers"],
             relocations=RelocationSummary(
                 total=rel["total"], by_type=rel["by_type"], by_class=rel["by_class"],
-                by_table=rel["by_table"], by_section=rel["by_section"]),
+                by_table=rel["by_table"], by_section=rel["by_section"],
+                encodings=rel.get("encodings", {}), no_ops=rel.get("no_ops", 0)),
             pages=Pages(
                 page_size=pages["page_size"], relocated=pages["relocated"],
                 writable_file_backed=pages["writable_file_backed"],

@@ -70,11 +70,14 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
             f"{section.kind}{marker}")
     r = lib.relocations
     add("")
-    add(f"  Dynamic relocations: {r.total}")
+    no_ops = f" ({r.no_ops} of type NONE write nothing)" if r.no_ops else ""
+    add(f"  Dynamic relocations: {r.total}{no_ops}")
     if r.total:
         add(f"    by class: {counts(r.by_class)}")
         add(f"    by type:  {counts(r.by_type)}")
-        add(f"    by table: {counts(r.by_table)}")
+        add(f"    by table: " + ", ".join(
+            f"{name} {count}" + (f" ({r.encodings[name]})" if name in r.encodings else "")
+            for name, count in r.by_table.items()))
     symbols = [s for s in lib.symbols if s.relocations or s.size]
     shown = symbols if top is None else symbols[:top]
     add("")
