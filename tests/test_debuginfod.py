@@ -164,6 +164,11 @@ def test_a_stripped_library_is_attributed_through_debuginfod_then_from_the_cache
     second = report(lib, env)
     check(symbols_of(second))
     assert second.stderr == ""  # the cache answered: no server was needed
+    explain = subprocess.run([sys.executable, "-m", "relrocheck", "explain", str(lib), "names"],
+                             capture_output=True, text=True, timeout=120, check=False,
+                             env={**os.environ, **env})
+    assert explain.returncode == 0, explain.stderr
+    assert f"pointer_tables.c:{names_line}" in explain.stdout
 
     # --no-debuginfod: not even the cache is consulted.
     off = symbols_of(report(lib, env, "--no-debuginfod"))
