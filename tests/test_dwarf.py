@@ -58,6 +58,7 @@ BUILDS = {
     "gcc-dwarf4": ("cc", ["-gdwarf-4"]),
     "gcc-dwarf2": ("cc", ["-gdwarf-2"]),
     "gcc-compressed": ("cc", ["-g", "-gz=zlib"]),
+    "gcc-compressed-gnu": ("cc", ["-g", "-gz=zlib-gnu"]),  # .zdebug_* sections
     "clang-dwarf5": ("clang", ["-g", "-gdwarf-5"]),  # locations through DW_OP_addrx
     "clang-dwarf4": ("clang", ["-g", "-gdwarf-4"]),
 }

@@ -131,6 +131,18 @@ def test_a_compressed_section_inflates_to_its_declared_size_at_most(tmp_path):
     assert max_rss_kib < 200 * 1024  # inflating the bomb would take 512 MiB
 
 
+def test_zstd_and_unknown_compression_give_no_source_lines(tmp_path):
+    """ELFCOMPRESS_ZSTD needs a module outside the standard library: skipped, like any
+    compression we do not know."""
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, flags=["-g", "-gz=zlib"])
+    assert sourced(lib)
+    _index, offset, _size = sections(lib)[".debug_info"]
+    assert lib.read_bytes()[offset:offset + 4] == struct.pack("<I", 1)  # Elf64_Chdr: ZLIB
+    for ch_type in (2, 0x7FFFFFFF):
+        patch(lib, offset, struct.pack("<I", ch_type))
+        assert sourced(lib) == {}
+
+
 @pytest.mark.skipif(not HAVE_CLANG, reason="no clang")
 def test_an_unknown_form_in_the_unit_entry_drops_the_unit(tmp_path):
     """clang's DWARF 5 locates variables through .debug_addr; the unit's DW_AT_addr_base is
