@@ -36,7 +36,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import compress
 from typing import Literal
 
@@ -70,8 +70,10 @@ def source_lines(lib: Library, path: str) -> dict[int, str]:
     ":". No usable debug info, or malformed: an empty dict (or the lines found before the
     damage), never an error.
     """
-    wanted = {s.address for s in lib.symbols
-              if not s.unattributed and (s.relocations or s.size) and s.type != "TLS"}
+    wanted: dict[int, list[str]] = {}
+    for s in lib.symbols:
+        if not s.unattributed and (s.relocations or s.size) and s.type != "TLS":
+            wanted.setdefault(s.address, []).append(s.name)
     if not wanted:
         return {}
     found: dict[int, str] = {}
@@ -191,6 +193,7 @@ def _inflate(data: bytes, size: int) -> bytes:
 
 DW_TAG_variable = 0x34
 DW_AT_location = 0x02
+DW_AT_name = 0x03
 DW_AT_stmt_list = 0x10
 DW_AT_comp_dir = 0x1B
 DW_AT_abstract_origin = 0x31
@@ -520,22 +523,23 @@ class _Reader:
 
     # -- matches ---------------------------------------------------------------------------
 
-    def find(self, wanted: set[int], found: dict[int, str]) -> None:
-        """Fill `found` (address -> "file:line"); it keeps what was found if this stops."""
-        for position, address in self._addr_matches(wanted):
+    def find(self, wanted: Mapping[int, Sequence[str]], found: dict[int, str]) -> None:
+        """Fill `found` (address -> "file:line") for the `wanted` addresses (-> the names of
+        their symbols); it keeps what was found if this stops."""
+        for position, address in self._addr_matches(wanted.keys()):
             if address not in found:
-                line = self._source_at(position)
+                line = self._source_at(position, wanted[address])
                 if line:
                     found[address] = line
-        missing = wanted - found.keys()
+        missing = wanted.keys() - found.keys()
         if missing and ".debug_addr" in self.sections:
             for position, address in self._addrx_matches(missing):
                 if address not in found:
-                    line = self._source_at(position)
+                    line = self._source_at(position, wanted[address])
                     if line:
                         found[address] = line
 
-    def _addr_matches(self, wanted: set[int]) -> Iterable[tuple[int, int]]:
+    def _addr_matches(self, wanted: Iterable[int]) -> Iterable[tuple[int, int]]:
         """Offsets of `exprloc(1 + word) DW_OP_addr <wanted address>` in .debug_info."""
         word, info = self.word, self.info
         by_bytes = {a.to_bytes(word, self.endian): a for a in wanted if 0 <= a < 1 << (8 * word)}
@@ -608,24 +612,31 @@ class _Reader:
 
     # -- from a match to file:line ----------------------------------------------------------
 
-    def _source_at(self, position: int) -> str | None:
+    def _source_at(self, position: int, names: Sequence[str]) -> str | None:
+        """file:line of the variable whose location is at `position`, one of `names`."""
         try:
             unit = self.unit_at(position)
             if unit is None:
                 return None
-            found = self._variable_with_location_at(unit, position)
-            if found is None:
-                return None
-            return self._decl(unit, found)
+            for attrs in self._variables_with_location_at(unit, position):
+                if not self._named_like(unit, attrs, names):
+                    continue
+                line = self._decl(unit, attrs)
+                if line:
+                    return line
         except _MALFORMED:
-            return None  # malformed or unsupported: no source, never a failure
+            pass  # malformed or unsupported: no source, never a failure
+        return None
 
-    def _variable_with_location_at(self, unit: _Unit, position: int) -> dict | None:
-        """Attributes of the DW_TAG_variable whose DW_AT_location value starts at `position`.
+    def _variables_with_location_at(self, unit: _Unit, position: int) -> Iterator[dict]:
+        """Attributes of each DW_TAG_variable whose DW_AT_location value may start at
+        `position`, most likely first.
 
         DIEs have no back links, so try the offsets just before the match whose
         abbreviation code (a ULEB128) is one of this unit's variables with a location, and
-        keep the one whose location attribute lands exactly on the match.
+        keep those whose location attribute lands exactly on the match. More than one may:
+        the bytes `0a 09 01 ...` are a DIE of code 10 and, one byte later, one of code 9
+        (clang: the same attributes, a name index one byte wider); the caller picks by name.
         """
         info, codes = self.info, unit.variable_codes
         tried = set()
@@ -635,7 +646,7 @@ class _Reader:
                 tried.add(start)
                 attrs = self._variable_at(unit, start, position)
                 if attrs is not None:
-                    return attrs
+                    yield attrs
         low = max(unit.first_die, position - _MAX_DIE_PREFIX)
         for start in range(position - 1, low - 1, -1):
             if start in tried:
@@ -646,8 +657,16 @@ class _Reader:
                 continue
             attrs = self._variable_at(unit, start, position)
             if attrs is not None:
-                return attrs
-        return None
+                yield attrs
+
+    def _named_like(self, unit: _Unit, attrs: dict, names: Sequence[str]) -> bool:
+        """Whether the DIE's DW_AT_name, if it has one we can read, is in a symbol's name
+        (`keys` in `_ZN6config4keysE`, `table` in `table.0`)."""
+        found = attrs.get(DW_AT_name)
+        if found is None:
+            return True  # a definition that names its declaration (DW_AT_specification)
+        text = self._string(unit, found[0], found[1])
+        return text is None or any(text in name for name in names)
 
     def _variable_at(self, unit: _Unit, start: int, position: int) -> dict | None:
         try:
