@@ -47,7 +47,8 @@ from relrocheck.text import printable
 
 SHF_COMPRESSED = 0x800
 ELFCOMPRESS_ZLIB = 1
-# The largest section inflated, whatever its header claims: libLLVM's .debug_info is ~1 GiB.
+# An absolute bound on one inflated section, whatever its header claims (a larger one gives
+# no source lines).
 MAX_INFLATED = 2 << 30
 DW_OP_addr = 0x03
 DW_OP_addrx = 0xA1
