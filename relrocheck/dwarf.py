@@ -285,8 +285,13 @@ def _sleb_at(data: bytes, pos: int) -> tuple[int, int]:
     raise _Unsupported("LEB128 number longer than 64 bits")
 
 
+# The longest string read (a path, a name, a producer with every option): a section without
+# the terminating NUL must not make each read scan to its end.
+_MAX_STRING = 1 << 16
+
+
 def _cstring(data: bytes, pos: int) -> tuple[bytes, int]:
-    end = data.index(b"\0", pos)
+    end = data.index(b"\0", pos, pos + _MAX_STRING)
     return data[pos:end], end + 1
 
 
@@ -484,14 +489,20 @@ class _Reader:
             return self._int(data, pos, size), pos + size
         if form == _FORM_STRING:
             return _cstring(data, pos)
+        # Blocks and expressions: only where they are is used (a location is recognised by
+        # its offset), so their bytes are not copied; one past the end is malformed.
         if form in (_FORM_EXPRLOC, _FORM_BLOCK):
             length, pos = _uleb_at(data, pos)
-            return data[pos:pos + length], pos + length
+            if pos + length > len(data):
+                raise _Unsupported("a block past the end of its section")
+            return None, pos + length
         if form in (_FORM_BLOCK1, _FORM_BLOCK2, _FORM_BLOCK4):
             width = {_FORM_BLOCK1: 1, _FORM_BLOCK2: 2, _FORM_BLOCK4: 4}[form]
             length = self._int(data, pos, width)
             pos += width
-            return data[pos:pos + length], pos + length
+            if pos + length > len(data):
+                raise _Unsupported("a block past the end of its section")
+            return None, pos + length
         if form == _FORM_SDATA:
             return _sleb_at(data, pos)
         if form == _FORM_IMPLICIT_CONST:
