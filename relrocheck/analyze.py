@@ -6,7 +6,8 @@ demangled name (c++filt), the source line (DWARF, when present) and a fix hint.
 The enrichment must stay cheap next to measuring. Measured on libLLVM-15 (6,118 symbols,
 6,045 mangled, no debug info; 2 cores): measure ~180 ms; c++filt ~8 ms on the other core,
 while this process computes hints (~6 ms) and builds the new symbols (~5 ms); the DWARF
-check < 1 ms. See relrocheck/demangle.py and relrocheck/dwarf.py for their own costs.
+check < 1 ms. See relrocheck/demangle.py, relrocheck/debugfile.py and relrocheck/dwarf.py for
+their own costs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from relrocheck.model import Hint, Library, Symbol
 
 
 def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | None = None,
-            demangle: bool = True, sources: bool = True, hints: bool = True) -> Library:
+            demangle: bool = True, sources: bool = True, hints: bool = True,
+            debuginfod: bool = False) -> Library:
     """Measure `path` and fill each symbol's `demangled`, `source` and `hint`.
 
     debug_file: DWARF to read source lines from, instead of the library's own debug info or
@@ -28,13 +30,16 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
       library is measured again with it: relocations are attributed to every symbol).
     demangle, sources, hints: leave a part out (e.g. a scan that shows no names; without
       sources no debug file is looked for). The numbers are otherwise the same.
+    debuginfod: when no debug file is found locally, ask the servers of DEBUGINFOD_URLS
+      (relrocheck/debuginfod.py). Off by default: a gate run on every build should not wait
+      for the network; report and explain turn it on.
     """
     lib = measure(path, page_size=page_size)
     debug: str | None = None
     if sources:
-        from relrocheck.dwarf import debug_file_for
+        from relrocheck.debugfile import debug_file_for
 
-        debug = debug_file_for(lib, debug_file)
+        debug = debug_file_for(lib, debug_file, debuginfod)
         if debug is not None and lib.symbol_table != ".symtab" and _has_symtab(debug):
             # A stripped library: its debug file still names every symbol.
             lib = measure(path, page_size=page_size, symbols_from=debug)

@@ -1,13 +1,10 @@
-"""Where a variable is defined: `file:line` from DWARF (DW_AT_decl_file / DW_AT_decl_line).
+"""Where a variable is defined: `file:line` from DWARF (DW_AT_decl_file / DW_AT_decl_line),
+and the compiler and flags each unit was built with (DW_AT_producer).
 
-The debug info comes from the library itself (built with -g), from a separate debug file
-given by the user, or from one the system keeps: `/usr/lib/debug/.build-id/xx/yyyy.debug`
-(Debian's -dbgsym packages, Fedora's debuginfo) or the file named by `.gnu_debuglink`
-(`objcopy --only-keep-debug` + `--add-gnu-debuglink`), next to the library, in its `.debug/`
-folder, or under `/usr/lib/debug/<folder of the library>/`.
+The file holding the DWARF (the library, a separate debug file) is found by
+relrocheck/debugfile.py; this module only reads it.
 
-Cost. A library without debug info costs two `stat` calls and a look at its section headers.
-With debug info, walking every DIE is far too slow for a build step in Python (pyelftools
+Cost. Walking every DIE is far too slow for a build step in Python (pyelftools
 needs 7 s for the top-level DIEs alone of glibc's debug file). So the walk is replaced by a
 search: a variable's location is the expression `DW_OP_addr <address>` (GCC, DWARF 4 clang)
 or `DW_OP_addrx <index>` into `.debug_addr` (DWARF 5 clang), byte patterns found by C-level
@@ -21,11 +18,17 @@ built with -g (measure: 460 ms); 65 ms for glibc's compressed debug file, 46 of 
 
 A variable without debug info, or whose location is not a plain address (thread-local,
 optimised into a register, merged by LTO), simply has no source; nothing else changes.
+
+Hostile input. The DWARF comes from files we did not make, and a malformed one must only ever
+cost source lines, never fail or slow the command: every read is bounds-checked (a malformed
+unit is dropped, see _MALFORMED), LEB128 numbers stop at 10 bytes, counts read from headers
+are bounded by the bytes left, compressed sections inflate to at most their declared size
+(and MAX_INFLATED), and the parsing a search may do is capped by a budget (_Budget) that
+normal debug info never comes near.
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import struct
@@ -33,128 +36,48 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import compress
 from typing import Literal
 
 from relrocheck.elf import ElfFile, SectionHeader
-from relrocheck.errors import ElfError, UsageError
+from relrocheck.errors import ElfError
 from relrocheck.model import Library
+from relrocheck.text import printable
 
-DEBUG_ROOT = "/usr/lib/debug"
 SHF_COMPRESSED = 0x800
 ELFCOMPRESS_ZLIB = 1
+# An absolute bound on one inflated section, whatever its header claims (a larger one gives
+# no source lines).
+MAX_INFLATED = 2 << 30
 DW_OP_addr = 0x03
 DW_OP_addrx = 0xA1
+# exprloc of 2 to 11 bytes holding DW_OP_addrx and its ULEB128 index.
+_ADDRX_LOCATION = re.compile(rb"[\x02-\x0b]\xa1")
 # How far before a location attribute its DIE may start: the abbreviation code, an inline
 # name (DW_FORM_string, C++ names can be long), file, line, column, type, external, linkage.
 _MAX_DIE_PREFIX = 1024
 
 
-# -- finding the debug info --------------------------------------------------------------------
-
-
-def find_debug_file(lib: Library, debug_file: str | None = None) -> str | None:
-    """The file holding the library's DWARF, or None (then nothing is read at all)."""
-    if debug_file is not None:
-        if not os.path.isfile(debug_file):
-            raise UsageError(f"debug file {debug_file}: no such file")
-        return debug_file
-    if lib.has_debug_info:
-        return lib.path
-    if lib.build_id and len(lib.build_id) > 2:
-        candidate = f"{DEBUG_ROOT}/.build-id/{lib.build_id[:2]}/{lib.build_id[2:]}.debug"
-        if os.path.isfile(candidate):
-            return candidate
-    return _from_debuglink(lib)
-
-
-def _from_debuglink(lib: Library) -> str | None:
-    try:
-        with ElfFile(lib.path) as elf:
-            link = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
-            if link is None or link.sh_size < 8:
-                return None
-            raw = elf.section_bytes(link)
-            order = "<" if elf.little_endian else ">"
-    except ElfError:
-        return None
-    name_end = raw.find(b"\0")
-    if name_end <= 0:
-        return None
-    name = raw[:name_end].decode("utf-8", "replace")
-    crc_at = (name_end + 4) & ~3  # the CRC follows the name, 4-byte aligned
-    if crc_at + 4 > len(raw):
-        return None
-    (crc,) = struct.unpack_from(order + "I", raw, crc_at)
-    folder = os.path.dirname(os.path.abspath(lib.path))
-    for candidate in (os.path.join(folder, name), os.path.join(folder, ".debug", name),
-                      DEBUG_ROOT + os.path.join(folder, name)):
-        if (os.path.isfile(candidate) and not os.path.samefile(candidate, lib.path)
-                and _matches(candidate, lib.build_id, crc)):
-            return candidate
-    return None
-
-
-def _matches(candidate: str, build_id: str | None, crc: int) -> bool:
-    """A debuglink names a file, not a version: check it belongs to this very build."""
-    if build_id:
-        try:
-            with ElfFile(candidate) as elf:
-                other = elf.build_id()
-        except ElfError:
-            return False
-        if other:
-            return other == build_id
-    value = 0
-    try:
-        with open(candidate, "rb") as f:
-            while chunk := f.read(1 << 20):
-                value = zlib.crc32(chunk, value)
-    except OSError:
-        return False  # an unreadable candidate is not the debug file we can use
-    return value == crc
-
-
-def check_debug_file(lib: Library, path: str) -> None:
-    """A debug file given by the user must describe this build of the library."""
-    try:
-        with ElfFile(path) as elf:
-            other = elf.build_id()
-            has_info = any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections)
-    except ElfError as exc:
-        raise UsageError(f"debug file {exc}") from None
-    if lib.build_id and other and other != lib.build_id:
-        raise UsageError(f"debug file {path} is for another build (build-id {other}, "
-                         f"{lib.name} has {lib.build_id})")
-    if not has_info:
-        raise UsageError(f"debug file {path} has no .debug_info")
-
-
 # -- the search --------------------------------------------------------------------------------
-
-
-def debug_file_for(lib: Library, debug_file: str | None = None) -> str | None:
-    """The file holding the library's DWARF (see find_debug_file), or None.
-
-    `debug_file` overrides the search and must describe this very build (UsageError if not).
-    """
-    path = find_debug_file(lib, debug_file)
-    if debug_file is not None:
-        check_debug_file(lib, debug_file)
-    return path
 
 
 def source_lines(lib: Library, path: str) -> dict[int, str]:
     """Symbol address -> "file:line" for the variables the debug info in `path` places there.
 
-    `path` is the library itself or its debug file (debug_file_for). Only symbols with
-    relocations or bytes are looked up. No usable debug info: an empty dict.
+    `path` is the library itself or its debug file (relrocheck.debugfile.debug_file_for).
+    Only symbols with relocations or bytes are looked up. The file name is as DWARF records
+    it, control characters escaped (relrocheck.text.printable); the line is after the last
+    ":". No usable debug info, or malformed: an empty dict (or the lines found before the
+    damage), never an error.
     """
-    wanted = {s.address for s in lib.symbols
-              if not s.unattributed and (s.relocations or s.size) and s.type != "TLS"}
+    wanted: dict[int, list[str]] = {}
+    for s in lib.symbols:
+        if not s.unattributed and (s.relocations or s.size) and s.type != "TLS":
+            wanted.setdefault(s.address, []).append(s.name)
     if not wanted:
         return {}
+    found: dict[int, str] = {}
     try:
         with ElfFile(path) as elf:
             sections = {s.name: s for s in elf.sections}
@@ -162,13 +85,70 @@ def source_lines(lib: Library, path: str) -> dict[int, str]:
             if not info:
                 return {}
             reader = _Reader(elf, sections, info, lib.word_size, lib.endian)
-            return reader.find(wanted)
+            reader.find(wanted, found)
     except ElfError:
         return {}
+    except (_OutOfBudget, *_MALFORMED):
+        pass  # what was found before the damage stays true
+    return found
+
+
+def producers(path: str, limit: int = 64) -> list[str]:
+    """The distinct DW_AT_producer strings of the compile units of the DWARF in `path`.
+
+    For example ["GNU C17 12.2.0 -mtune=generic -march=x86-64 -O2 -g"]: the compiler, its
+    version and the options recorded with -grecord-gcc-switches (GCC's default; clang records
+    only its version unless -grecord-command-line). In the order of the units, at most
+    `limit` of them, each at most 4096 characters, control characters escaped.
+
+    `path` is a library built with -g or its debug file (relrocheck.debugfile.debug_file_for
+    finds it). Cheap: only the first DIE of each unit is read. No debug info, an unreadable
+    file or malformed DWARF: an empty list (or the strings read before the damage), never an
+    error.
+    """
+    out: list[str] = []
+    try:
+        with ElfFile(path) as elf:
+            sections = {s.name: s for s in elf.sections}
+            info = _section(elf, sections, "debug_info")
+            if not info:
+                return []
+            endian = "little" if elf.little_endian else "big"
+            reader = _Reader(elf, sections, info, elf.elf_class // 8, endian)
+            seen: set[str] = set()
+            for offset in reader.units:
+                unit = reader.unit_at(offset)
+                if unit is None:
+                    continue
+                try:
+                    found = reader._top(unit).get(DW_AT_producer)
+                    text = reader._string(unit, found[0], found[1]) if found else None
+                except _MALFORMED:
+                    continue  # this unit only
+                if text and text not in seen:
+                    seen.add(text)
+                    out.append(printable(text[:4096]))
+                    if len(out) >= limit:
+                        break
+    except ElfError:
+        return []
+    except (_OutOfBudget, *_MALFORMED):
+        pass
+    return out
+
+
+def __getattr__(name: str) -> object:
+    # Finding the debug file moved to relrocheck.debugfile; the old names still work.
+    if name in ("debug_file_for", "find_debug_file", "check_debug_file", "DEBUG_ROOT"):
+        from relrocheck import debugfile
+
+        return getattr(debugfile, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _section(elf: ElfFile, sections: Mapping[str, SectionHeader], name: str) -> bytes:
-    """Contents of .NAME, decompressed (SHF_COMPRESSED or .zNAME with zlib), or b""."""
+    """Contents of .NAME, decompressed (SHF_COMPRESSED or .zNAME), or b"" (also when the
+    compression is unknown, or the data do not inflate to exactly the size declared)."""
     s = sections.get("." + name)
     if s is not None:
         data = elf.section_bytes(s)
@@ -178,23 +158,30 @@ def _section(elf: ElfFile, sections: Mapping[str, SectionHeader], name: str) -> 
         header = struct.Struct(order + ("IIQQ" if elf.elf_class == 64 else "III"))
         if len(data) < header.size:
             return b""
-        ch_type = header.unpack_from(data)[0]
-        if ch_type != ELFCOMPRESS_ZLIB:
-            return b""  # zstd (ELFCOMPRESS_ZSTD) needs a module outside the standard library
-        return _inflate(data[header.size:])
+        ch_type, *rest = header.unpack_from(data)
+        ch_size = rest[1] if elf.elf_class == 64 else rest[0]
+        if ch_type == ELFCOMPRESS_ZLIB:
+            return _inflate(data[header.size:], ch_size)
+        # ELFCOMPRESS_ZSTD (ld --compress-debug-sections=zstd) needs a module outside the
+        # standard library: such sections give no source lines.
+        return b""
     s = sections.get(".z" + name)
     if s is not None:
         data = elf.section_bytes(s)
-        if data[:4] == b"ZLIB":
-            return _inflate(data[12:])
+        if data[:4] == b"ZLIB" and len(data) >= 12:
+            return _inflate(data[12:], int.from_bytes(data[4:12], "big"))
     return b""
 
 
-def _inflate(data: bytes) -> bytes:
+def _inflate(data: bytes, size: int) -> bytes:
+    """zlib data that must inflate to `size` bytes: never more is produced."""
+    if not 0 < size <= MAX_INFLATED:
+        return b""
     try:
-        return zlib.decompress(data)
+        out = zlib.decompressobj().decompress(data, size)
     except zlib.error:
         return b""
+    return out if len(out) == size else b""
 
 
 # -- a minimal DWARF reader --------------------------------------------------------------------
@@ -207,11 +194,13 @@ def _inflate(data: bytes) -> bytes:
 
 DW_TAG_variable = 0x34
 DW_AT_location = 0x02
+DW_AT_name = 0x03
 DW_AT_stmt_list = 0x10
 DW_AT_comp_dir = 0x1B
 DW_AT_abstract_origin = 0x31
 DW_AT_decl_file = 0x3A
 DW_AT_decl_line = 0x3B
+DW_AT_producer = 0x25
 DW_AT_specification = 0x47
 DW_AT_str_offsets_base = 0x72
 DW_AT_addr_base = 0x73
@@ -233,34 +222,76 @@ _STRX = {0x1A, 0x25, 0x26, 0x27, 0x28, 0x1F02}
 _UNIT_REF = {0x11, 0x12, 0x13, 0x14, 0x15}  # ref1..ref8, ref_udata: relative to the unit
 
 
-class _Unsupported(Exception):
+class _Unsupported(ValueError):
     """A form or structure this reader does not follow: the variable gets no source."""
+
+
+class _OutOfBudget(Exception):
+    """The search did more parsing than any real debug info needs: stop it (see _Budget)."""
+
+
+# What malformed DWARF can raise while read: it drops the unit (or the variable), nothing more.
+_MALFORMED = (ValueError, IndexError, KeyError, TypeError, OverflowError, struct.error,
+              RecursionError)
+
+
+class _Budget:
+    """How much parsing one search may do: DIE attributes, abbreviations, file entries.
+
+    Linear in the bytes of the file: 8 steps per byte of .debug_info (plus a floor for tiny
+    files). A search on real debug info spends a small part of it (the location pattern
+    leads to the DIE), but crafted bytes could make every candidate offset a near-miss.
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self, info_size: int) -> None:
+        self.left = 100_000 + 8 * info_size
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise _OutOfBudget
+
+
+_MAX_LEB = 10  # bytes: 64 bits
 
 
 def _uleb_at(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
-    while True:
+    end = pos + _MAX_LEB
+    while pos < end:
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
+            if value >> 64:
+                break
             return value, pos
         shift += 7
+    raise _Unsupported("LEB128 number longer than 64 bits")
 
 
 def _sleb_at(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
-    while True:
+    end = pos + _MAX_LEB
+    while pos < end:
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         shift += 7
         if byte < 0x80:
             return (value - (1 << shift) if byte & 0x40 else value), pos
+    raise _Unsupported("LEB128 number longer than 64 bits")
+
+
+# The longest string read (a path, a name, a producer with every option): a section without
+# the terminating NUL must not make each read scan to its end.
+_MAX_STRING = 1 << 16
 
 
 def _cstring(data: bytes, pos: int) -> tuple[bytes, int]:
-    end = data.index(b"\0", pos)
+    end = data.index(b"\0", pos, pos + _MAX_STRING)
     return data[pos:end], end + 1
 
 
@@ -324,6 +355,7 @@ class _Reader:
     def __init__(self, elf: ElfFile, sections: Mapping[str, SectionHeader], info: bytes,
                  word_size: int, endian: str) -> None:
         self.elf = elf
+        self.budget = _Budget(len(info))
         self.sections = sections
         self.info = info
         self.word = word_size
@@ -368,7 +400,7 @@ class _Reader:
         if offset not in self._units:
             try:
                 self._units[offset] = self._read_unit(offset)
-            except (_Unsupported, IndexError, ValueError):
+            except _MALFORMED:
                 self._units[offset] = None
         return self._units[offset]
 
@@ -430,6 +462,7 @@ class _Reader:
                 if form == _FORM_IMPLICIT_CONST:
                     implicit, pos = _sleb_at(data, pos)
                 specs.append((name, form, implicit))
+            self.budget.spend(1 + len(specs))
             table[code] = (tag, tuple(specs))
             if tag == DW_TAG_variable and any(name == DW_AT_location for name, _f, _i in specs):
                 variables.add(code)
@@ -456,20 +489,28 @@ class _Reader:
             return self._int(data, pos, size), pos + size
         if form == _FORM_STRING:
             return _cstring(data, pos)
+        # Blocks and expressions: only where they are is used (a location is recognised by
+        # its offset), so their bytes are not copied; one past the end is malformed.
         if form in (_FORM_EXPRLOC, _FORM_BLOCK):
             length, pos = _uleb_at(data, pos)
-            return data[pos:pos + length], pos + length
+            if pos + length > len(data):
+                raise _Unsupported("a block past the end of its section")
+            return None, pos + length
         if form in (_FORM_BLOCK1, _FORM_BLOCK2, _FORM_BLOCK4):
             width = {_FORM_BLOCK1: 1, _FORM_BLOCK2: 2, _FORM_BLOCK4: 4}[form]
             length = self._int(data, pos, width)
             pos += width
-            return data[pos:pos + length], pos + length
+            if pos + length > len(data):
+                raise _Unsupported("a block past the end of its section")
+            return None, pos + length
         if form == _FORM_SDATA:
             return _sleb_at(data, pos)
         if form == _FORM_IMPLICIT_CONST:
             return implicit, pos
         if form == _FORM_INDIRECT:
             real, pos = _uleb_at(data, pos)
+            if real == _FORM_INDIRECT:
+                raise _Unsupported("indirect form of an indirect form")
             return self._value(data, pos, real, implicit, offset_size, address_size, version)
         raise _Unsupported(f"form {form:#x}")
 
@@ -481,6 +522,7 @@ class _Reader:
         if entry is None:
             return None
         tag, specs = entry
+        self.budget.spend(1 + len(specs))
         attrs = {}
         for name, form, implicit in specs:
             start = pos
@@ -493,23 +535,23 @@ class _Reader:
 
     # -- matches ---------------------------------------------------------------------------
 
-    def find(self, wanted: set[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
-        for position, address in self._addr_matches(wanted):
+    def find(self, wanted: Mapping[int, Sequence[str]], found: dict[int, str]) -> None:
+        """Fill `found` (address -> "file:line") for the `wanted` addresses (-> the names of
+        their symbols); it keeps what was found if this stops."""
+        for position, address in self._addr_matches(wanted.keys()):
             if address not in found:
-                line = self._source_at(position)
+                line = self._source_at(position, wanted[address])
                 if line:
                     found[address] = line
-        missing = wanted - found.keys()
+        missing = wanted.keys() - found.keys()
         if missing and ".debug_addr" in self.sections:
             for position, address in self._addrx_matches(missing):
                 if address not in found:
-                    line = self._source_at(position)
+                    line = self._source_at(position, wanted[address])
                     if line:
                         found[address] = line
-        return found
 
-    def _addr_matches(self, wanted: set[int]) -> Iterable[tuple[int, int]]:
+    def _addr_matches(self, wanted: Iterable[int]) -> Iterable[tuple[int, int]]:
         """Offsets of `exprloc(1 + word) DW_OP_addr <wanted address>` in .debug_info."""
         word, info = self.word, self.info
         by_bytes = {a.to_bytes(word, self.endian): a for a in wanted if 0 <= a < 1 << (8 * word)}
@@ -541,7 +583,16 @@ class _Reader:
                 words.byteswap()
             indexes = list(compress(range(len(words)), map(wanted.__contains__, words)))
             if indexes:
-                hits[base] = [(i, words[i]) for i in indexes]
+                # One address has one slot; crafted tables may repeat it: keep a few.
+                per_address: dict[int, int] = {}
+                kept = []
+                for i in indexes:
+                    address = words[i]
+                    if per_address.get(address, 0) < 4:
+                        per_address[address] = per_address.get(address, 0) + 1
+                        kept.append((i, address))
+                    self.budget.spend(1)
+                hits[base] = kept
             offset = body_end
         for unit_offset in self.units:
             if not hits:
@@ -549,37 +600,55 @@ class _Reader:
             unit = self.unit_at(unit_offset)
             if unit is None:
                 continue
-            base_attr = self._top(unit).get(DW_AT_addr_base)
+            try:
+                base_attr = self._top(unit).get(DW_AT_addr_base)
+            except _MALFORMED:
+                continue
             if base_attr is None or base_attr[1] not in hits:
                 continue
-            for index, address in hits.pop(base_attr[1]):
-                operand = bytes([DW_OP_addrx]) + _uleb(index)
-                needle = _uleb(len(operand)) + operand
-                position = self.info.find(needle, unit.first_die, unit.end)
-                while position >= 0:
-                    yield position, address
-                    position = self.info.find(needle, position + 1, unit.end)
+            # One pass over the unit for every `exprloc(n) DW_OP_addrx <index>`, then a dict
+            # lookup: searching once per index was quadratic in a large unit (5 s for the
+            # 15,000 variables of a one-file library).
+            address_of = dict(hits.pop(base_attr[1]))
+            info = self.info
+            for m in _ADDRX_LOCATION.finditer(info, unit.first_die, unit.end):
+                p = m.start()
+                try:
+                    index, end = _uleb_at(info, p + 2)
+                except _MALFORMED:
+                    continue
+                address = address_of.get(index)
+                if address is not None and end - p - 1 == info[p]:
+                    self.budget.spend(1)
+                    yield p, address
 
     # -- from a match to file:line ----------------------------------------------------------
 
-    def _source_at(self, position: int) -> str | None:
+    def _source_at(self, position: int, names: Sequence[str]) -> str | None:
+        """file:line of the variable whose location is at `position`, one of `names`."""
         try:
             unit = self.unit_at(position)
             if unit is None:
                 return None
-            found = self._variable_with_location_at(unit, position)
-            if found is None:
-                return None
-            return self._decl(unit, found)
-        except (_Unsupported, IndexError, ValueError):
-            return None  # malformed or unsupported: no source, never a failure
+            for attrs in self._variables_with_location_at(unit, position):
+                if not self._named_like(unit, attrs, names):
+                    continue
+                line = self._decl(unit, attrs)
+                if line:
+                    return line
+        except _MALFORMED:
+            pass  # malformed or unsupported: no source, never a failure
+        return None
 
-    def _variable_with_location_at(self, unit: _Unit, position: int) -> dict | None:
-        """Attributes of the DW_TAG_variable whose DW_AT_location value starts at `position`.
+    def _variables_with_location_at(self, unit: _Unit, position: int) -> Iterator[dict]:
+        """Attributes of each DW_TAG_variable whose DW_AT_location value may start at
+        `position`, most likely first.
 
         DIEs have no back links, so try the offsets just before the match whose
         abbreviation code (a ULEB128) is one of this unit's variables with a location, and
-        keep the one whose location attribute lands exactly on the match.
+        keep those whose location attribute lands exactly on the match. More than one may:
+        the bytes `0a 09 01 ...` are a DIE of code 10 and, one byte later, one of code 9
+        (clang: the same attributes, a name index one byte wider); the caller picks by name.
         """
         info, codes = self.info, unit.variable_codes
         tried = set()
@@ -589,23 +658,32 @@ class _Reader:
                 tried.add(start)
                 attrs = self._variable_at(unit, start, position)
                 if attrs is not None:
-                    return attrs
+                    yield attrs
         low = max(unit.first_die, position - _MAX_DIE_PREFIX)
         for start in range(position - 1, low - 1, -1):
             if start in tried:
                 continue
+            self.budget.spend(1)
             code, _length = _read_uleb(info, start, position)
             if code is None or code not in codes:
                 continue
             attrs = self._variable_at(unit, start, position)
             if attrs is not None:
-                return attrs
-        return None
+                yield attrs
+
+    def _named_like(self, unit: _Unit, attrs: dict, names: Sequence[str]) -> bool:
+        """Whether the DIE's DW_AT_name, if it has one we can read, is in a symbol's name
+        (`keys` in `_ZN6config4keysE`, `table` in `table.0`)."""
+        found = attrs.get(DW_AT_name)
+        if found is None:
+            return True  # a definition that names its declaration (DW_AT_specification)
+        text = self._string(unit, found[0], found[1])
+        return text is None or any(text in name for name in names)
 
     def _variable_at(self, unit: _Unit, start: int, position: int) -> dict | None:
         try:
             parsed = self.die(unit, start)
-        except (_Unsupported, IndexError, ValueError):
+        except _MALFORMED:
             return None
         if parsed is None:
             return None
@@ -628,9 +706,9 @@ class _Reader:
                 file_index, file_unit = attrs[DW_AT_decl_file][1], unit
             if line is not None and file_index is not None:
                 names = self._file_names(file_unit)
-                if (isinstance(file_index, int) and 0 <= file_index < len(names)
-                        and names[file_index]):
-                    return f"{names[file_index]}:{line}"
+                if (isinstance(file_index, int) and isinstance(line, int)
+                        and 0 <= file_index < len(names) and names[file_index]):
+                    return f"{printable(names[file_index])}:{line}"
                 return None
             ref = attrs.get(DW_AT_specification) or attrs.get(DW_AT_abstract_origin)
             if ref is None:
@@ -685,7 +763,7 @@ class _Reader:
         if unit._files is None:
             try:
                 unit._files = self._read_file_names(unit)
-            except (_Unsupported, IndexError, ValueError):
+            except _MALFORMED:
                 unit._files = []
         return unit._files
 
@@ -732,6 +810,7 @@ class _Reader:
                 _mtime, pos = _uleb_at(data, pos)
                 _size, pos = _uleb_at(data, pos)
                 entries.append((raw.decode("utf-8", "replace"), index))
+                self.budget.spend(1)
             base = comp_dir
             names = [""]
         # Relative directories are relative to the compilation directory (directory 0 in
@@ -756,16 +835,23 @@ class _Reader:
             form, pos = _uleb_at(data, pos)
             formats.append((content, form))
         entries, pos = _uleb_at(data, pos)
+        if entries and not formats or entries > len(data) - pos:
+            # Each entry takes at least a byte: a count the bytes left cannot hold (say
+            # 2^32-1 directories without a format) is malformed, not a loop to run.
+            raise _Unsupported("line table entry count past the end of the table")
+        self.budget.spend(entries)
         out = []
         for _ in range(entries):
             path: str | None = None
-            index = 0
+            index, start = 0, pos
             for content, form in formats:
                 value, pos = self._value(data, pos, form, None, offset_size, address_size, 5)
                 if content == DW_LNCT_path:
                     path = self._string(unit, form, value)
                 elif content == DW_LNCT_directory_index and isinstance(value, int):
                     index = value
+            if pos == start:
+                raise _Unsupported("a line table entry of no bytes")
             out.append((path, index))
         return out, pos
 

@@ -261,7 +261,7 @@ class _Measurement:
             symbols=tuple(symbols),
             symbol_table=symtab.name if symtab is not None else None,
             symbols_from=None if self.symbols is elf else self.symbols.path,
-            has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
+            has_debug_info=any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections),
         )
 
     # -- relocations ---------------------------------------------------------------------

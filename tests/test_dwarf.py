@@ -58,6 +58,7 @@ BUILDS = {
     "gcc-dwarf4": ("cc", ["-gdwarf-4"]),
     "gcc-dwarf2": ("cc", ["-gdwarf-2"]),
     "gcc-compressed": ("cc", ["-g", "-gz=zlib"]),
+    "gcc-compressed-gnu": ("cc", ["-g", "-gz=zlib-gnu"]),  # .zdebug_* sections
     "clang-dwarf5": ("clang", ["-g", "-gdwarf-5"]),  # locations through DW_OP_addrx
     "clang-dwarf4": ("clang", ["-g", "-gdwarf-4"]),
 }
@@ -220,3 +221,75 @@ def test_a_stripped_library_is_attributed_through_its_debug_file(tmp_path: Path)
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert f"(.symtab of {debug})" in run.stdout and "file_ops" in run.stdout
+
+
+def _set_debuglink(lib: Path, name: str, target: Path) -> None:
+    """A .gnu_debuglink naming `name` (any bytes, as a crafted file may hold), with the CRC of
+    `target`: objcopy --add-gnu-debuglink would store the base name only."""
+    import zlib
+
+    raw = name.encode() + b"\0"
+    raw += b"\0" * (-len(raw) % 4) + zlib.crc32(target.read_bytes()).to_bytes(4, "little")
+    blob = lib.parent / "debuglink.bin"
+    blob.write_bytes(raw)
+    subprocess.run(["objcopy", "--remove-section=.gnu_debuglink",
+                    f"--add-section=.gnu_debuglink={blob}", str(lib)], check=True)
+
+
+def test_a_debuglink_is_followed_as_a_file_name_only(split, tmp_path):
+    """Only where debuggers look: the library's folder, its .debug/, the debug root + the
+    folder. A link with a folder in it (absolute, or with ..) names nothing."""
+    lib, debug = split
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    moved = elsewhere / debug.name
+    debug.rename(moved)
+    for name in (str(moved), f"elsewhere/{debug.name}",
+                 f"../{tmp_path.name}/elsewhere/{debug.name}"):
+        _set_debuglink(lib, name, moved)
+        assert all(s.source is None for s in analyze(str(lib)).symbols), name
+    # The same section, naming the file by its base name next to the library: followed.
+    shutil.copy(moved, lib.parent / debug.name)
+    _set_debuglink(lib, debug.name, moved)
+    assert_sources(lib, POINTER_TABLES, C_TABLES)
+
+
+def test_a_debuglink_never_makes_a_report_crc_a_huge_file(tmp_path):
+    """Without a build-id the link is checked by CRC; a candidate of gigabytes is not read."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("no objcopy")
+    import time
+
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, flags=["-Wl,--build-id=none"])
+    huge = tmp_path / "libpt.so.debug"
+    with open(huge, "wb") as f:
+        f.truncate(4 << 30)  # sparse: 4 GiB of zeros to read, none on disk
+    _set_debuglink(lib, huge.name, lib)  # any CRC: the point is whether it is computed
+    start = time.perf_counter()
+    assert all(s.source is None for s in analyze(str(lib)).symbols)
+    assert time.perf_counter() - start < 2  # CRC of 4 GiB: several seconds
+
+
+@pytest.mark.parametrize("compiler,flags", [("cc", ["-g"]), ("clang", ["-g", "-gdwarf-5"])])
+def test_every_table_of_a_large_unit_gets_its_line_in_linear_time(tmp_path, compiler, flags):
+    """12,000 tables in one unit, each on its own line (the generated text is the oracle).
+    clang's DWARF 5 locates them through .debug_addr indexes: searching the unit once per
+    index was quadratic (6.5 s here); one pass is well under a second."""
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no {compiler}")
+    import time
+
+    from relrocheck.dwarf import source_lines
+    from relrocheck.measure import measure
+
+    count = 12_000
+    text = "".join(f'const char *table{i}[2] = {{"a{i}", "b"}};\n' for i in range(count))
+    path = build_library(tmp_path, "many", text, compiler=compiler, flags=flags)
+    lib = measure(str(path))
+    start = time.perf_counter()
+    lines = source_lines(lib, str(path))
+    elapsed = time.perf_counter() - start
+    by_name = {s.name: lines.get(s.address) for s in lib.symbols}
+    for i in range(count):
+        assert by_name[f"table{i}"].endswith(f".c:{i + 1}"), (i, by_name[f"table{i}"])
+    assert elapsed < 3, elapsed

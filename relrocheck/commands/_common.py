@@ -66,6 +66,12 @@ def add_debug_file(parser: argparse.ArgumentParser) -> None:
         help="separate debug info (DWARF) giving source lines, for one LIB; it must match "
              "the library's build-id (default: the library's own, /usr/lib/debug/.build-id/, "
              "or its .gnu_debuglink)")
+    parser.add_argument(
+        "--no-debuginfod", dest="debuginfod", action="store_false",
+        help="never ask a debuginfod server for a missing debug file (by default the servers "
+             "of DEBUGINFOD_URLS are asked when no local one is found, waiting at most "
+             "DEBUGINFOD_TIMEOUT seconds, default 10; the cache is DEBUGINFOD_CACHE_PATH, "
+             "default ~/.cache/debuginfod_client)")
 
 
 def print_error(exc: RelrocheckError) -> None:

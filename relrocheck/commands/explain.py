@@ -64,7 +64,8 @@ def execute(args: argparse.Namespace) -> int:
     from relrocheck.explain import relocated_words
     from relrocheck.render import explain as render
 
-    lib = analyze(args.library, page_size=args.page_size, debug_file=args.debug_file)
+    lib = analyze(args.library, page_size=args.page_size, debug_file=args.debug_file,
+                  debuginfod=args.debuginfod)
     results = []
     for symbol in find_symbols(lib, args.symbol):
         words = relocated_words(args.library, lib, symbol)

@@ -40,7 +40,8 @@ def execute(args: argparse.Namespace) -> int:
     if args.debug_file and len(args.libraries) > 1:
         raise UsageError("--debug-file belongs to one library; name only that LIB")
     libraries, errors = measure_all(args.libraries, args.page_size,
-                                    {"debug_file": args.debug_file})
+                                    {"debug_file": args.debug_file,
+                                     "debuginfod": args.debuginfod})
     if args.format == "json":
         from relrocheck.serialize import report_json_chunks
 

@@ -1,0 +1,142 @@
+"""A debuginfod client: the debug file of a build-id from the servers of DEBUGINFOD_URLS.
+
+The protocol and the environment are elfutils' (debuginfod-find, GDB), so an existing setup
+and cache are shared:
+- DEBUGINFOD_URLS: server URLs separated by spaces (http and https; others are skipped),
+  asked in order with `GET <url>/buildid/<hex>/debuginfo`;
+- DEBUGINFOD_CACHE_PATH: the cache, default `$XDG_CACHE_HOME/debuginfod_client`, else
+  `~/.cache/debuginfod_client`; a file is kept as `<cache>/<build-id>/debuginfo` and, once
+  there, used without asking any server;
+- DEBUGINFOD_TIMEOUT: seconds to wait for a server to answer or to send more data. elfutils
+  waits 90 s; a build step should not, so the default here is 10 s;
+- DEBUGINFOD_MAXSIZE: the largest file accepted, in bytes (default 4 GiB).
+
+A download goes to a temporary file in the cache and is renamed into place once complete, so
+a reader never sees half a file. Nothing here ever fails the command: a server that is down,
+slow, or sends too much costs one warning line on stderr and the source lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAXSIZE = 4 << 30
+_CHUNK = 1 << 20
+_BUILD_ID = re.compile(r"[0-9a-f]{2,128}")
+
+
+def warn(message: str) -> None:
+    """One line on stderr: debuginfod only ever adds source lines, so it never fails a run."""
+    from relrocheck.text import printable
+
+    print(f"relrocheck: warning: debuginfod: {printable(message)}", file=sys.stderr)
+
+
+def server_urls(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The http(s) servers of DEBUGINFOD_URLS, in order, without a trailing slash."""
+    urls = environ.get("DEBUGINFOD_URLS", "").split()
+    return [u.rstrip("/") for u in urls if u.startswith(("http://", "https://"))]
+
+
+def cache_path(environ: Mapping[str, str] = os.environ) -> str:
+    """The client cache, where elfutils keeps it."""
+    if environ.get("DEBUGINFOD_CACHE_PATH"):
+        return environ["DEBUGINFOD_CACHE_PATH"]
+    if environ.get("XDG_CACHE_HOME"):
+        return os.path.join(environ["XDG_CACHE_HOME"], "debuginfod_client")
+    return os.path.join(os.path.expanduser("~"), ".cache", "debuginfod_client")
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def fetch_debuginfo(build_id: str, environ: Mapping[str, str] = os.environ,
+                    report: Callable[[str], None] = warn) -> str | None:
+    """Path of the debug file for `build_id` (lower-case hex), from the cache or a server.
+
+    None when no server is configured or none has it (a 404 is an answer, not a failure);
+    every other failure is reported once through `report` and also gives None.
+    """
+    if not _BUILD_ID.fullmatch(build_id):
+        return None
+    cached = os.path.join(cache_path(environ), build_id, "debuginfo")
+    if os.path.isfile(cached) and os.path.getsize(cached) > 0:
+        return cached
+    urls = server_urls(environ)
+    if not urls:
+        return None
+    timeout = _number(environ, "DEBUGINFOD_TIMEOUT", DEFAULT_TIMEOUT)
+    maxsize = int(_number(environ, "DEBUGINFOD_MAXSIZE", DEFAULT_MAXSIZE))
+    problem = None
+    for url in urls:
+        try:
+            if _download(f"{url}/buildid/{build_id}/debuginfo", cached, timeout, maxsize):
+                return cached
+        except _Failed as exc:
+            problem = f"{url}: {exc}"
+    if problem is not None:
+        report(f"no debug file for build-id {build_id}: {problem}")
+    return None
+
+
+class _Failed(Exception):
+    """A server could not be asked, or its answer is unusable."""
+
+
+def _download(url: str, target: str, timeout: float, maxsize: int) -> bool:
+    """Store the body of `url` at `target`; False on 404 (the server has no such file)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "relrocheck"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > maxsize:
+                raise _Failed(f"{int(length)} bytes, more than DEBUGINFOD_MAXSIZE={maxsize}")
+            _store(response, target, maxsize)
+            return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise _Failed(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise _Failed(str(exc.reason)) from None
+    except (OSError, ValueError) as exc:  # time-outs, resets, a malformed answer
+        raise _Failed(str(exc) or type(exc).__name__) from None
+
+
+def _store(response, target: str, maxsize: int) -> None:
+    folder = os.path.dirname(target)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".debuginfo.", suffix=".tmp")
+    except OSError as exc:
+        raise _Failed(f"cannot write the cache {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = 0
+            while chunk := response.read(_CHUNK):
+                size += len(chunk)
+                if size > maxsize:
+                    raise _Failed(f"more than DEBUGINFOD_MAXSIZE={maxsize} bytes")
+                out.write(chunk)
+        if size == 0:
+            raise _Failed("an empty answer")
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,208 @@
+"""The debuginfod client against a real server: elfutils' `debuginfod`, started on loopback,
+indexing a folder that holds the debug file of a stripped library built here.
+
+The oracle is the unstripped build (nm + readelf: relocations per symbol) and the source text
+(the line a table is defined on); the build-id comes from `readelf -n`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import oracle
+import pytest
+from libbuild import build_library, fixture
+
+POINTER_TABLES = fixture("pointer_tables.c")
+
+pytestmark = pytest.mark.skipif(shutil.which("debuginfod") is None,
+                                reason="no debuginfod (Debian package debuginfod)")
+
+
+def line_of(source: Path, text: str) -> int:
+    lines = [i for i, line in enumerate(source.read_text().splitlines(), 1) if text in line]
+    assert len(lines) == 1, (text, lines)
+    return lines[0]
+
+
+def build_id(path: Path) -> str:
+    out = subprocess.run(["readelf", "-n", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    m = re.search(r"Build ID: ([0-9a-f]+)", out)
+    assert m, out
+    return m.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, timeout: float = 2) -> int:
+    """HTTP status of a GET, 0 when nothing answers."""
+    handler = urllib.request.ProxyHandler({})  # loopback: never through a proxy
+    try:
+        with urllib.request.build_opener(handler).open(url, timeout=timeout) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+class Server:
+    def __init__(self, folder: Path, db: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            ["debuginfod", "-F", "-c", "1", "-t", "0", "-g", "0", "-d", str(db),
+             "-p", str(self.port), str(folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_for(self, build: str) -> None:
+        """Until /metrics answers and the scan has indexed `build`."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "debuginfod exited"
+            if (get(f"{self.url}/metrics") == 200
+                    and get(f"{self.url}/buildid/{build}/debuginfo") == 200):
+                return
+            time.sleep(0.3)
+        pytest.fail("debuginfod did not index the debug file within 60 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def stripped(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(stripped library, its unstripped copy, the folder holding its debug file)."""
+    lib = build_library(tmp_path / "build", "pt", POINTER_TABLES, flags=["-g"])
+    unstripped = tmp_path / "unstripped.so"
+    shutil.copy(lib, unstripped)
+    served = tmp_path / "served"
+    served.mkdir()
+    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(served / "libpt.so.debug")],
+                   check=True)
+    subprocess.run(["objcopy", "--strip-all", str(lib)], check=True)
+    return lib, unstripped, served
+
+
+@pytest.fixture
+def server(stripped, tmp_path: Path) -> Iterator[Server]:
+    lib, _unstripped, served = stripped
+    s = Server(served, tmp_path / "debuginfod.sqlite")
+    try:
+        s.wait_for(build_id(lib))
+        yield s
+    finally:
+        s.stop()
+
+
+def report(lib: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("DEBUGINFOD_") and k.lower() not in
+                   ("http_proxy", "https_proxy", "all_proxy")}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-m", "relrocheck", "report", "--format", "json",
+                           str(lib), *extra], capture_output=True, text=True, env=environment,
+                          timeout=120, check=False)
+
+
+def symbols_of(run: subprocess.CompletedProcess[str]) -> dict[str, dict]:
+    assert run.returncode == 0, run.stderr
+    (entry,) = json.loads(run.stdout)["libraries"]
+    return {s["name"]: s for s in entry["symbols"]}
+
+
+def test_a_stripped_library_is_attributed_through_debuginfod_then_from_the_cache(
+        stripped, server, tmp_path):
+    lib, unstripped, served = stripped
+    cache = tmp_path / "cache"
+    env = {"DEBUGINFOD_URLS": f"http://127.0.0.1:1/nothing-here {server.url}",
+           "DEBUGINFOD_CACHE_PATH": str(cache)}
+    expected = oracle.relocations_per_symbol(unstripped)
+    names_line = line_of(POINTER_TABLES, "const char *names[40] = {")
+
+    def check(symbols: dict[str, dict]) -> None:
+        # file_ops is a local symbol: only the .symtab of the debug file names it.
+        for name in ("names", "const_names", "file_ops", "big_table"):
+            assert name in symbols and symbols[name]["relocations"] == expected[name] > 0, name
+        assert symbols["names"]["source"].endswith(f"pointer_tables.c:{names_line}")
+
+    # Without servers the stripped library has no local symbols and no sources.
+    bare = symbols_of(report(lib, {"DEBUGINFOD_CACHE_PATH": str(cache)}))
+    assert "file_ops" not in bare and all(s["source"] is None for s in bare.values())
+
+    first = report(lib, env)
+    check(symbols_of(first))
+    cached = cache / build_id(lib) / "debuginfo"
+    assert cached.read_bytes() == (served / "libpt.so.debug").read_bytes()
+    assert not [p for p in cached.parent.iterdir() if p.name != "debuginfo"]  # no temporary
+
+    server.stop()
+    assert get(f"{server.url}/metrics") == 0
+    second = report(lib, env)
+    check(symbols_of(second))
+    assert second.stderr == ""  # the cache answered: no server was needed
+    explain = subprocess.run([sys.executable, "-m", "relrocheck", "explain", str(lib), "names"],
+                             capture_output=True, text=True, timeout=120, check=False,
+                             env={**os.environ, **env})
+    assert explain.returncode == 0, explain.stderr
+    assert f"pointer_tables.c:{names_line}" in explain.stdout
+
+    # --no-debuginfod: not even the cache is consulted.
+    off = symbols_of(report(lib, env, "--no-debuginfod"))
+    assert "file_ops" not in off
+
+
+def test_a_server_that_is_down_costs_one_warning_never_the_report(stripped, tmp_path):
+    lib, _unstripped, _served = stripped
+    env = {"DEBUGINFOD_URLS": f"http://127.0.0.1:{free_port()}",
+           "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")}
+    run = report(lib, env)
+    symbols = symbols_of(run)
+    assert "file_ops" not in symbols
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("relrocheck: warning: debuginfod:"), lines
+    assert build_id(lib) in lines[0]
+    assert not (tmp_path / "cache" / build_id(lib) / "debuginfo").exists()
+
+
+def test_an_unknown_build_id_is_no_failure(stripped, server, tmp_path):
+    """A 404 is an answer: no warning. Another library, same server."""
+    other = build_library(tmp_path / "other", "other", "const char *other_names[] = {\"a\"};")
+    subprocess.run(["objcopy", "--strip-all", str(other)], check=True)
+    run = report(other, {"DEBUGINFOD_URLS": server.url,
+                         "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+    symbols_of(run)
+    assert run.stderr == ""
+
+
+def test_a_file_larger_than_debuginfod_maxsize_is_refused(stripped, server, tmp_path):
+    lib, _unstripped, served = stripped
+    size = (served / "libpt.so.debug").stat().st_size
+    run = report(lib, {"DEBUGINFOD_URLS": server.url, "DEBUGINFOD_MAXSIZE": str(size - 1),
+                       "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+    assert "file_ops" not in symbols_of(run)
+    assert "DEBUGINFOD_MAXSIZE" in run.stderr and run.stderr.count("\n") == 1
+    assert not list((tmp_path / "cache").rglob("*debuginfo*"))
