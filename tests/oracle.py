@@ -542,3 +542,53 @@ def relocations_per_section(path: StrPath) -> Counter[str]:
         else:
             result["<none>"] += 1
     return result
+
+
+# --- llvm-readelf: the second oracle, for what GNU readelf 2.40 cannot decode ---------------
+
+LLVM_READELF = os.environ.get("LLVM_READELF", "llvm-readelf")
+
+# "Relocation section 'NAME' at offset 0x... contains N entries:" (counted tables), or
+# "'NAME' relocation section at offset 0x... contains N bytes:" (--dyn-relocations, RELR).
+_LLVM_COUNTED_RE = re.compile(
+    r"^Relocation section '(.+)' at offset 0x[0-9a-f]+ contains (\d+) entr(?:y|ies):$")
+_LLVM_BYTES_RE = re.compile(r"^'(.+)' relocation section at offset 0x[0-9a-f]+ contains \d+ bytes:$")
+_LLVM_ENTRY_RE = re.compile(r"^([0-9a-f]{8,16})\s+[0-9a-f]+\s+(R_\S+)")
+
+
+class LlvmRelocation(NamedTuple):
+    table: str  # section name, or RELA/REL/RELR/PLT with --dyn-relocations
+    offset: int
+    type: str
+
+
+def llvm_relocations(path: StrPath, dynamic: bool = False) -> list[LlvmRelocation]:
+    """Every relocation `llvm-readelf -r` prints (Android APS2 and RELR decoded), or with
+    `dynamic`, what `llvm-readelf --dyn-relocations` finds through the dynamic section.
+
+    A counted table whose parsed entries differ from its announced count raises OracleError.
+    """
+    option = "--dyn-relocations" if dynamic else "-r"
+    result: list[LlvmRelocation] = []
+    table: str | None = None
+    announced: int | None = None
+    counts: Counter[str] = Counter()
+
+    def finish() -> None:
+        if table is not None and announced is not None and counts[table] != announced:
+            raise OracleError(f"{path}: {table} announces {announced} entries, "
+                              f"parsed {counts[table]}")
+
+    for line in _run(LLVM_READELF, (option, "--wide"), path).splitlines():
+        counted, sized = _LLVM_COUNTED_RE.match(line), _LLVM_BYTES_RE.match(line)
+        if counted or sized:
+            finish()
+            table = (counted or sized).group(1)  # type: ignore[union-attr]
+            announced = int(counted.group(2)) if counted else None
+            continue
+        m = _LLVM_ENTRY_RE.match(line)
+        if m and table is not None:
+            result.append(LlvmRelocation(table, int(m.group(1), 16), m.group(2)))
+            counts[table] += 1
+    finish()
+    return result

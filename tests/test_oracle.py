@@ -407,3 +407,20 @@ def test_powerpc64_elfv1_function_symbols_own_only_their_descriptor(tmp_path: Pa
     assert entry["section"] == ".opd" and entry["size"] > 24  # st_size is the code's size
     # Descriptor: entry point and TOC base are relocated; the environment word is not.
     assert oracle.relocations_per_symbol(lib)["cross_entry"] == 2
+
+
+def test_llvm_readelf_agrees_with_gnu_readelf_where_both_decode(pointer_tables: Path,
+                                                                pointer_tables_relr: Path) -> None:
+    """The second oracle (for APS2 and hidden tables) reads plain and RELR tables as the
+    first one does, entry for entry."""
+    import shutil
+
+    if shutil.which(oracle.LLVM_READELF) is None:
+        pytest.skip("llvm-readelf (Debian llvm) is not installed")
+    for path in (pointer_tables, pointer_tables_relr):
+        gnu = sorted((r.offset, r.type) for r in oracle.relocations(path))
+        llvm = sorted((r.offset, r.type) for r in oracle.llvm_relocations(path))
+        assert gnu == llvm and len(gnu) > 40
+        through_dynamic = sorted((r.offset, r.type)
+                                 for r in oracle.llvm_relocations(path, dynamic=True))
+        assert through_dynamic == gnu
