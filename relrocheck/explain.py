@@ -69,7 +69,14 @@ def symbol_ranges(lib: Library, symbol: Symbol) -> list[tuple[int, int]]:
     """Address ranges whose words belong to `symbol`; for an unattributed bucket, its
     section minus every symbol placed in it."""
     if not symbol.unattributed:
-        return [(symbol.address, symbol.address + symbol.size)]
+        # A symbol that starts inside the one before it owns only the bytes past that one,
+        # as the measurement attributes them.
+        start, end = symbol.address, symbol.address + symbol.size
+        for other in lib.symbols:
+            if (other.section == symbol.section and not other.unattributed
+                    and other.address < symbol.address < other.address + other.size < end):
+                start = max(start, other.address + other.size)
+        return [(start, end)]
     section = next((s for s in lib.sections if s.name == symbol.section), None)
     if section is None:
         return []

@@ -487,9 +487,11 @@ class _Measurement:
             section = writable[shndx]
             last = owners[-1] if owners else None
             if (last is not None and last.section is section
-                    and address < last.address + last.size):
+                    and address + size <= last.address + last.size):
                 # Same bytes under another name, or a symbol nested inside a bigger one: the
-                # first (largest, global) owns the relocations, the others are aliases.
+                # first (largest, global) owns the relocations, the others are aliases. A
+                # symbol that only starts inside the one before it (glibc's sys_sigabbrev in
+                # _sys_errlist's last word) is its own owner, of the bytes past that one.
                 last.aliases += (name,)
                 continue
             owners.append(_Owner(

@@ -504,3 +504,44 @@ def test_none_relocations_are_counted_but_write_no_page(
     assert sum(lib.relocations.by_class.values()) == len(writes)
     assert 0 not in lib.pages.relocated_addresses
     assert lib.pages.relocated == len({r.offset // 4096 for r in writes})
+
+
+_OVERLAP_SOURCE = r"""
+__attribute__((visibility("hidden"))) int target[4];
+__asm__(
+    ".section .data.rel.ro,\"aw\"\n"
+    ".balign 8\n"
+    ".globl first\n.type first,@object\n.size first, 64\n"
+    ".globl second\n.type second,@object\n.size second, 40\n"
+    "first:\n"
+    ".quad target, target, target, target, target, target, target\n"
+    "second:\n"  /* starts in first's last word, as glibc's sys_sigabbrev in _sys_errlist */
+    ".quad target, target, target, target, target\n"
+    ".text\n");
+int use(void) { return target[0]; }
+"""
+
+
+def test_a_symbol_starting_inside_another_is_not_its_alias(tmp_path: Path) -> None:
+    from relrocheck.explain import relocated_words
+
+    path = build_library(tmp_path, "overlap", _OVERLAP_SOURCE)
+    nm = {s["name"]: s for s in oracle.symbols(path)}
+    first, second = nm["first"], nm["second"]
+    assert first["address"] < second["address"] < first["address"] + first["size"] \
+        < second["address"] + second["size"]
+    offsets = oracle.relocation_offsets(path)
+    union = sum(first["address"] <= o < second["address"] + second["size"] for o in offsets)
+    expected = oracle.relocations_per_symbol(path)
+    lib = measure(str(path))
+    ours = _per_symbol(lib)
+    # The earlier symbol keeps the shared word; the later one owns the rest, nothing is
+    # folded or left unattributed.
+    assert ours["first"] == expected["first"] == 8
+    assert ours["second"] == union - expected["first"] == 4
+    assert "second" not in lib.symbol("first").aliases
+    assert not any(s.unattributed and s.section == ".data.rel.ro" and s.relocations
+                   for s in lib.symbols)
+    words = relocated_words(str(path), lib, lib.symbol("second"))
+    assert len(words) == 4
+    assert all(second["address"] + 8 <= w.address < second["address"] + 40 for w in words)
