@@ -82,6 +82,8 @@ DT_SYMTAB = 6
 DT_RELA = 7
 DT_RELASZ = 8
 DT_RELAENT = 9
+DT_STRTAB = 5
+DT_STRSZ = 10
 DT_INIT = 12
 DT_SONAME = 14
 DT_REL = 17
@@ -107,6 +109,7 @@ DT_RELRHACK_BIT = 0x8000000
 DT_CREL = 0x40000026
 UNDECODED_RELOCATION_TAGS = {DT_CREL: "DT_CREL"}
 DT_BIND_NOW = 24
+DT_INIT_ARRAYSZ = 27
 DT_PREINIT_ARRAYSZ = 33
 DT_FLAGS = 30
 DT_FLAGS_1 = 0x6FFFFFFB
@@ -585,6 +588,61 @@ class ElfFile:
                                      for lo, hi in covered):
                 tables.append(RelocationTable(s, _SECTION_ENCODING[s.sh_type]))
         return tables
+
+    def sections_from_segments(self) -> list[SectionHeader]:
+        """Stand-in sections for a file without section headers (sstrip, or
+        `llvm-objcopy --strip-sections`): one per PT_LOAD, its writable one cut where
+        PT_GNU_RELRO ends and where its zero-fill (.bss) begins. Named in brackets after the
+        program headers, so a report never passes them off as real sections."""
+        out = [SectionHeader(0, "", SHT_NULL, 0, 0, 0, 0, 0, 0, 0, 0)]
+        relro = next(((p.p_vaddr, p.p_vaddr + p.p_memsz) for p in self.segments
+                      if p.p_type == PT_GNU_RELRO), None)
+
+        def add(name: str, sh_type: int, flags: int, start: int, end: int, p: ProgramHeader
+                ) -> None:
+            if end > start:
+                out.append(SectionHeader(len(out), name, sh_type, flags, start,
+                                         p.p_offset + start - p.p_vaddr, end - start, 0, 0,
+                                         1, 0))
+
+        for number, p in enumerate(self.segments):
+            if p.p_type != PT_LOAD or not p.p_memsz:
+                continue
+            rwx = "".join(c if p.p_flags & bit else "-" for c, bit in (("R", 4), ("W", 2),
+                                                                         ("X", 1)))
+            flags = (SHF_ALLOC | (SHF_WRITE if p.p_flags & PF_W else 0)
+                     | (SHF_EXECINSTR if p.p_flags & 1 else 0))
+            start, file_end, end = p.p_vaddr, p.p_vaddr + p.p_filesz, p.p_vaddr + p.p_memsz
+            label = f"[PT_LOAD {number} {rwx}"
+            if relro is not None and p.p_flags & PF_W and start <= relro[0] < file_end:
+                add(label + "]", SHT_PROGBITS, flags, start, relro[0], p)
+                cut = min(relro[1], file_end)
+                add(label + " PT_GNU_RELRO]", SHT_PROGBITS, flags, relro[0], cut, p)
+                start = cut
+            add(label + "]", SHT_PROGBITS, flags, start, file_end, p)
+            add(label + " zero-fill]", SHT_NOBITS, flags, max(start, file_end), end, p)
+        return out
+
+    def dynamic_string_table(self) -> SectionHeader | None:
+        """DT_STRTAB as a string-table header, for files without section headers."""
+        tags = dict(self.dynamic())
+        if DT_STRTAB not in tags or DT_STRSZ not in tags:
+            return None
+        offset = self.file_offset(tags[DT_STRTAB], tags[DT_STRSZ], "DT_STRTAB")
+        return SectionHeader(-1, "DT_STRTAB", SHT_STRTAB, SHF_ALLOC, tags[DT_STRTAB], offset,
+                             tags[DT_STRSZ], 0, 0, 1, 0)
+
+    def dynamic_symbol_sections(self, count: int) -> array:
+        """st_shndx of the first `count` symbols at DT_SYMTAB, for files without section
+        headers (whose dynamic symbol table has no header to give its length)."""
+        tags = dict(self.dynamic())
+        if DT_SYMTAB not in tags:
+            raise self.fail("relocations name symbols, but there is no DT_SYMTAB")
+        entsize, layout = _SYMBOL_FIELDS[self.elf_class]
+        offset = self.file_offset(tags[DT_SYMTAB], count * entsize, "DT_SYMTAB")
+        header = SectionHeader(-1, "DT_SYMTAB", SHT_DYNSYM, SHF_ALLOC, tags[DT_SYMTAB], offset,
+                               count * entsize, 0, 0, 8, entsize)
+        return self.column(header, entsize, *layout[5])
 
     def file_offset(self, vaddr: int, size: int, what: str) -> int:
         """The file offset of [vaddr, vaddr + size), which one PT_LOAD must back with bytes."""

@@ -138,8 +138,14 @@ class _Measurement:
                            f"supported: {supported}")
         self.arch = arch
         if not elf.sections:
-            raise elf.fail("has no section headers (stripped with sstrip?): cannot attribute "
-                           "relocations to sections and symbols")
+            if not any(p.p_type == E.PT_DYNAMIC for p in elf.segments):
+                raise elf.fail("has neither section headers nor a dynamic segment: nothing "
+                               "tells where its relocations are")
+            # Stripped of its section headers (sstrip): the loader needs none. Measure it
+            # through PT_DYNAMIC, attributing to stand-ins cut from the program headers.
+            elf.sections = elf.sections_from_segments()
+        self.stand_in_sections = elf.sections[0].sh_type == E.SHT_NULL and any(
+            s.name.startswith("[PT_LOAD") for s in elf.sections)
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
@@ -218,6 +224,9 @@ class _Measurement:
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))
+        if self.stand_in_sections:
+            init_entries = (tags.get(E.DT_INIT_ARRAYSZ, 0)
+                            + tags.get(E.DT_PREINIT_ARRAYSZ, 0)) // elf.word_size
         symtab = self._symbol_table()
         interp = any(p.p_type == E.PT_INTERP for p in elf.segments)
         return Library(
@@ -330,19 +339,23 @@ class _Measurement:
                 addends = self.elf.stored_words(list(offsets))
             return classify(addends)
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
-        kinds = self._symbol_kinds(table)
         syms = list(map(operator.rshift, infos, repeat(type_shift)))
+        kinds = self._symbol_kinds(table, max(syms, default=0) + 1)
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
         return bytes(map(kinds.__getitem__, syms))
 
-    def _symbol_kinds(self, table: SectionHeader) -> list[int]:
+    def _symbol_kinds(self, table: SectionHeader, needed: int = 0) -> list[int]:
         """Target kind of each symbol in the table's linked symbol table: own export or not."""
         cache = self._symbol_kinds_cache
-        if table.sh_link in cache:
+        if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
             return cache[table.sh_link]
-        if table.sh_link == 0:
+        if table.sh_link == 0 and table.number < 0 and needed > 1:
+            # A table found through the dynamic tags alone: its symbols are at DT_SYMTAB.
+            shndx = self.elf.dynamic_symbol_sections(needed)
+            kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
+        elif table.sh_link == 0:
             kinds: list[int] = []
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
@@ -685,7 +698,10 @@ class _Measurement:
             return None
         dynsec = next((s for s in self.elf.sections if s.sh_type == E.SHT_DYNAMIC), None)
         if dynsec is None:
-            return None
+            strtab = self.elf.dynamic_string_table()
+            if strtab is None:
+                return None
+            return self.elf.string_at(strtab, tags[E.DT_SONAME])
         strtab = self.elf.section_by_index(dynsec.sh_link, "dynamic section")
         return self.elf.string_at(strtab, tags[E.DT_SONAME])
 

@@ -545,3 +545,39 @@ def test_a_symbol_starting_inside_another_is_not_its_alias(tmp_path: Path) -> No
     words = relocated_words(str(path), lib, lib.symbol("second"))
     assert len(words) == 4
     assert all(second["address"] + 8 <= w.address < second["address"] + 40 for w in words)
+
+
+@pytest.mark.parametrize("name", ["pointer_tables", "relr"])
+def test_a_library_without_section_headers_is_measured_through_its_dynamic_segment(
+        host_libs: dict[str, Path], tmp_path: Path, name: str) -> None:
+    import shutil
+    import subprocess
+
+    objcopy = shutil.which("llvm-objcopy")
+    if objcopy is None:
+        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
+    if name == "relr":
+        try:
+            original = build_library(tmp_path / "relr", "pointer_tables",
+                                     fixture("pointer_tables.c"),
+                                     flags=["-Wl,-z,pack-relative-relocs"])
+        except BuildError:
+            pytest.skip("the host linker has no -z pack-relative-relocs")
+    else:
+        original = host_libs[name]
+    path = tmp_path / "sstripped.so"
+    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    assert oracle.elf_header(path)["Number of section headers"].split()[0] == "0"
+    truth = oracle.relocations(original)
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
+    assert lib.pages.relocated == oracle.pages_with_relocations(original)
+    assert lib.soname == oracle.dynamic(original)["SONAME"][0].strip("[]")
+    tags = oracle.dynamic(original)
+    init = sum(int(tags[t][0].split()[0]) for t in ("INIT_ARRAYSZ", "PREINIT_ARRAYSZ")
+               if t in tags) // 8
+    assert lib.static_initializers == init + ("INIT" in tags)
+    # Every relocation lands in a stand-in cut from the program headers, none outside.
+    assert sum(s.relocations for s in lib.sections) == len(truth)
+    assert all(s.name.startswith("[PT_LOAD") for s in lib.sections)
