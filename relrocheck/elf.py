@@ -126,6 +126,13 @@ STT_TLS = 6
 
 NT_GNU_BUILD_ID = 3
 
+EM_MIPS = 8
+# MIPS: the GOT the loader writes without relocation records.
+DT_PLTGOT = 3
+DT_MIPS_LOCAL_GOTNO = 0x7000000A
+DT_MIPS_SYMTABNO = 0x70000011
+DT_MIPS_GOTSYM = 0x70000013
+
 # Layouts per ELF class: (header tail after e_ident, section header, program header, dynamic).
 _LAYOUTS = {
     ELFCLASS32: ("HHIIIIIHHHHHH", "IIIIIIIIII", "IIIIIIII", "iI"),
@@ -135,6 +142,7 @@ _LAYOUTS = {
 _SLICE_BYTES = 1 << 20
 # Width of the typecodes we use for columns; checked so arrays match the file's words.
 _U16, _U32, _U64 = "H", "I", "Q"
+U32, U64 = _U32, _U64
 assert array(_U16).itemsize == 2 and array(_U32).itemsize == 4 and array(_U64).itemsize == 8
 
 
@@ -680,6 +688,8 @@ class ElfFile:
             self.check_table(header, entsize)
         fields = ((0, word), (word, word)) + (((2 * word, word),) if has_addend else ())
         offsets_col, infos, *rest = self.columns(header, entsize, fields)
+        if self.e_machine == EM_MIPS and word == 8:
+            infos = _mips64_infos(infos, self.little_endian)
         return offsets_col, infos, rest[0] if rest else None
 
     def string_at(self, strtab: SectionHeader, offset: int) -> str:
@@ -773,8 +783,9 @@ ENC_REL, ENC_RELA, ENC_RELR = "REL", "RELA", "RELR"
 ENC_APS2_REL, ENC_APS2_RELA = "APS2 REL", "APS2 RELA"  # Android packed (SLEB128 groups)
 ENC_ANDROID_RELR = "RELR (DT_ANDROID_RELR)"
 ENC_RELRHACK = "RELR (relrhack)"
+ENC_MIPS_GOT = "MIPS GOT (no records)"  # entries the loader writes by DT_MIPS_* counts
 ENCODINGS = (ENC_REL, ENC_RELA, ENC_RELR, ENC_APS2_REL, ENC_APS2_RELA, ENC_ANDROID_RELR,
-             ENC_RELRHACK)
+             ENC_RELRHACK, ENC_MIPS_GOT)
 _RELR_ENCODINGS = (ENC_RELR, ENC_ANDROID_RELR, ENC_RELRHACK)
 _FIXED_SIZE = (ENC_REL, ENC_RELA) + _RELR_ENCODINGS
 _ENTRY_WORDS = {ENC_REL: 2, ENC_RELA: 3, ENC_RELR: 1, ENC_APS2_REL: 1, ENC_APS2_RELA: 1,
@@ -921,3 +932,19 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
     as_words = partial(map, mask.__and__)
     return (array(code, as_words(offsets)), array(code, as_words(infos)),
             array(code, as_words(addends)) if is_rela else None)
+
+
+def _mips64_infos(infos: array, little_endian: bool) -> array:
+    """MIPS64 r_info (r_sym:32, r_ssym:8, r_type3:8, r_type2:8, r_type:8, stored in that
+    order whatever the byte order) as the generic ELF64 r_info, r_sym << 32 | r_type.
+
+    The 2nd and 3rd types qualify the same write (REL32 then R_MIPS_64: a 64-bit REL32),
+    so one record stays one relocation of its first type.
+    """
+    if little_endian:  # read as a little-endian word, r_sym is the low half, r_type the top byte
+        sym = map(operator.lshift, map(operator.and_, infos, repeat(0xFFFFFFFF)), repeat(32))
+        typ = map(operator.rshift, infos, repeat(56))
+    else:
+        sym = map(operator.lshift, map(operator.rshift, infos, repeat(32)), repeat(32))
+        typ = map(operator.and_, infos, repeat(0xFF))
+    return array(_U64, map(operator.or_, sym, typ))

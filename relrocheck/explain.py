@@ -106,7 +106,7 @@ def relocated_words(path: str, lib: Library, symbol: Symbol) -> list[RelocatedWo
         reader = _Reader(elf, arch)
         words = []
         for address, type_number, table, sym_index, addend, symtab in reader.relocations(ranges):
-            cls = arch.type_class(type_number)
+            cls = arch.relocation_class(type_number, sym_index)
             words.append(RelocatedWord(
                 address=address,
                 offset=address - symbol.address,

@@ -314,17 +314,72 @@ class _Measurement:
             class_of_type = {t: arch.type_class(t) for t in type_counts}
             for t, count in type_counts.items():
                 by_type[arch.type_name(t)] += count
-            class_of_info = {info: class_of_type[info & type_mask] for info in info_counts}
+            if arch.relative_without_symbol:
+                class_of_info = {info: arch.relocation_class(info & type_mask, info >> type_shift)
+                                 for info in info_counts}
+            else:
+                class_of_info = {info: class_of_type[info & type_mask] for info in info_counts}
             by_table[table.name] = by_table.get(table.name, 0) + len(infos)
             for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends,
                                                          class_of_info, head):
                 kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
                 parts.setdefault(cls, []).append((offs, kinds))
+        if elf.e_machine == E.EM_MIPS:
+            self._mips_got(parts, by_type, by_table, encodings, classify)
         tables = {cls: _merge(parts[cls]) for cls in RELOCATION_CLASSES if cls in parts}
         # R_*_NONE entries are counted (readelf lists them) but write nothing: they have no
         # class, no page and no owner.
         none = sum(len(offsets) for offsets, _ in parts.get(archtables.NO_OP, ()))
         return tables, by_type, by_table, encodings, none
+
+    def _mips_got(self, parts: dict[str, list[tuple[Sequence[int], bytes]]],
+                  by_type: Counter[str], by_table: dict[str, int], encodings: dict[str, str],
+                  classify: Callable[[Sequence[int]], bytes]) -> None:
+        """The MIPS primary GOT, which the loader writes without relocation records.
+
+        Its first DT_MIPS_LOCAL_GOTNO entries (two reserved: lazy resolver, module pointer;
+        then local addresses) get the load bias added; the rest, one per dynamic symbol from
+        DT_MIPS_GOTSYM to DT_MIPS_SYMTABNO, get the symbol's address. Each entry is a word
+        written at load like a relocated one: counted, attributed and paged as one.
+        """
+        elf = self.elf
+        tags = dict(elf.dynamic())
+        if E.DT_PLTGOT not in tags or E.DT_MIPS_LOCAL_GOTNO not in tags:
+            return
+        word = elf.word_size
+        got = tags[E.DT_PLTGOT]
+        local = tags[E.DT_MIPS_LOCAL_GOTNO]
+        first_global = tags.get(E.DT_MIPS_GOTSYM, 0)
+        symbols = tags.get(E.DT_MIPS_SYMTABNO, first_global)
+        if not 0 <= first_global <= symbols:
+            raise elf.fail(f"DT_MIPS_GOTSYM {first_global} is past DT_MIPS_SYMTABNO {symbols}")
+        n_global = symbols - first_global
+        # Bounded by the file: the GOT's bytes must be there.
+        elf.file_offset(got, (local + n_global) * word, "MIPS GOT (DT_PLTGOT)")
+        at = next((s for s in elf.sections if s.sh_addr == got and s.sh_size), None)
+        name = at.name if at is not None else "DT_PLTGOT"
+        local_offsets = array(E.U64 if word == 8 else E.U32, range(got, got + local * word, word))
+        global_offsets = array(local_offsets.typecode,
+                               range(got + local * word, got + (local + n_global) * word, word))
+        if local:
+            parts.setdefault("relative", []).append(
+                (local_offsets, classify(elf.stored_words(list(local_offsets)))))
+            by_type["MIPS GOT local entry (no record)"] += local
+        if n_global:
+            shndx = elf.dynamic_symbol_sections(symbols) if not any(
+                s.sh_type == E.SHT_DYNSYM for s in elf.sections) else self._dynsym_shndx()
+            if len(shndx) < symbols:
+                raise elf.fail(f"DT_MIPS_SYMTABNO {symbols} is past the dynamic symbol table")
+            kinds = bytes(_EXTERNAL if shndx[i] == E.SHN_UNDEF else _OWN
+                          for i in range(first_global, symbols))
+            parts.setdefault("symbolic", []).append((global_offsets, kinds))
+            by_type["MIPS GOT global entry (no record)"] += n_global
+        by_table[name] = by_table.get(name, 0) + local + n_global
+        encodings[name] = E.ENC_MIPS_GOT
+
+    def _dynsym_shndx(self) -> array:
+        dynsym = next(s for s in self.elf.sections if s.sh_type == E.SHT_DYNSYM)
+        return self.elf.symbol_columns(dynsym, ("st_shndx",)).st_shndx
 
     def _kinds_for_class(self, cls: str, offsets: Sequence[int], infos: Sequence[int],
                          type_shift: int, addends: Sequence[int] | None,

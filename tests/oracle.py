@@ -256,6 +256,7 @@ _TABLE_RE = re.compile(
 )
 _RELR_COUNT_RE = re.compile(r"^\s*(\d+) offsets?$")
 _HEX_LINE_RE = re.compile(r"^[0-9a-f]+$")
+_MIPS_EXTRA_TYPE_RE = re.compile(r"^\s+Type[23]:\s+R_MIPS_\S+\s*$")
 _ENTRY_RE = re.compile(r"^([0-9a-f]+)\s+([0-9a-f]+)\s+(\S+)(.*)$")
 # The symbol value column is hex, or "name()" for an ifunc symbol (readelf shows the
 # resolver's symbol instead of its address).
@@ -343,6 +344,9 @@ def relocations(path: StrPath) -> list[Relocation]:
             if line.lstrip().startswith("Offset"):
                 is_rela = "Addend" in line
                 continue
+        if _MIPS_EXTRA_TYPE_RE.match(line):
+            # MIPS64 records pack three types; the 2nd and 3rd qualify the same write.
+            continue
         if relr:
             if not _HEX_LINE_RE.match(line):
                 raise OracleError(f"{path}: unexpected line in RELR table {table}: {line!r}")
@@ -592,3 +596,34 @@ def llvm_relocations(path: StrPath, dynamic: bool = False) -> list[LlvmRelocatio
             counts[table] += 1
     finish()
     return result
+
+
+# --- MIPS: the GOT the loader writes without relocation records -----------------------------
+
+_GOT_ENTRY_RE = re.compile(r"^\s+([0-9a-f]+)\s+-?\d+\(gp\)\s+[0-9a-f]+")
+
+
+def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
+    """Addresses of the primary GOT's entries by part ("reserved", "local", "global"), from
+    the "Primary GOT" listing of `readelf -A`."""
+    parts: dict[str, list[int]] = {"reserved": [], "local": [], "global": []}
+    part: str | None = None
+    seen_got = False
+    for line in _run(READELF, ("-A",), path).splitlines():
+        if line.startswith("Primary GOT"):
+            seen_got = True
+            continue
+        if not seen_got:
+            continue
+        stripped = line.strip()
+        for name in parts:
+            if stripped.lower().startswith(f"{name} entries"):
+                part = name
+        m = _GOT_ENTRY_RE.match(line)
+        if m and part is not None:
+            parts[part].append(int(m.group(1), 16))
+        if line and not line.startswith(" "):
+            break  # the next listing (PLT GOT, ...)
+    if not seen_got:
+        raise OracleError(f"{path}: readelf -A lists no primary GOT")
+    return parts

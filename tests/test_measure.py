@@ -316,14 +316,46 @@ def test_pie_executables_are_told_from_libraries(tmp_path: Path) -> None:
         assert not measure(str(libc)).pie
 
 
-def test_an_unsupported_architecture_is_one_clear_error(tmp_path: Path) -> None:
-    target = "mips64el-linux-gnuabi64"
+def test_an_unsupported_architecture_is_one_clear_error(
+        host_libs: dict[str, Path], tmp_path: Path) -> None:
+    import struct
+
+    path = tmp_path / "alien.so"
+    data = bytearray(host_libs["pointer_tables"].read_bytes())
+    struct.pack_into("<H", data, 18, 0x1234)  # e_machine: no such architecture
+    path.write_bytes(bytes(data))
+    assert "1234" in oracle.elf_header(path)["Machine"]
+    with pytest.raises(ElfError, match=r"unsupported machine \(e_machine 4660\); supported: "):
+        measure(str(path))
+
+
+@pytest.mark.parametrize("target", ["mips64el-linux-gnuabi64", "mipsel-linux-gnu",
+                                    "mips64-linux-gnuabi64"])
+def test_mips_pages_are_the_records_plus_every_got_entry(tmp_path: Path, target: str) -> None:
+    """MIPS64 records pack three types (one write each); the loader writes the primary GOT
+    (reserved + DT_MIPS_LOCAL_GOTNO local + global from DT_MIPS_GOTSYM) without records."""
     if not have_cross(target):
         pytest.skip(f"no clang/lld toolchain for {target}")
     path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
-    assert oracle.elf_header(path)["Machine"].startswith("MIPS")
-    with pytest.raises(ElfError, match=r"unsupported machine \(e_machine 8\); supported: "):
-        measure(str(path))
+    records = oracle.relocations(path)
+    got = oracle.mips_primary_got(path)
+    entries = got["reserved"] + got["local"] + got["global"]
+    assert got["local"] and got["global"]
+    lib = measure(str(path))
+    ours = Counter(lib.relocations.by_type)
+    assert ours.pop("MIPS GOT local entry (no record)") == len(got["reserved"] + got["local"])
+    assert ours.pop("MIPS GOT global entry (no record)") == len(got["global"])
+    assert ours == Counter(r.type for r in records)
+    assert lib.relocations.total == len(records) + len(entries)
+    assert lib.relocations.encodings[".got"] == "MIPS GOT (no records)"
+    writes = {r.offset for r in records if r.type != "R_MIPS_NONE"} | set(entries)
+    assert set(lib.pages.relocated_addresses) == {a // 4096 * 4096 for a in writes}
+    expected = oracle.relocations_per_symbol(path)
+    assert _per_symbol(lib)["cross_names"] == expected["cross_names"] == 24
+    # REL32 against symbol 0 is relative; against a symbol, symbolic.
+    relative_records = sum(r.type == "R_MIPS_REL32" and r.symbol is None for r in records)
+    assert lib.relocations.by_class["relative"] == relative_records + len(
+        got["reserved"] + got["local"])
 
 
 def test_measured_symbols_carry_every_field_of_the_model(host_libs: dict[str, Path]) -> None:

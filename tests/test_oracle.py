@@ -424,3 +424,23 @@ def test_llvm_readelf_agrees_with_gnu_readelf_where_both_decode(pointer_tables: 
         through_dynamic = sorted((r.offset, r.type)
                                  for r in oracle.llvm_relocations(path, dynamic=True))
         assert through_dynamic == gnu
+
+
+@pytest.mark.parametrize("target", ["mips64el-linux-gnuabi64", "mipsel-linux-gnu"])
+def test_mips_primary_got_listing_matches_the_dynamic_counts(tmp_path: Path, target: str) -> None:
+    """readelf -A's GOT entries are DT_MIPS_LOCAL_GOTNO (reserved included) local ones and
+    DT_MIPS_SYMTABNO - DT_MIPS_GOTSYM global ones, laid out from DT_PLTGOT; the three-type
+    MIPS64 records parse as one relocation each."""
+    path = cross_build(tmp_path, target)
+    got = oracle.mips_primary_got(path)
+    tags = oracle.dynamic(path)
+    local = int(tags["MIPS_LOCAL_GOTNO"][0])
+    first_global = int(tags["MIPS_GOTSYM"][0], 16)
+    symbols = int(tags["MIPS_SYMTABNO"][0])
+    assert len(got["reserved"]) + len(got["local"]) == local
+    assert len(got["global"]) == symbols - first_global
+    entries = got["reserved"] + got["local"] + got["global"]
+    word = 8 if "64" in target else 4
+    start = int(tags["PLTGOT"][0], 16)
+    assert entries == list(range(start, start + len(entries) * word, word))
+    assert len(oracle.relocations(path)) == dynamic_size(path, "RELSZ") // dynamic_size(path, "RELENT")
