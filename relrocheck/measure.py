@@ -67,20 +67,22 @@ _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(
 
 
 def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
-            symbols_from: str | None = None) -> Library:
+            symbols_from: str | None = None, also_page_sizes: Sequence[int] = ()) -> Library:
     """Open, measure and close one ELF file.
 
     symbols_from: a separate debug file of this very build (the caller checks its build-id)
       whose .symtab names the symbols a stripped library lost.
+    also_page_sizes: further page sizes to count pages for (Library.pages_by_size).
     """
-    if page_size <= 0 or page_size & (page_size - 1):
-        raise ValueError(f"page size must be a power of two, not {page_size}")
+    for size in (page_size, *also_page_sizes):
+        if size <= 0 or size & (size - 1):
+            raise ValueError(f"page size must be a power of two, not {size}")
     with ElfFile(path) as elf:
         try:
             if symbols_from is None:
-                return _Measurement(elf, page_size).library()
+                return _Measurement(elf, page_size, None, also_page_sizes).library()
             with ElfFile(symbols_from) as debug:
-                return _Measurement(elf, page_size, debug).library()
+                return _Measurement(elf, page_size, debug, also_page_sizes).library()
         except (IndexError, ValueError, OverflowError, MemoryError) as exc:
             # The reader checks every range it is given; what slips through is a table whose
             # contents contradict each other. Report it as the file's fault, in one line.
@@ -120,8 +122,10 @@ class _Owner:
 
 
 class _Measurement:
-    def __init__(self, elf: ElfFile, page_size: int, symbols: ElfFile | None = None) -> None:
+    def __init__(self, elf: ElfFile, page_size: int, symbols: ElfFile | None = None,
+                 also_page_sizes: Sequence[int] = ()) -> None:
         self.elf = elf
+        self.also_page_sizes = tuple(s for s in dict.fromkeys(also_page_sizes) if s != page_size)
         # Where symbol names come from: the library, or a debug file of the same build.
         self.symbols = symbols if symbols is not None else elf
         self.page_size = page_size
@@ -207,6 +211,7 @@ class _Measurement:
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
         segments, bss_pages = self._segments(relocated_pages)
+        pages_by_size = tuple(self._pages_at(size, tables) for size in self.also_page_sizes)
         textrel_sections = tuple(s.name for s in sections if not s.writable and s.relocations)
 
         class_totals: Counter[str] = Counter()
@@ -271,6 +276,7 @@ class _Measurement:
             symbol_table=symtab.name if symtab is not None else None,
             symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
+            pages_by_size=pages_by_size,
         )
 
     # -- relocations ---------------------------------------------------------------------
@@ -729,8 +735,28 @@ class _Measurement:
             ))
         return out
 
-    def _segments(self, relocated_pages: list[int]) -> tuple[list[Segment], set[int]]:
-        shift = self.page_shift
+    def _pages_at(self, page_size: int, tables: dict[str, _Table]) -> Pages:
+        """The page counts at another page size, from the relocation offsets themselves."""
+        shift = page_size.bit_length() - 1
+        page_set: set[int] = set()
+        for table in tables.values():
+            page_set.update(map(operator.rshift, table.offsets, repeat(shift)))
+        relocated = sorted(page_set)
+        segments, bss_pages = self._segments(relocated, shift)
+        return Pages(
+            page_size=page_size,
+            relocated=len(relocated),
+            writable_file_backed=sum(s.file_pages for s in segments),
+            data_bss_shared=len(bss_pages),
+            load_dirty=len(page_set.union(bss_pages)),
+            relocated_addresses=tuple(p << shift for p in relocated),
+            zero_filled_addresses=tuple(p << shift for p in sorted(bss_pages)),
+        )
+
+    def _segments(self, relocated_pages: list[int], shift: int | None = None
+                  ) -> tuple[list[Segment], set[int]]:
+        shift = self.page_shift if shift is None else shift
+        page_size = 1 << shift
         segments, bss_pages = [], set()
         for p in self.elf.segments:
             if p.p_type != E.PT_LOAD or not p.p_flags & E.PF_W:
@@ -741,7 +767,7 @@ class _Measurement:
             mem_end_page = ((p.p_vaddr + max(p.p_memsz, 1) - 1) >> shift)
             relocated = (bisect_right(relocated_pages, mem_end_page)
                          - bisect_left(relocated_pages, first))
-            if p.p_memsz > p.p_filesz and p.p_filesz and file_end & (self.page_size - 1):
+            if p.p_memsz > p.p_filesz and p.p_filesz and file_end & (page_size - 1):
                 # The loader zero-fills the tail of the last file page where .bss begins.
                 bss_pages.add(file_end >> shift)
             segments.append(Segment(p.p_vaddr, p.p_filesz, p.p_memsz, p.p_align, file_pages,

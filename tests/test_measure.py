@@ -613,3 +613,40 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
     # Every relocation lands in a stand-in cut from the program headers, none outside.
     assert sum(s.relocations for s in lib.sections) == len(truth)
     assert all(s.name.startswith("[PT_LOAD") for s in lib.sections)
+
+
+def test_several_page_sizes_in_one_run_match_readelf(host_libs: dict[str, Path]) -> None:
+    """--page-size 4096,16384,65536: pages at each size in text and JSON (schema-valid),
+    each the distinct pages of readelf's offsets; symbols keep the first size."""
+    import json
+    import subprocess
+    import sys
+
+    import jsonschema
+
+    import relrocheck
+
+    path = host_libs["pointer_tables"]
+    offsets = oracle.relocation_offsets(path)
+    sizes = (4096, 16384, 65536)
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--format", "json",
+                          "--page-size", ",".join(map(str, sizes)), str(path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    schema = Path(relrocheck.__file__).parent / "schemas" / "report.schema.json"
+    jsonschema.validate(document, json.loads(schema.read_text()))
+    entry = document["libraries"][0]
+    assert entry["page_size"] == entry["pages"]["page_size"] == 4096
+    all_pages = [entry["pages"], *entry["pages_by_size"]]
+    assert [p["page_size"] for p in all_pages] == list(sizes)
+    for pages in all_pages:
+        size = pages["page_size"]
+        expected = {o // size * size for o in offsets}
+        assert pages["relocated"] == len(expected)
+        assert set(pages["relocated_addresses"]) == expected
+    text = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--page-size",
+                           "4096,16384,65536", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+    for pages in all_pages[1:]:
+        assert f"at {pages['page_size']}-byte pages: {pages['relocated']} relocated" in text
