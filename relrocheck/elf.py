@@ -488,7 +488,13 @@ class ElfFile:
                                        for i in range(len(names))))
 
     def dynamic(self) -> list[tuple[int, int]]:
-        """(d_tag, d_val) pairs of the dynamic section, up to DT_NULL."""
+        """(d_tag, d_val) pairs of the dynamic section, up to DT_NULL (read once)."""
+        cached = getattr(self, "_dynamic", None)
+        if cached is None:
+            cached = self._dynamic = self._read_dynamic()
+        return cached
+
+    def _read_dynamic(self) -> list[tuple[int, int]]:
         dyn = next((s for s in self.sections if s.sh_type == SHT_DYNAMIC), None)
         if dyn is not None:
             offset, size = dyn.sh_offset, dyn.sh_size
@@ -677,7 +683,10 @@ class ElfFile:
             return decode_relr(self.column(header, word, 0, word), word), None, None
         if encoding in (ENC_APS2_REL, ENC_APS2_RELA):
             blob = self.read_at(header.sh_offset, header.sh_size)
-            limit = sum(p.p_memsz for p in self.segments if p.p_type == PT_LOAD) // word
+            # Relocated words lie in the file-backed image: a bound from the bytes actually
+            # in the file, as groups sharing offset delta and info cost none per entry.
+            limit = sum(min(p.p_filesz, self.file_size) for p in self.segments
+                        if p.p_type == PT_LOAD) // word
             try:
                 return decode_aps2(blob, encoding == ENC_APS2_RELA, word, limit)
             except ValueError as exc:
