@@ -22,6 +22,8 @@ class Arch:
     prefix: str  # readelf's type-name prefix
     types: Mapping[int, Tuple[str, str]]  # type number -> (readelf name, class)
     relative_type: int  # the type RELR entries stand for
+    # Types that are relative against symbol 0 and symbolic otherwise (MIPS R_MIPS_REL32).
+    relative_without_symbol: Tuple[int, ...] = ()
 
     def type_name(self, number: int) -> str:
         entry = self.types.get(number)
@@ -30,6 +32,12 @@ class Arch:
     def type_class(self, number: int) -> str:
         entry = self.types.get(number)
         return entry[1] if entry else "other"
+
+    def relocation_class(self, number: int, symbol: int) -> str:
+        """The class of one relocation: its type's, unless the type depends on the symbol."""
+        if symbol == 0 and number in self.relative_without_symbol:
+            return "relative"
+        return self.type_class(number)
 
 
 def _table(prefix: str, entries: Mapping[int, Tuple[str, str]]) -> Mapping[int, Tuple[str, str]]:
@@ -203,6 +211,28 @@ _LOONGARCH = _table(
     },
 )
 
+# MIPS: one record is one write whatever the 2nd and 3rd packed types of MIPS64 say
+# (REL32 with R_MIPS_64 is a 64-bit REL32); the reader keeps the first type only.
+_MIPS = _table(
+    "R_MIPS_",
+    {
+        0: ("NONE", NO_OP),
+        2: ("32", "symbolic"),
+        3: ("REL32", "symbolic"),
+        18: ("64", "symbolic"),
+        38: ("TLS_DTPMOD32", "tls"),
+        39: ("TLS_DTPREL32", "tls"),
+        40: ("TLS_DTPMOD64", "tls"),
+        41: ("TLS_DTPREL64", "tls"),
+        47: ("TLS_TPREL32", "tls"),
+        48: ("TLS_TPREL64", "tls"),
+        51: ("GLOB_DAT", "symbolic"),
+        126: ("COPY", "copy"),
+        127: ("JUMP_SLOT", "plt"),
+        128: ("IRELATIVE", "irelative"),
+    },
+)
+
 # e_machine -> Arch. PowerPC64 is one machine for both byte orders.
 ARCHES: Mapping[int, Arch] = {
     62: Arch("x86_64", "R_X86_64_", _X86_64, 8),
@@ -214,6 +244,7 @@ ARCHES: Mapping[int, Arch] = {
     20: Arch("ppc", "R_PPC_", _PPC, 22),
     22: Arch("s390", "R_390_", _S390, 12),
     258: Arch("loongarch", "R_LARCH_", _LOONGARCH, 3),
+    8: Arch("mips", "R_MIPS_", _MIPS, 3, relative_without_symbol=(3,)),
 }
 
 

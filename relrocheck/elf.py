@@ -82,6 +82,8 @@ DT_SYMTAB = 6
 DT_RELA = 7
 DT_RELASZ = 8
 DT_RELAENT = 9
+DT_STRTAB = 5
+DT_STRSZ = 10
 DT_INIT = 12
 DT_SONAME = 14
 DT_REL = 17
@@ -107,6 +109,7 @@ DT_RELRHACK_BIT = 0x8000000
 DT_CREL = 0x40000026
 UNDECODED_RELOCATION_TAGS = {DT_CREL: "DT_CREL"}
 DT_BIND_NOW = 24
+DT_INIT_ARRAYSZ = 27
 DT_PREINIT_ARRAYSZ = 33
 DT_FLAGS = 30
 DT_FLAGS_1 = 0x6FFFFFFB
@@ -123,6 +126,13 @@ STT_TLS = 6
 
 NT_GNU_BUILD_ID = 3
 
+EM_MIPS = 8
+# MIPS: the GOT the loader writes without relocation records.
+DT_PLTGOT = 3
+DT_MIPS_LOCAL_GOTNO = 0x7000000A
+DT_MIPS_SYMTABNO = 0x70000011
+DT_MIPS_GOTSYM = 0x70000013
+
 # Layouts per ELF class: (header tail after e_ident, section header, program header, dynamic).
 _LAYOUTS = {
     ELFCLASS32: ("HHIIIIIHHHHHH", "IIIIIIIIII", "IIIIIIII", "iI"),
@@ -132,6 +142,7 @@ _LAYOUTS = {
 _SLICE_BYTES = 1 << 20
 # Width of the typecodes we use for columns; checked so arrays match the file's words.
 _U16, _U32, _U64 = "H", "I", "Q"
+U32, U64 = _U32, _U64
 assert array(_U16).itemsize == 2 and array(_U32).itemsize == 4 and array(_U64).itemsize == 8
 
 
@@ -477,7 +488,13 @@ class ElfFile:
                                        for i in range(len(names))))
 
     def dynamic(self) -> list[tuple[int, int]]:
-        """(d_tag, d_val) pairs of the dynamic section, up to DT_NULL."""
+        """(d_tag, d_val) pairs of the dynamic section, up to DT_NULL (read once)."""
+        cached = getattr(self, "_dynamic", None)
+        if cached is None:
+            cached = self._dynamic = self._read_dynamic()
+        return cached
+
+    def _read_dynamic(self) -> list[tuple[int, int]]:
         dyn = next((s for s in self.sections if s.sh_type == SHT_DYNAMIC), None)
         if dyn is not None:
             offset, size = dyn.sh_offset, dyn.sh_size
@@ -586,6 +603,61 @@ class ElfFile:
                 tables.append(RelocationTable(s, _SECTION_ENCODING[s.sh_type]))
         return tables
 
+    def sections_from_segments(self) -> list[SectionHeader]:
+        """Stand-in sections for a file without section headers (sstrip, or
+        `llvm-objcopy --strip-sections`): one per PT_LOAD, its writable one cut where
+        PT_GNU_RELRO ends and where its zero-fill (.bss) begins. Named in brackets after the
+        program headers, so a report never passes them off as real sections."""
+        out = [SectionHeader(0, "", SHT_NULL, 0, 0, 0, 0, 0, 0, 0, 0)]
+        relro = next(((p.p_vaddr, p.p_vaddr + p.p_memsz) for p in self.segments
+                      if p.p_type == PT_GNU_RELRO), None)
+
+        def add(name: str, sh_type: int, flags: int, start: int, end: int, p: ProgramHeader
+                ) -> None:
+            if end > start:
+                out.append(SectionHeader(len(out), name, sh_type, flags, start,
+                                         p.p_offset + start - p.p_vaddr, end - start, 0, 0,
+                                         1, 0))
+
+        for number, p in enumerate(self.segments):
+            if p.p_type != PT_LOAD or not p.p_memsz:
+                continue
+            rwx = "".join(c if p.p_flags & bit else "-" for c, bit in (("R", 4), ("W", 2),
+                                                                         ("X", 1)))
+            flags = (SHF_ALLOC | (SHF_WRITE if p.p_flags & PF_W else 0)
+                     | (SHF_EXECINSTR if p.p_flags & 1 else 0))
+            start, file_end, end = p.p_vaddr, p.p_vaddr + p.p_filesz, p.p_vaddr + p.p_memsz
+            label = f"[PT_LOAD {number} {rwx}"
+            if relro is not None and p.p_flags & PF_W and start <= relro[0] < file_end:
+                add(label + "]", SHT_PROGBITS, flags, start, relro[0], p)
+                cut = min(relro[1], file_end)
+                add(label + " PT_GNU_RELRO]", SHT_PROGBITS, flags, relro[0], cut, p)
+                start = cut
+            add(label + "]", SHT_PROGBITS, flags, start, file_end, p)
+            add(label + " zero-fill]", SHT_NOBITS, flags, max(start, file_end), end, p)
+        return out
+
+    def dynamic_string_table(self) -> SectionHeader | None:
+        """DT_STRTAB as a string-table header, for files without section headers."""
+        tags = dict(self.dynamic())
+        if DT_STRTAB not in tags or DT_STRSZ not in tags:
+            return None
+        offset = self.file_offset(tags[DT_STRTAB], tags[DT_STRSZ], "DT_STRTAB")
+        return SectionHeader(-1, "DT_STRTAB", SHT_STRTAB, SHF_ALLOC, tags[DT_STRTAB], offset,
+                             tags[DT_STRSZ], 0, 0, 1, 0)
+
+    def dynamic_symbol_sections(self, count: int) -> array:
+        """st_shndx of the first `count` symbols at DT_SYMTAB, for files without section
+        headers (whose dynamic symbol table has no header to give its length)."""
+        tags = dict(self.dynamic())
+        if DT_SYMTAB not in tags:
+            raise self.fail("relocations name symbols, but there is no DT_SYMTAB")
+        entsize, layout = _SYMBOL_FIELDS[self.elf_class]
+        offset = self.file_offset(tags[DT_SYMTAB], count * entsize, "DT_SYMTAB")
+        header = SectionHeader(-1, "DT_SYMTAB", SHT_DYNSYM, SHF_ALLOC, tags[DT_SYMTAB], offset,
+                               count * entsize, 0, 0, 8, entsize)
+        return self.column(header, entsize, *layout[5])
+
     def file_offset(self, vaddr: int, size: int, what: str) -> int:
         """The file offset of [vaddr, vaddr + size), which one PT_LOAD must back with bytes."""
         for p in self.segments:
@@ -611,7 +683,10 @@ class ElfFile:
             return decode_relr(self.column(header, word, 0, word), word), None, None
         if encoding in (ENC_APS2_REL, ENC_APS2_RELA):
             blob = self.read_at(header.sh_offset, header.sh_size)
-            limit = sum(p.p_memsz for p in self.segments if p.p_type == PT_LOAD) // word
+            # Relocated words lie in the file-backed image: a bound from the bytes actually
+            # in the file, as groups sharing offset delta and info cost none per entry.
+            limit = sum(min(p.p_filesz, self.file_size) for p in self.segments
+                        if p.p_type == PT_LOAD) // word
             try:
                 return decode_aps2(blob, encoding == ENC_APS2_RELA, word, limit)
             except ValueError as exc:
@@ -622,6 +697,8 @@ class ElfFile:
             self.check_table(header, entsize)
         fields = ((0, word), (word, word)) + (((2 * word, word),) if has_addend else ())
         offsets_col, infos, *rest = self.columns(header, entsize, fields)
+        if self.e_machine == EM_MIPS and word == 8:
+            infos = _mips64_infos(infos, self.little_endian)
         return offsets_col, infos, rest[0] if rest else None
 
     def string_at(self, strtab: SectionHeader, offset: int) -> str:
@@ -715,8 +792,9 @@ ENC_REL, ENC_RELA, ENC_RELR = "REL", "RELA", "RELR"
 ENC_APS2_REL, ENC_APS2_RELA = "APS2 REL", "APS2 RELA"  # Android packed (SLEB128 groups)
 ENC_ANDROID_RELR = "RELR (DT_ANDROID_RELR)"
 ENC_RELRHACK = "RELR (relrhack)"
+ENC_MIPS_GOT = "MIPS GOT (no records)"  # entries the loader writes by DT_MIPS_* counts
 ENCODINGS = (ENC_REL, ENC_RELA, ENC_RELR, ENC_APS2_REL, ENC_APS2_RELA, ENC_ANDROID_RELR,
-             ENC_RELRHACK)
+             ENC_RELRHACK, ENC_MIPS_GOT)
 _RELR_ENCODINGS = (ENC_RELR, ENC_ANDROID_RELR, ENC_RELRHACK)
 _FIXED_SIZE = (ENC_REL, ENC_RELA) + _RELR_ENCODINGS
 _ENTRY_WORDS = {ENC_REL: 2, ENC_RELA: 3, ENC_RELR: 1, ENC_APS2_REL: 1, ENC_APS2_RELA: 1,
@@ -863,3 +941,19 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
     as_words = partial(map, mask.__and__)
     return (array(code, as_words(offsets)), array(code, as_words(infos)),
             array(code, as_words(addends)) if is_rela else None)
+
+
+def _mips64_infos(infos: array, little_endian: bool) -> array:
+    """MIPS64 r_info (r_sym:32, r_ssym:8, r_type3:8, r_type2:8, r_type:8, stored in that
+    order whatever the byte order) as the generic ELF64 r_info, r_sym << 32 | r_type.
+
+    The 2nd and 3rd types qualify the same write (REL32 then R_MIPS_64: a 64-bit REL32),
+    so one record stays one relocation of its first type.
+    """
+    if little_endian:  # read as a little-endian word, r_sym is the low half, r_type the top byte
+        sym = map(operator.lshift, map(operator.and_, infos, repeat(0xFFFFFFFF)), repeat(32))
+        typ = map(operator.rshift, infos, repeat(56))
+    else:
+        sym = map(operator.lshift, map(operator.rshift, infos, repeat(32)), repeat(32))
+        typ = map(operator.and_, infos, repeat(0xFF))
+    return array(_U64, map(operator.or_, sym, typ))

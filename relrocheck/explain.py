@@ -69,7 +69,14 @@ def symbol_ranges(lib: Library, symbol: Symbol) -> list[tuple[int, int]]:
     """Address ranges whose words belong to `symbol`; for an unattributed bucket, its
     section minus every symbol placed in it."""
     if not symbol.unattributed:
-        return [(symbol.address, symbol.address + symbol.size)]
+        # A symbol that starts inside the one before it owns only the bytes past that one,
+        # as the measurement attributes them.
+        start, end = symbol.address, symbol.address + symbol.size
+        for other in lib.symbols:
+            if (other.section == symbol.section and not other.unattributed
+                    and other.address < symbol.address < other.address + other.size < end):
+                start = max(start, other.address + other.size)
+        return [(start, end)]
     section = next((s for s in lib.sections if s.name == symbol.section), None)
     if section is None:
         return []
@@ -99,7 +106,7 @@ def relocated_words(path: str, lib: Library, symbol: Symbol) -> list[RelocatedWo
         reader = _Reader(elf, arch)
         words = []
         for address, type_number, table, sym_index, addend, symtab in reader.relocations(ranges):
-            cls = arch.type_class(type_number)
+            cls = arch.relocation_class(type_number, sym_index)
             words.append(RelocatedWord(
                 address=address,
                 offset=address - symbol.address,

@@ -67,20 +67,22 @@ _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(
 
 
 def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
-            symbols_from: str | None = None) -> Library:
+            symbols_from: str | None = None, also_page_sizes: Sequence[int] = ()) -> Library:
     """Open, measure and close one ELF file.
 
     symbols_from: a separate debug file of this very build (the caller checks its build-id)
       whose .symtab names the symbols a stripped library lost.
+    also_page_sizes: further page sizes to count pages for (Library.pages_by_size).
     """
-    if page_size <= 0 or page_size & (page_size - 1):
-        raise ValueError(f"page size must be a power of two, not {page_size}")
+    for size in (page_size, *also_page_sizes):
+        if size <= 0 or size & (size - 1):
+            raise ValueError(f"page size must be a power of two, not {size}")
     with ElfFile(path) as elf:
         try:
             if symbols_from is None:
-                return _Measurement(elf, page_size).library()
+                return _Measurement(elf, page_size, None, also_page_sizes).library()
             with ElfFile(symbols_from) as debug:
-                return _Measurement(elf, page_size, debug).library()
+                return _Measurement(elf, page_size, debug, also_page_sizes).library()
         except (IndexError, ValueError, OverflowError, MemoryError) as exc:
             # The reader checks every range it is given; what slips through is a table whose
             # contents contradict each other. Report it as the file's fault, in one line.
@@ -120,8 +122,10 @@ class _Owner:
 
 
 class _Measurement:
-    def __init__(self, elf: ElfFile, page_size: int, symbols: ElfFile | None = None) -> None:
+    def __init__(self, elf: ElfFile, page_size: int, symbols: ElfFile | None = None,
+                 also_page_sizes: Sequence[int] = ()) -> None:
         self.elf = elf
+        self.also_page_sizes = tuple(s for s in dict.fromkeys(also_page_sizes) if s != page_size)
         # Where symbol names come from: the library, or a debug file of the same build.
         self.symbols = symbols if symbols is not None else elf
         self.page_size = page_size
@@ -138,8 +142,14 @@ class _Measurement:
                            f"supported: {supported}")
         self.arch = arch
         if not elf.sections:
-            raise elf.fail("has no section headers (stripped with sstrip?): cannot attribute "
-                           "relocations to sections and symbols")
+            if not any(p.p_type == E.PT_DYNAMIC for p in elf.segments):
+                raise elf.fail("has neither section headers nor a dynamic segment: nothing "
+                               "tells where its relocations are")
+            # Stripped of its section headers (sstrip): the loader needs none. Measure it
+            # through PT_DYNAMIC, attributing to stand-ins cut from the program headers.
+            elf.sections = elf.sections_from_segments()
+        self.stand_in_sections = elf.sections[0].sh_type == E.SHT_NULL and any(
+            s.name.startswith("[PT_LOAD") for s in elf.sections)
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
@@ -201,6 +211,7 @@ class _Measurement:
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
         segments, bss_pages = self._segments(relocated_pages)
+        pages_by_size = tuple(self._pages_at(size, tables) for size in self.also_page_sizes)
         textrel_sections = tuple(s.name for s in sections if not s.writable and s.relocations)
 
         class_totals: Counter[str] = Counter()
@@ -218,6 +229,9 @@ class _Measurement:
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))
+        if self.stand_in_sections:
+            init_entries = (tags.get(E.DT_INIT_ARRAYSZ, 0)
+                            + tags.get(E.DT_PREINIT_ARRAYSZ, 0)) // elf.word_size
         symtab = self._symbol_table()
         interp = any(p.p_type == E.PT_INTERP for p in elf.segments)
         return Library(
@@ -262,6 +276,7 @@ class _Measurement:
             symbol_table=symtab.name if symtab is not None else None,
             symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections),
+            pages_by_size=pages_by_size,
         )
 
     # -- relocations ---------------------------------------------------------------------
@@ -305,17 +320,72 @@ class _Measurement:
             class_of_type = {t: arch.type_class(t) for t in type_counts}
             for t, count in type_counts.items():
                 by_type[arch.type_name(t)] += count
-            class_of_info = {info: class_of_type[info & type_mask] for info in info_counts}
+            if arch.relative_without_symbol:
+                class_of_info = {info: arch.relocation_class(info & type_mask, info >> type_shift)
+                                 for info in info_counts}
+            else:
+                class_of_info = {info: class_of_type[info & type_mask] for info in info_counts}
             by_table[table.name] = by_table.get(table.name, 0) + len(infos)
             for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends,
                                                          class_of_info, head):
                 kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
                 parts.setdefault(cls, []).append((offs, kinds))
+        if elf.e_machine == E.EM_MIPS:
+            self._mips_got(parts, by_type, by_table, encodings, classify)
         tables = {cls: _merge(parts[cls]) for cls in RELOCATION_CLASSES if cls in parts}
         # R_*_NONE entries are counted (readelf lists them) but write nothing: they have no
         # class, no page and no owner.
         none = sum(len(offsets) for offsets, _ in parts.get(archtables.NO_OP, ()))
         return tables, by_type, by_table, encodings, none
+
+    def _mips_got(self, parts: dict[str, list[tuple[Sequence[int], bytes]]],
+                  by_type: Counter[str], by_table: dict[str, int], encodings: dict[str, str],
+                  classify: Callable[[Sequence[int]], bytes]) -> None:
+        """The MIPS primary GOT, which the loader writes without relocation records.
+
+        Its first DT_MIPS_LOCAL_GOTNO entries (two reserved: lazy resolver, module pointer;
+        then local addresses) get the load bias added; the rest, one per dynamic symbol from
+        DT_MIPS_GOTSYM to DT_MIPS_SYMTABNO, get the symbol's address. Each entry is a word
+        written at load like a relocated one: counted, attributed and paged as one.
+        """
+        elf = self.elf
+        tags = dict(elf.dynamic())
+        if E.DT_PLTGOT not in tags or E.DT_MIPS_LOCAL_GOTNO not in tags:
+            return
+        word = elf.word_size
+        got = tags[E.DT_PLTGOT]
+        local = tags[E.DT_MIPS_LOCAL_GOTNO]
+        first_global = tags.get(E.DT_MIPS_GOTSYM, 0)
+        symbols = tags.get(E.DT_MIPS_SYMTABNO, first_global)
+        if not 0 <= first_global <= symbols:
+            raise elf.fail(f"DT_MIPS_GOTSYM {first_global} is past DT_MIPS_SYMTABNO {symbols}")
+        n_global = symbols - first_global
+        # Bounded by the file: the GOT's bytes must be there.
+        elf.file_offset(got, (local + n_global) * word, "MIPS GOT (DT_PLTGOT)")
+        at = next((s for s in elf.sections if s.sh_addr == got and s.sh_size), None)
+        name = at.name if at is not None else "DT_PLTGOT"
+        local_offsets = array(E.U64 if word == 8 else E.U32, range(got, got + local * word, word))
+        global_offsets = array(local_offsets.typecode,
+                               range(got + local * word, got + (local + n_global) * word, word))
+        if local:
+            parts.setdefault("relative", []).append(
+                (local_offsets, classify(elf.stored_words(list(local_offsets)))))
+            by_type["MIPS GOT local entry (no record)"] += local
+        if n_global:
+            shndx = elf.dynamic_symbol_sections(symbols) if not any(
+                s.sh_type == E.SHT_DYNSYM for s in elf.sections) else self._dynsym_shndx()
+            if len(shndx) < symbols:
+                raise elf.fail(f"DT_MIPS_SYMTABNO {symbols} is past the dynamic symbol table")
+            kinds = bytes(_EXTERNAL if shndx[i] == E.SHN_UNDEF else _OWN
+                          for i in range(first_global, symbols))
+            parts.setdefault("symbolic", []).append((global_offsets, kinds))
+            by_type["MIPS GOT global entry (no record)"] += n_global
+        by_table[name] = by_table.get(name, 0) + local + n_global
+        encodings[name] = E.ENC_MIPS_GOT
+
+    def _dynsym_shndx(self) -> array:
+        dynsym = next(s for s in self.elf.sections if s.sh_type == E.SHT_DYNSYM)
+        return self.elf.symbol_columns(dynsym, ("st_shndx",)).st_shndx
 
     def _kinds_for_class(self, cls: str, offsets: Sequence[int], infos: Sequence[int],
                          type_shift: int, addends: Sequence[int] | None,
@@ -330,19 +400,23 @@ class _Measurement:
                 addends = self.elf.stored_words(list(offsets))
             return classify(addends)
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
-        kinds = self._symbol_kinds(table)
         syms = list(map(operator.rshift, infos, repeat(type_shift)))
+        kinds = self._symbol_kinds(table, max(syms, default=0) + 1)
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
         return bytes(map(kinds.__getitem__, syms))
 
-    def _symbol_kinds(self, table: SectionHeader) -> list[int]:
+    def _symbol_kinds(self, table: SectionHeader, needed: int = 0) -> list[int]:
         """Target kind of each symbol in the table's linked symbol table: own export or not."""
         cache = self._symbol_kinds_cache
-        if table.sh_link in cache:
+        if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
             return cache[table.sh_link]
-        if table.sh_link == 0:
+        if table.sh_link == 0 and table.number < 0 and needed > 1:
+            # A table found through the dynamic tags alone: its symbols are at DT_SYMTAB.
+            shndx = self.elf.dynamic_symbol_sections(needed)
+            kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
+        elif table.sh_link == 0:
             kinds: list[int] = []
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
@@ -487,9 +561,11 @@ class _Measurement:
             section = writable[shndx]
             last = owners[-1] if owners else None
             if (last is not None and last.section is section
-                    and address < last.address + last.size):
+                    and address + size <= last.address + last.size):
                 # Same bytes under another name, or a symbol nested inside a bigger one: the
-                # first (largest, global) owns the relocations, the others are aliases.
+                # first (largest, global) owns the relocations, the others are aliases. A
+                # symbol that only starts inside the one before it (glibc's sys_sigabbrev in
+                # _sys_errlist's last word) is its own owner, of the bytes past that one.
                 last.aliases += (name,)
                 continue
             owners.append(_Owner(
@@ -659,8 +735,28 @@ class _Measurement:
             ))
         return out
 
-    def _segments(self, relocated_pages: list[int]) -> tuple[list[Segment], set[int]]:
-        shift = self.page_shift
+    def _pages_at(self, page_size: int, tables: dict[str, _Table]) -> Pages:
+        """The page counts at another page size, from the relocation offsets themselves."""
+        shift = page_size.bit_length() - 1
+        page_set: set[int] = set()
+        for table in tables.values():
+            page_set.update(map(operator.rshift, table.offsets, repeat(shift)))
+        relocated = sorted(page_set)
+        segments, bss_pages = self._segments(relocated, shift)
+        return Pages(
+            page_size=page_size,
+            relocated=len(relocated),
+            writable_file_backed=sum(s.file_pages for s in segments),
+            data_bss_shared=len(bss_pages),
+            load_dirty=len(page_set.union(bss_pages)),
+            relocated_addresses=tuple(p << shift for p in relocated),
+            zero_filled_addresses=tuple(p << shift for p in sorted(bss_pages)),
+        )
+
+    def _segments(self, relocated_pages: list[int], shift: int | None = None
+                  ) -> tuple[list[Segment], set[int]]:
+        shift = self.page_shift if shift is None else shift
+        page_size = 1 << shift
         segments, bss_pages = [], set()
         for p in self.elf.segments:
             if p.p_type != E.PT_LOAD or not p.p_flags & E.PF_W:
@@ -671,7 +767,7 @@ class _Measurement:
             mem_end_page = ((p.p_vaddr + max(p.p_memsz, 1) - 1) >> shift)
             relocated = (bisect_right(relocated_pages, mem_end_page)
                          - bisect_left(relocated_pages, first))
-            if p.p_memsz > p.p_filesz and p.p_filesz and file_end & (self.page_size - 1):
+            if p.p_memsz > p.p_filesz and p.p_filesz and file_end & (page_size - 1):
                 # The loader zero-fills the tail of the last file page where .bss begins.
                 bss_pages.add(file_end >> shift)
             segments.append(Segment(p.p_vaddr, p.p_filesz, p.p_memsz, p.p_align, file_pages,
@@ -683,7 +779,10 @@ class _Measurement:
             return None
         dynsec = next((s for s in self.elf.sections if s.sh_type == E.SHT_DYNAMIC), None)
         if dynsec is None:
-            return None
+            strtab = self.elf.dynamic_string_table()
+            if strtab is None:
+                return None
+            return self.elf.string_at(strtab, tags[E.DT_SONAME])
         strtab = self.elf.section_by_index(dynsec.sh_link, "dynamic section")
         return self.elf.string_at(strtab, tags[E.DT_SONAME])
 

@@ -177,6 +177,9 @@ class Library:
     symbol_table: Optional[str]  # .symtab, .dynsym, or None when neither exists
     has_debug_info: bool = False
     symbols_from: Optional[str] = None  # the debug file whose symbol table was used, if any
+    # The same page counts at the other page sizes asked for (`pages` is the primary one,
+    # which symbols, policies and baselines use): Android's move to 16 KiB pages.
+    pages_by_size: Tuple[Pages, ...] = ()
 
     @property
     def name(self) -> str:

@@ -25,6 +25,27 @@ def symbol_to_dict(s: Symbol) -> dict[str, Any]:
     return d
 
 
+def _pages_to_dict(p: Pages) -> dict[str, Any]:
+    return {
+        "page_size": p.page_size,
+        "relocated": p.relocated,
+        "writable_file_backed": p.writable_file_backed,
+        "data_bss_shared": p.data_bss_shared,
+        "load_dirty": p.load_dirty,
+        "relocated_addresses": list(p.relocated_addresses),
+        "zero_filled_addresses": list(p.zero_filled_addresses),
+    }
+
+
+def _pages_from_dict(pages: Mapping[str, Any]) -> Pages:
+    return Pages(
+        page_size=pages["page_size"], relocated=pages["relocated"],
+        writable_file_backed=pages["writable_file_backed"],
+        data_bss_shared=pages["data_bss_shared"], load_dirty=pages["load_dirty"],
+        relocated_addresses=tuple(pages.get("relocated_addresses", ())),
+        zero_filled_addresses=tuple(pages.get("zero_filled_addresses", ())))
+
+
 def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
     symbols = lib.symbols if top is None else lib.symbols[:top]
     return {
@@ -73,15 +94,8 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
             "encodings": dict(lib.relocations.encodings),
             "no_ops": lib.relocations.no_ops,
         },
-        "pages": {
-            "page_size": lib.pages.page_size,
-            "relocated": lib.pages.relocated,
-            "writable_file_backed": lib.pages.writable_file_backed,
-            "data_bss_shared": lib.pages.data_bss_shared,
-            "load_dirty": lib.pages.load_dirty,
-            "relocated_addresses": list(lib.pages.relocated_addresses),
-            "zero_filled_addresses": list(lib.pages.zero_filled_addresses),
-        },
+        "pages": _pages_to_dict(lib.pages),
+        "pages_by_size": [_pages_to_dict(p) for p in lib.pages_by_size],
         "symbol_table": lib.symbol_table,
         "symbols_from": lib.symbols_from,
         "has_debug_info": lib.has_debug_info,
@@ -158,12 +172,8 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
                 total=rel["total"], by_type=rel["by_type"], by_class=rel["by_class"],
                 by_table=rel["by_table"], by_section=rel["by_section"],
                 encodings=rel.get("encodings", {}), no_ops=rel.get("no_ops", 0)),
-            pages=Pages(
-                page_size=pages["page_size"], relocated=pages["relocated"],
-                writable_file_backed=pages["writable_file_backed"],
-                data_bss_shared=pages["data_bss_shared"], load_dirty=pages["load_dirty"],
-                relocated_addresses=tuple(pages.get("relocated_addresses", ())),
-                zero_filled_addresses=tuple(pages.get("zero_filled_addresses", ()))),
+            pages=_pages_from_dict(pages),
+            pages_by_size=tuple(_pages_from_dict(p) for p in d.get("pages_by_size", ())),
             symbols=tuple(_symbol_from_dict(s) for s in d["symbols"]),
             symbol_table=d.get("symbol_table"),
             symbols_from=d.get("symbols_from"),

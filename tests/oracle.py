@@ -256,6 +256,7 @@ _TABLE_RE = re.compile(
 )
 _RELR_COUNT_RE = re.compile(r"^\s*(\d+) offsets?$")
 _HEX_LINE_RE = re.compile(r"^[0-9a-f]+$")
+_MIPS_EXTRA_TYPE_RE = re.compile(r"^\s+Type[23]:\s+R_MIPS_\S+\s*$")
 _ENTRY_RE = re.compile(r"^([0-9a-f]+)\s+([0-9a-f]+)\s+(\S+)(.*)$")
 # The symbol value column is hex, or "name()" for an ifunc symbol (readelf shows the
 # resolver's symbol instead of its address).
@@ -343,6 +344,9 @@ def relocations(path: StrPath) -> list[Relocation]:
             if line.lstrip().startswith("Offset"):
                 is_rela = "Addend" in line
                 continue
+        if _MIPS_EXTRA_TYPE_RE.match(line):
+            # MIPS64 records pack three types; the 2nd and 3rd qualify the same write.
+            continue
         if relr:
             if not _HEX_LINE_RE.match(line):
                 raise OracleError(f"{path}: unexpected line in RELR table {table}: {line!r}")
@@ -542,3 +546,84 @@ def relocations_per_section(path: StrPath) -> Counter[str]:
         else:
             result["<none>"] += 1
     return result
+
+
+# --- llvm-readelf: the second oracle, for what GNU readelf 2.40 cannot decode ---------------
+
+LLVM_READELF = os.environ.get("LLVM_READELF", "llvm-readelf")
+
+# "Relocation section 'NAME' at offset 0x... contains N entries:" (counted tables), or
+# "'NAME' relocation section at offset 0x... contains N bytes:" (--dyn-relocations, RELR).
+_LLVM_COUNTED_RE = re.compile(
+    r"^Relocation section '(.+)' at offset 0x[0-9a-f]+ contains (\d+) entr(?:y|ies):$")
+_LLVM_BYTES_RE = re.compile(r"^'(.+)' relocation section at offset 0x[0-9a-f]+ contains \d+ bytes:$")
+_LLVM_ENTRY_RE = re.compile(r"^([0-9a-f]{8,16})\s+[0-9a-f]+\s+(R_\S+)")
+
+
+class LlvmRelocation(NamedTuple):
+    table: str  # section name, or RELA/REL/RELR/PLT with --dyn-relocations
+    offset: int
+    type: str
+
+
+def llvm_relocations(path: StrPath, dynamic: bool = False) -> list[LlvmRelocation]:
+    """Every relocation `llvm-readelf -r` prints (Android APS2 and RELR decoded), or with
+    `dynamic`, what `llvm-readelf --dyn-relocations` finds through the dynamic section.
+
+    A counted table whose parsed entries differ from its announced count raises OracleError.
+    """
+    option = "--dyn-relocations" if dynamic else "-r"
+    result: list[LlvmRelocation] = []
+    table: str | None = None
+    announced: int | None = None
+    counts: Counter[str] = Counter()
+
+    def finish() -> None:
+        if table is not None and announced is not None and counts[table] != announced:
+            raise OracleError(f"{path}: {table} announces {announced} entries, "
+                              f"parsed {counts[table]}")
+
+    for line in _run(LLVM_READELF, (option, "--wide"), path).splitlines():
+        counted, sized = _LLVM_COUNTED_RE.match(line), _LLVM_BYTES_RE.match(line)
+        if counted or sized:
+            finish()
+            table = (counted or sized).group(1)  # type: ignore[union-attr]
+            announced = int(counted.group(2)) if counted else None
+            continue
+        m = _LLVM_ENTRY_RE.match(line)
+        if m and table is not None:
+            result.append(LlvmRelocation(table, int(m.group(1), 16), m.group(2)))
+            counts[table] += 1
+    finish()
+    return result
+
+
+# --- MIPS: the GOT the loader writes without relocation records -----------------------------
+
+_GOT_ENTRY_RE = re.compile(r"^\s+([0-9a-f]+)\s+-?\d+\(gp\)\s+[0-9a-f]+")
+
+
+def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
+    """Addresses of the primary GOT's entries by part ("reserved", "local", "global"), from
+    the "Primary GOT" listing of `readelf -A`."""
+    parts: dict[str, list[int]] = {"reserved": [], "local": [], "global": []}
+    part: str | None = None
+    seen_got = False
+    for line in _run(READELF, ("-A",), path).splitlines():
+        if line.startswith("Primary GOT"):
+            seen_got = True
+            continue
+        if not seen_got:
+            continue
+        stripped = line.strip()
+        for name in parts:
+            if stripped.lower().startswith(f"{name} entries"):
+                part = name
+        m = _GOT_ENTRY_RE.match(line)
+        if m and part is not None:
+            parts[part].append(int(m.group(1), 16))
+        if line and not line.startswith(" "):
+            break  # the next listing (PLT GOT, ...)
+    if not seen_got:
+        raise OracleError(f"{path}: readelf -A lists no primary GOT")
+    return parts

@@ -316,14 +316,46 @@ def test_pie_executables_are_told_from_libraries(tmp_path: Path) -> None:
         assert not measure(str(libc)).pie
 
 
-def test_an_unsupported_architecture_is_one_clear_error(tmp_path: Path) -> None:
-    target = "mips64el-linux-gnuabi64"
+def test_an_unsupported_architecture_is_one_clear_error(
+        host_libs: dict[str, Path], tmp_path: Path) -> None:
+    import struct
+
+    path = tmp_path / "alien.so"
+    data = bytearray(host_libs["pointer_tables"].read_bytes())
+    struct.pack_into("<H", data, 18, 0x1234)  # e_machine: no such architecture
+    path.write_bytes(bytes(data))
+    assert "1234" in oracle.elf_header(path)["Machine"]
+    with pytest.raises(ElfError, match=r"unsupported machine \(e_machine 4660\); supported: "):
+        measure(str(path))
+
+
+@pytest.mark.parametrize("target", ["mips64el-linux-gnuabi64", "mipsel-linux-gnu",
+                                    "mips64-linux-gnuabi64"])
+def test_mips_pages_are_the_records_plus_every_got_entry(tmp_path: Path, target: str) -> None:
+    """MIPS64 records pack three types (one write each); the loader writes the primary GOT
+    (reserved + DT_MIPS_LOCAL_GOTNO local + global from DT_MIPS_GOTSYM) without records."""
     if not have_cross(target):
         pytest.skip(f"no clang/lld toolchain for {target}")
     path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
-    assert oracle.elf_header(path)["Machine"].startswith("MIPS")
-    with pytest.raises(ElfError, match=r"unsupported machine \(e_machine 8\); supported: "):
-        measure(str(path))
+    records = oracle.relocations(path)
+    got = oracle.mips_primary_got(path)
+    entries = got["reserved"] + got["local"] + got["global"]
+    assert got["local"] and got["global"]
+    lib = measure(str(path))
+    ours = Counter(lib.relocations.by_type)
+    assert ours.pop("MIPS GOT local entry (no record)") == len(got["reserved"] + got["local"])
+    assert ours.pop("MIPS GOT global entry (no record)") == len(got["global"])
+    assert ours == Counter(r.type for r in records)
+    assert lib.relocations.total == len(records) + len(entries)
+    assert lib.relocations.encodings[".got"] == "MIPS GOT (no records)"
+    writes = {r.offset for r in records if r.type != "R_MIPS_NONE"} | set(entries)
+    assert set(lib.pages.relocated_addresses) == {a // 4096 * 4096 for a in writes}
+    expected = oracle.relocations_per_symbol(path)
+    assert _per_symbol(lib)["cross_names"] == expected["cross_names"] == 24
+    # REL32 against symbol 0 is relative; against a symbol, symbolic.
+    relative_records = sum(r.type == "R_MIPS_REL32" and r.symbol is None for r in records)
+    assert lib.relocations.by_class["relative"] == relative_records + len(
+        got["reserved"] + got["local"])
 
 
 def test_measured_symbols_carry_every_field_of_the_model(host_libs: dict[str, Path]) -> None:
@@ -336,3 +368,285 @@ def test_measured_symbols_carry_every_field_of_the_model(host_libs: dict[str, Pa
     for symbol in lib.symbols:
         assert set(vars(symbol)) == names
         assert dataclasses.replace(symbol) == symbol
+
+
+# --- every toolchain's tables: Android packing, hidden RELR, hidden headers -----------------
+
+_PACKED_TARGETS = ("aarch64-linux-gnu", "armv7a-linux-gnueabihf")
+_PACKINGS = {
+    "android": ("-Wl,--pack-dyn-relocs=android",),
+    "relr": ("-Wl,--pack-dyn-relocs=relr",),
+    "android+relr": ("-Wl,--pack-dyn-relocs=android+relr",),
+    "android+relr-tags": ("-Wl,--pack-dyn-relocs=android+relr", "-Wl,--use-android-relr-tags"),
+}
+
+
+def _require_llvm_readelf() -> None:
+    import shutil
+
+    if shutil.which(oracle.LLVM_READELF) is None:
+        pytest.skip("llvm-readelf (Debian llvm) is not installed")
+
+
+def _check_against_llvm(lib: Library, truth: list[oracle.LlvmRelocation]) -> None:
+    """Totals, types and relocated pages against llvm-readelf's decoded relocations."""
+    writes = [r for r in truth if not r.type.endswith("_NONE")]
+    assert lib.relocations.total == len(truth)
+    assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
+    pages = {r.offset // lib.page_size * lib.page_size for r in writes}
+    assert set(lib.pages.relocated_addresses) == pages
+    assert lib.pages.relocated == len(pages)
+
+
+@pytest.mark.parametrize("packing", sorted(_PACKINGS))
+@pytest.mark.parametrize("target", _PACKED_TARGETS)
+def test_android_packed_tables_match_llvm_readelf(tmp_path: Path, target: str,
+                                                  packing: str) -> None:
+    _require_llvm_readelf()
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    path = build_library(tmp_path, "packed", fixture("pointer_tables.c"),
+                         flags=_PACKINGS[packing], target=target)
+    plain = build_library(tmp_path / "plain", "packed", fixture("pointer_tables.c"),
+                          target=target)
+    truth = oracle.llvm_relocations(path)
+    # The oracle's own check: packing changes the encoding, never the relocations.
+    assert len(truth) == oracle.relocation_total(plain) == len(oracle.llvm_relocations(plain))
+    lib = measure(str(path))
+    _check_against_llvm(lib, truth)
+    assert Counter(lib.relocations.by_table) == Counter(r.table for r in truth)
+    rel = "RELA" if target.startswith("aarch64") else "REL"
+    encodings = lib.relocations.encodings
+    if packing.startswith("android"):
+        assert encodings[f".{rel.lower()}.dyn"] == f"APS2 {rel}"
+    if "relr" in packing:
+        assert encodings[".relr.dyn"] == ("RELR (DT_ANDROID_RELR)" if packing.endswith("tags")
+                                          else "RELR")
+    # Per symbol, the packed build attributes exactly what the unpacked one does.
+    assert _per_symbol(lib) == _per_symbol(measure(str(plain)))
+
+
+def _section_header(path: Path, name: str) -> tuple[int, int, str]:
+    """(file offset of the section header of `name`, of its sh_type, byte order) from the ELF
+    header fields readelf prints and the section's index in readelf -SW."""
+    header = oracle.elf_header(path)
+    shoff = int(header["Start of section headers"].split()[0])
+    entsize = int(header["Size of section headers"].split()[0])
+    index = next(int(line.split("]")[0].split("[")[1]) for line in
+                 oracle._run(oracle.READELF, ("-SW",), path).splitlines()
+                 if f"] {name} " in line)
+    order = "<" if "little endian" in header["Data"] else ">"
+    return shoff + index * entsize, shoff + index * entsize + 4, order
+
+
+def _retype_section(path: Path, name: str, sh_type: int) -> None:
+    import struct
+
+    _, type_at, order = _section_header(path, name)
+    data = bytearray(path.read_bytes())
+    struct.pack_into(order + "I", data, type_at, sh_type)
+    path.write_bytes(bytes(data))
+
+
+def _retag_dynamic(path: Path, retag: dict[int, int]) -> None:
+    """Rewrite d_tag values of the dynamic section in place (file offset from readelf -lW)."""
+    import struct
+
+    header = oracle.elf_header(path)
+    wide = header["Class"] == "ELF64"
+    order = "<" if "little endian" in header["Data"] else ">"
+    dyn = next(s for s in oracle.segments(path) if s["type"] == "DYNAMIC")
+    fmt = struct.Struct(order + ("qQ" if wide else "iI"))
+    data = bytearray(path.read_bytes())
+    for at in range(dyn["offset"], dyn["offset"] + dyn["file_size"], fmt.size):
+        tag, value = fmt.unpack_from(data, at)
+        if tag in retag:
+            fmt.pack_into(data, at, retag[tag], value)
+    path.write_bytes(bytes(data))
+
+
+def test_relrhack_hidden_relr_tags_are_counted(tmp_path: Path) -> None:
+    """Firefox's relrhack ORs 0x8000000 into DT_RELR* and retypes SHT_RELR as PROGBITS; the
+    binary applies the table itself, so its pages are written all the same."""
+    _require_llvm_readelf()
+    target = "aarch64-linux-gnu"
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    path = build_library(tmp_path, "hack", fixture("pointer_tables.c"),
+                         flags=("-Wl,--pack-dyn-relocs=relr",), target=target)
+    truth = oracle.llvm_relocations(path)  # before the tags are hidden
+    assert any(r.table == ".relr.dyn" for r in truth)
+    _retag_dynamic(path, {35: 35 | 0x8000000, 36: 36 | 0x8000000, 37: 37 | 0x8000000})
+    _retype_section(path, ".relr.dyn", 1)
+    assert oracle.sections(path)[".relr.dyn"]["type"] == "PROGBITS"
+    assert "RELR" not in oracle.dynamic(path)
+    lib = measure(str(path))
+    _check_against_llvm(lib, truth)
+    assert lib.relocations.encodings[".relr.dyn"] == "RELR (relrhack)"
+
+
+def test_a_hidden_relocation_section_header_is_read_through_the_dynamic_tags(
+        host_libs: dict[str, Path], tmp_path: Path) -> None:
+    """The loader follows DT_RELA/DT_RELASZ, whatever the section header says."""
+    path = tmp_path / "hidden.so"
+    path.write_bytes(host_libs["pointer_tables"].read_bytes())
+    truth = oracle.relocations(path)
+    assert sum(r.table == ".rela.dyn" for r in truth) > 40
+    _retype_section(path, ".rela.dyn", 1)
+    assert oracle.sections(path)[".rela.dyn"]["type"] == "PROGBITS"
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
+    assert lib.pages.relocated == oracle.pages_with_relocations(host_libs["pointer_tables"])
+    assert lib.relocations.encodings[".rela.dyn"] == "RELA"
+
+
+def test_an_undecodable_relocation_tag_is_an_error_naming_it(
+        host_libs: dict[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "crel.so"
+    path.write_bytes(host_libs["pointer_tables"].read_bytes())
+    _retag_dynamic(path, {7: 0x40000026})  # DT_RELA -> DT_CREL
+    assert "RELA" not in oracle.dynamic(path)
+    with pytest.raises(ElfError, match=r"DT_CREL .*cannot decode"):
+        measure(str(path))
+
+
+def test_none_relocations_are_counted_but_write_no_page(
+        host_libs: dict[str, Path], tmp_path: Path) -> None:
+    """A static-pie's R_*_NONE at offset 0 must not make the ELF header's page dirty."""
+    import struct
+
+    path = tmp_path / "none.so"
+    path.write_bytes(host_libs["pointer_tables"].read_bytes())
+    rela = oracle.sections(path)[".rela.dyn"]
+    dyn_offset = next(int(line.split()[4], 16) for line in
+                      oracle._run(oracle.READELF, ("-SW",), path).splitlines()
+                      if "] .rela.dyn " in line)
+    assert rela["size"] >= 24
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<QQq", data, dyn_offset, 0, 0, 0)  # first entry: R_X86_64_NONE at 0
+    path.write_bytes(bytes(data))
+    truth = oracle.relocations(path)
+    assert truth[0].type == "R_X86_64_NONE" and truth[0].offset == 0
+    writes = [r for r in truth if r.type != "R_X86_64_NONE"]
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    assert lib.relocations.no_ops == len(truth) - len(writes)
+    assert lib.relocations.by_type["R_X86_64_NONE"] == len(truth) - len(writes)
+    assert sum(lib.relocations.by_class.values()) == len(writes)
+    assert 0 not in lib.pages.relocated_addresses
+    assert lib.pages.relocated == len({r.offset // 4096 for r in writes})
+
+
+_OVERLAP_SOURCE = r"""
+__attribute__((visibility("hidden"))) int target[4];
+__asm__(
+    ".section .data.rel.ro,\"aw\"\n"
+    ".balign 8\n"
+    ".globl first\n.type first,@object\n.size first, 64\n"
+    ".globl second\n.type second,@object\n.size second, 40\n"
+    "first:\n"
+    ".quad target, target, target, target, target, target, target\n"
+    "second:\n"  /* starts in first's last word, as glibc's sys_sigabbrev in _sys_errlist */
+    ".quad target, target, target, target, target\n"
+    ".text\n");
+int use(void) { return target[0]; }
+"""
+
+
+def test_a_symbol_starting_inside_another_is_not_its_alias(tmp_path: Path) -> None:
+    from relrocheck.explain import relocated_words
+
+    path = build_library(tmp_path, "overlap", _OVERLAP_SOURCE)
+    nm = {s["name"]: s for s in oracle.symbols(path)}
+    first, second = nm["first"], nm["second"]
+    assert first["address"] < second["address"] < first["address"] + first["size"] \
+        < second["address"] + second["size"]
+    offsets = oracle.relocation_offsets(path)
+    union = sum(first["address"] <= o < second["address"] + second["size"] for o in offsets)
+    expected = oracle.relocations_per_symbol(path)
+    lib = measure(str(path))
+    ours = _per_symbol(lib)
+    # The earlier symbol keeps the shared word; the later one owns the rest, nothing is
+    # folded or left unattributed.
+    assert ours["first"] == expected["first"] == 8
+    assert ours["second"] == union - expected["first"] == 4
+    assert "second" not in lib.symbol("first").aliases
+    assert not any(s.unattributed and s.section == ".data.rel.ro" and s.relocations
+                   for s in lib.symbols)
+    words = relocated_words(str(path), lib, lib.symbol("second"))
+    assert len(words) == 4
+    assert all(second["address"] + 8 <= w.address < second["address"] + 40 for w in words)
+
+
+@pytest.mark.parametrize("name", ["pointer_tables", "relr"])
+def test_a_library_without_section_headers_is_measured_through_its_dynamic_segment(
+        host_libs: dict[str, Path], tmp_path: Path, name: str) -> None:
+    import shutil
+    import subprocess
+
+    objcopy = shutil.which("llvm-objcopy")
+    if objcopy is None:
+        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
+    if name == "relr":
+        try:
+            original = build_library(tmp_path / "relr", "pointer_tables",
+                                     fixture("pointer_tables.c"),
+                                     flags=["-Wl,-z,pack-relative-relocs"])
+        except BuildError:
+            pytest.skip("the host linker has no -z pack-relative-relocs")
+    else:
+        original = host_libs[name]
+    path = tmp_path / "sstripped.so"
+    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    assert oracle.elf_header(path)["Number of section headers"].split()[0] == "0"
+    truth = oracle.relocations(original)
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
+    assert lib.pages.relocated == oracle.pages_with_relocations(original)
+    assert lib.soname == oracle.dynamic(original)["SONAME"][0].strip("[]")
+    tags = oracle.dynamic(original)
+    init = sum(int(tags[t][0].split()[0]) for t in ("INIT_ARRAYSZ", "PREINIT_ARRAYSZ")
+               if t in tags) // 8
+    assert lib.static_initializers == init + ("INIT" in tags)
+    # Every relocation lands in a stand-in cut from the program headers, none outside.
+    assert sum(s.relocations for s in lib.sections) == len(truth)
+    assert all(s.name.startswith("[PT_LOAD") for s in lib.sections)
+
+
+def test_several_page_sizes_in_one_run_match_readelf(host_libs: dict[str, Path]) -> None:
+    """--page-size 4096,16384,65536: pages at each size in text and JSON (schema-valid),
+    each the distinct pages of readelf's offsets; symbols keep the first size."""
+    import json
+    import subprocess
+    import sys
+
+    import jsonschema
+
+    import relrocheck
+
+    path = host_libs["pointer_tables"]
+    offsets = oracle.relocation_offsets(path)
+    sizes = (4096, 16384, 65536)
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--format", "json",
+                          "--page-size", ",".join(map(str, sizes)), str(path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    schema = Path(relrocheck.__file__).parent / "schemas" / "report.schema.json"
+    jsonschema.validate(document, json.loads(schema.read_text()))
+    entry = document["libraries"][0]
+    assert entry["page_size"] == entry["pages"]["page_size"] == 4096
+    all_pages = [entry["pages"], *entry["pages_by_size"]]
+    assert [p["page_size"] for p in all_pages] == list(sizes)
+    for pages in all_pages:
+        size = pages["page_size"]
+        expected = {o // size * size for o in offsets}
+        assert pages["relocated"] == len(expected)
+        assert set(pages["relocated_addresses"]) == expected
+    text = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--page-size",
+                           "4096,16384,65536", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+    for pages in all_pages[1:]:
+        assert f"at {pages['page_size']}-byte pages: {pages['relocated']} relocated" in text

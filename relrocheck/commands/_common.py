@@ -21,6 +21,12 @@ def page_size(text: str) -> int:
     return value
 
 
+def page_sizes(text: str) -> tuple[int, ...]:
+    """A comma-separated list of page sizes ("4096,16384,65536"), the first the primary."""
+    sizes = tuple(page_size(part.strip()) for part in text.split(","))
+    return tuple(dict.fromkeys(sizes))
+
+
 def whole_number(minimum: int, meaning: str = "") -> Callable[[str], int]:
     """An argparse type: a whole number of at least `minimum` ("must be 0 (all) or more")."""
     floor = f"{minimum} ({meaning})" if meaning else str(minimum)
@@ -47,7 +53,15 @@ def resolve_top(requested: int | None, default: int | None) -> int | None:
     return None if requested == 0 else requested
 
 
-def add_page_size(parser: argparse.ArgumentParser) -> None:
+def add_page_size(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        # args.page_size is then a tuple: the first size is the primary one.
+        parser.add_argument(
+            "--page-size", type=page_sizes, default=(DEFAULT_PAGE_SIZE,), metavar="BYTES[,BYTES]",
+            help=f"page size the page counts are made for (default {DEFAULT_PAGE_SIZE}; "
+                 "AArch64 and PowerPC systems may use 16384 or 65536); several, comma-"
+                 "separated (4096,16384,65536), count pages at each, symbols at the first")
+        return
     parser.add_argument(
         "--page-size", type=page_size, default=DEFAULT_PAGE_SIZE, metavar="BYTES",
         help=f"page size the page counts are made for (default {DEFAULT_PAGE_SIZE}; "

@@ -24,6 +24,7 @@ EPILOG = """\
 examples:
   relrocheck report build/libfoo.so
   relrocheck report --top 0 --format json build/libfoo.so > report.json
+  relrocheck report --page-size 4096,16384,65536 build/libfoo.so
 """
 
 
@@ -32,16 +33,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_format(parser, ("text", "json"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="symbols to list (text default 20, JSON default all; 0 = all)")
-    add_page_size(parser)
+    add_page_size(parser, several=True)
     add_debug_file(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
     if args.debug_file and len(args.libraries) > 1:
         raise UsageError("--debug-file belongs to one library; name only that LIB")
-    libraries, errors = measure_all(args.libraries, args.page_size,
+    primary, *others = args.page_size
+    libraries, errors = measure_all(args.libraries, primary,
                                     {"debug_file": args.debug_file,
-                                     "debuginfod": args.debuginfod})
+                                     "debuginfod": args.debuginfod,
+                                     "also_page_sizes": tuple(others)})
     if args.format == "json":
         from relrocheck.serialize import report_json_chunks
 

@@ -52,6 +52,12 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     add(f"  Pages written at load: {p.relocated} relocated"
         + (f" + {extra} .data/.bss page zero-filled" if extra else "")
         + f" = {kib(p.load_dirty * p.page_size)} KiB private dirty in every process")
+    for other in lib.pages_by_size:
+        zero = other.load_dirty - other.relocated
+        add(f"    at {other.page_size}-byte pages: {other.relocated} relocated"
+            + (f" + {zero} zero-filled" if zero else "")
+            + f" = {kib(other.load_dirty * other.page_size)} KiB; writable file-backed "
+            f"{plural(other.writable_file_backed, 'page')}")
     add(f"  Writable file-backed: {plural(p.writable_file_backed, 'page')} "
         f"({human_bytes(lib.writable_bytes)}) at most; zero-fill (.bss/.tbss): "
         f"{human_bytes(lib.zero_fill_bytes)}")
