@@ -78,9 +78,18 @@ def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
     with ElfFile(path) as elf:
         try:
             if symbols_from is None:
-                return _Measurement(elf, page_size).library()
-            with ElfFile(symbols_from) as debug:
-                return _Measurement(elf, page_size, debug).library()
+                library = _Measurement(elf, page_size).library()
+            else:
+                with ElfFile(symbols_from) as debug:
+                    library = _Measurement(elf, page_size, debug).library()
+                    debug.check_unchanged()
+            # A file rewritten while it was read gave numbers of neither version.
+            elf.check_unchanged()
+            return library
+        except ElfError as exc:
+            if exc.path is None:  # raised by a pure decoder that does not know the file
+                exc.path = path
+            raise
         except (IndexError, ValueError, OverflowError, MemoryError) as exc:
             # The reader checks every range it is given; what slips through is a table whose
             # contents contradict each other. Report it as the file's fault, in one line.
@@ -279,7 +288,11 @@ class _Measurement:
                 # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
                 if table.sh_entsize not in (0, word) or table.sh_size % word:
                     elf.check_table(table, word)
-                offsets = E.decode_relr(elf.column(table, word, 0, word), word)
+                entries = elf.column(table, word, 0, word)
+                # A valid table relocates words of the file: bounding the count by them
+                # stops 8 bytes of crafted bitmap from becoming 63 addresses each.
+                offsets = E.decode_relr(entries, word,
+                                        limit=len(entries) + elf.file_size // word)
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
                 by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
                 parts.setdefault("relative", []).append(
@@ -458,8 +471,7 @@ class _Measurement:
                         if s.name in by_name}
         selected = list(map(writable.__contains__, columns[5]))
         tls_base = self._tls_base()
-        names = source.section_bytes(strtab)
-        find_nul = names.find
+        name_at = source.string_table(strtab)
         candidates = []
         for name_offset, value, size, info, other, shndx in zip(
                 *(compress(column, selected) for column in columns)):
@@ -472,8 +484,7 @@ class _Measurement:
                 # PowerPC64 ELFv1: a function symbol names its descriptor in .opd but carries
                 # the size of its code; the descriptor is what holds relocated words.
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
-            end = find_nul(b"\0", name_offset)
-            name = names[name_offset:end if end >= 0 else len(names)].decode("utf-8", "replace")
+            name = name_at(name_offset)
             # Sorted as tuples: by address, the largest first, GLOBAL before WEAK before LOCAL.
             candidates.append((address, -size, _BINDING_RANK[info >> 4], name, info, other,
                                shndx))
