@@ -28,7 +28,7 @@ from array import array
 from bisect import bisect_right
 from functools import partial
 from itertools import compress, repeat
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Collection, NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
 
@@ -44,6 +44,7 @@ ET_NAMES = {0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
 SHN_UNDEF = 0
 SHN_LORESERVE = 0xFF00
 SHN_XINDEX = 0xFFFF
+PN_XNUM = 0xFFFF
 
 SHT_NULL = 0
 SHT_PROGBITS = 1
@@ -167,6 +168,8 @@ _SYMBOL_FIELDS = {
     64: (24, ((0, 4), (8, 8), (16, 8), (4, 1), (5, 1), (6, 2))),
 }
 
+SYMBOL_ENTSIZE = {bits: fields[0] for bits, fields in _SYMBOL_FIELDS.items()}
+
 
 class SymbolColumns(NamedTuple):
     """A symbol table read as one array per field (st_*), and its string table."""
@@ -283,14 +286,19 @@ class ElfFile:
         (self.e_type, self.e_machine, _version, self.e_entry, self.e_phoff, self.e_shoff,
          _flags, _ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum,
          e_shstrndx) = ehdr.unpack_from(data, 16)
-        self.segments = self._read_program_headers(e_phentsize, e_phnum)
         self.sections = self._read_section_headers(e_shentsize, e_shnum, e_shstrndx)
+        if e_phnum == PN_XNUM and self.sections:
+            # Extended numbering: 0xffff or more program headers, counted in section 0.
+            e_phnum = self.sections[0].sh_info
+        self.segments = self._read_program_headers(e_phentsize, e_phnum)
 
     def _read_program_headers(self, entsize: int, count: int) -> list[ProgramHeader]:
         if count == 0:
             return []
         if entsize != self._phdr.size:
             raise self.fail(f"bad e_phentsize {entsize} (expected {self._phdr.size})")
+        if count > self.file_size // entsize:
+            raise self.fail(f"program header count {count} does not fit in the file")
         self._check_range(self.e_phoff, entsize * count, "program header table")
         fields = self._phdr.iter_unpack(self._read(self.e_phoff, entsize * count))
         if self.elf_class == 64:
@@ -411,33 +419,45 @@ class ElfFile:
         return self.columns(section, record_size, ((field_offset, field_size),))[0]
 
     def columns(self, section: SectionHeader, record_size: int,
-                fields: "tuple[tuple[int, int], ...]") -> list[array]:
+                fields: "tuple[tuple[int, int], ...]",
+                where: "tuple[int, Collection[int]] | None" = None) -> list[array]:
         """Several fields of every fixed-size record, each as an array of unsigned ints.
 
         Records and fields are aligned to the field's size in every ELF table, so a field is
         a strided slice of the section read as words of that size: a strided copy in C. The
         table is read a slice at a time, so a large table is never held twice (read and
-        copied).
+        copied). With `where` = (field index, values), only the records whose field has one
+        of the values are kept, slice by slice: memory follows what is kept, not what the
+        section header claims (a sparse table of many GiB).
         """
-        out = [array({1: "B", 2: _U16, 4: _U32, 8: _U64}[size]) for _, size in fields]
+        typecodes = [{1: "B", 2: _U16, 4: _U32, 8: _U64}[size] for _, size in fields]
+        out = [array(code) for code in typecodes]
         if section.sh_type == SHT_NOBITS:
             return out
+        wanted = None if where is None else (where[0], set(where[1]))
         count = section.sh_size // record_size
         per_slice = max(1, _SLICE_BYTES // record_size)
         for first in range(0, count, per_slice):
             start = section.sh_offset + first * record_size
             end = section.sh_offset + min(count, first + per_slice) * record_size
+            part = [array(code) for code in typecodes]
             with memoryview(self._read(start, end - start)) as table:
-                for column, (field_offset, field_size) in zip(out, fields):
+                for column, (field_offset, field_size) in zip(part, fields):
                     step = record_size // field_size
                     words = table.cast(column.typecode)  # type: ignore[call-overload,arg-type]
                     with words[field_offset // field_size::step] as strided:
                         column.frombytes(strided.tobytes())
                     words.release()
-        if self._swap:
-            for column in out:
-                if column.itemsize > 1:
-                    column.byteswap()
+            if self._swap:
+                for column in part:
+                    if column.itemsize > 1:
+                        column.byteswap()
+            if wanted is not None:
+                part = _select(part, *wanted)
+                if part is None:
+                    continue
+            for column, piece in zip(out, part):
+                column.extend(piece)
         return out
 
     def _words(self, offset: int, size: int, word_size: int) -> array:
@@ -536,17 +556,23 @@ class ElfFile:
             raise self.fail(f"section {section.name}: size {section.sh_size} is not a "
                             f"multiple of its entry size {entsize}")
 
-    def symbol_columns(self, symtab: SectionHeader, fields: "tuple[str, ...] | None" = None
-                       ) -> SymbolColumns:
-        """The symbol table `symtab` as arrays; `fields` limits which are read (others empty)."""
+    def symbol_columns(self, symtab: SectionHeader, fields: "tuple[str, ...] | None" = None,
+                       sections: "Collection[int] | None" = None) -> SymbolColumns:
+        """The symbol table `symtab` as arrays; `fields` limits which are read (others empty).
+
+        `sections`, when given, keeps only the symbols defined in those sections (by
+        st_shndx, which is then read whatever `fields` says).
+        """
         if symtab.sh_type not in (SHT_SYMTAB, SHT_DYNSYM):
             raise self.fail(f"section {symtab.name} is not a symbol table")
         entsize, layout = _SYMBOL_FIELDS[self.elf_class]
         self.check_table(symtab, entsize)
         strtab = self.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
         names = SymbolColumns._fields[1:]
-        wanted = [i for i, name in enumerate(names) if fields is None or name in fields]
-        read = iter(self.columns(symtab, entsize, tuple(layout[i] for i in wanted)))
+        wanted = [i for i, name in enumerate(names)
+                  if fields is None or name in fields or (sections is not None and i == 5)]
+        where = None if sections is None else (wanted.index(5), sections)
+        read = iter(self.columns(symtab, entsize, tuple(layout[i] for i in wanted), where))
         return SymbolColumns(strtab, *(next(read) if i in wanted else array("B")
                                        for i in range(len(names))))
 
@@ -624,6 +650,25 @@ def _check_links(elf: ElfFile, sections: list[SectionHeader]) -> None:
             wanted = " or ".join(SHT_NAMES[t] for t in allowed)
             raise elf.fail(f"section {s.name}: sh_link {s.sh_link} names {target.name or '?'} "
                            f"({target.type_name}), not a {wanted} section")
+
+
+def _select(part: list[array], index: int, values: "set[int]") -> "list[array] | None":
+    """The rows of `part` whose column `index` holds one of `values`; None if there are none.
+
+    A few values are counted first by C-level passes: the slices of a table that hold none
+    of them (most of a crafted or sparse one) are dropped without a Python step per row.
+    """
+    key = part[index]
+    if len(values) <= 64:
+        hits = sum(map(key.count, values))
+        if hits == 0:
+            return None
+        if hits == len(key):
+            return part
+    selector = bytes(map(values.__contains__, key))
+    if 1 not in selector:
+        return None
+    return [array(column.typecode, compress(column, selector)) for column in part]
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:

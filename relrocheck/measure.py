@@ -340,23 +340,28 @@ class _Measurement:
                 addends = self.elf.stored_words(list(offsets))
             return classify(addends)
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
-        kinds = self._symbol_kinds(table)
         syms = list(map(operator.rshift, infos, repeat(type_shift)))
+        kinds = self._symbol_kinds(table, max(syms) + 1 if syms else 0)
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
         return bytes(map(kinds.__getitem__, syms))
 
-    def _symbol_kinds(self, table: SectionHeader) -> list[int]:
-        """Target kind of each symbol in the table's linked symbol table: own export or not."""
+    def _symbol_kinds(self, table: SectionHeader, needed: int) -> list[int]:
+        """Target kind of the first `needed` symbols in the table's linked symbol table (own
+        export or not): only those a relocation names are read, not what sh_size claims."""
         cache = self._symbol_kinds_cache
-        if table.sh_link in cache:
+        if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
             return cache[table.sh_link]
         if table.sh_link == 0:
             kinds: list[int] = []
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
-            shndx = self.elf.symbol_columns(symtab, ("st_shndx",)).st_shndx
+            entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]
+            self.elf.check_table(symtab, entsize)
+            wanted = min(symtab.sh_size, max(needed, len(cache.get(table.sh_link, ()))) * entsize)
+            shndx = self.elf.symbol_columns(symtab._replace(sh_size=wanted),
+                                            ("st_shndx",)).st_shndx
             kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
         # Symbol 0 is the null symbol: a symbolic relocation against it is an absolute value.
         if kinds:
@@ -462,19 +467,17 @@ class _Measurement:
         if symtab is None:
             return []
         source = self.symbols
-        strtab, *columns = source.symbol_columns(symtab)
         writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
         if source is not elf:
             # A debug file keeps the section headers (as NOBITS): match them by name.
             by_name = {s.name: s for s in writable.values()}
             writable = {s.number: by_name[s.name] for s in source.sections
                         if s.name in by_name}
-        selected = list(map(writable.__contains__, columns[5]))
+        strtab, *columns = source.symbol_columns(symtab, sections=writable)
         tls_base = self._tls_base()
         name_at = source.string_table(strtab)
         candidates = []
-        for name_offset, value, size, info, other, shndx in zip(
-                *(compress(column, selected) for column in columns)):
+        for name_offset, value, size, info, other, shndx in zip(*columns):
             stype = info & 0xF
             if size == 0 or stype in (3, 4):  # SECTION and FILE symbols own no bytes
                 continue
