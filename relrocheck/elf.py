@@ -437,28 +437,50 @@ class ElfFile:
         wanted = None if where is None else (where[0], set(where[1]))
         count = section.sh_size // record_size
         per_slice = max(1, _SLICE_BYTES // record_size)
+        # A slice in a hole of a sparse file is zeros: no record of it has a wanted value
+        # other than 0, and the kernel tells so without the slice being read.
+        skip_holes = wanted is not None and 0 not in wanted[1] and hasattr(os, "SEEK_DATA")
         for first in range(0, count, per_slice):
             start = section.sh_offset + first * record_size
             end = section.sh_offset + min(count, first + per_slice) * record_size
+            if skip_holes and self._hole(start, end):
+                continue
             part = [array(code) for code in typecodes]
             with memoryview(self._read(start, end - start)) as table:
-                for column, (field_offset, field_size) in zip(part, fields):
+                # The key field first: a slice without a wanted record costs one copy.
+                order = range(len(fields)) if wanted is None else (
+                    wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
+                selector: "bytes | None" = None
+                for i in order:
+                    column, (field_offset, field_size) = part[i], fields[i]
                     step = record_size // field_size
                     words = table.cast(column.typecode)  # type: ignore[call-overload,arg-type]
                     with words[field_offset // field_size::step] as strided:
                         column.frombytes(strided.tobytes())
                     words.release()
-            if self._swap:
-                for column in part:
-                    if column.itemsize > 1:
+                    if self._swap and column.itemsize > 1:
                         column.byteswap()
-            if wanted is not None:
-                part = _select(part, *wanted)
-                if part is None:
+                    if wanted is not None and i == wanted[0]:
+                        selector = _selector(column, wanted[1])
+                        if 1 not in selector:
+                            break
+            if selector is not None:
+                if 1 not in selector:
                     continue
+                if 0 in selector:
+                    part = [array(c.typecode, compress(c, selector)) for c in part]
             for column, piece in zip(out, part):
                 column.extend(piece)
         return out
+
+    def _hole(self, start: int, end: int) -> bool:
+        """Whether [start, end) lies in a hole of a sparse file (reads as zeros)."""
+        try:
+            return os.lseek(self._fd, start, os.SEEK_DATA) >= end
+        except OSError as exc:
+            # ENXIO: no data from start to the end of the file. Anything else (a file
+            # system without SEEK_DATA): read the slice.
+            return exc.errno == errno.ENXIO
 
     def _words(self, offset: int, size: int, word_size: int) -> array:
         """File bytes as host-order unsigned words."""
@@ -652,23 +674,25 @@ def _check_links(elf: ElfFile, sections: list[SectionHeader]) -> None:
                            f"({target.type_name}), not a {wanted} section")
 
 
-def _select(part: list[array], index: int, values: "set[int]") -> "list[array] | None":
-    """The rows of `part` whose column `index` holds one of `values`; None if there are none.
+def _selector(key: array, values: "set[int]") -> bytes:
+    """1 for each element of `key` that is one of `values`, else 0.
 
-    A few values are counted first by C-level passes: the slices of a table that hold none
-    of them (most of a crafted or sparse one) are dropped without a Python step per row.
+    For halfwords (st_shndx) by C-level passes over the byte lanes: translate each lane to
+    0/1 flags and AND them as big integers, so a large table costs no Python step per row.
     """
-    key = part[index]
-    if len(values) <= 64:
-        hits = sum(map(key.count, values))
-        if hits == 0:
-            return None
-        if hits == len(key):
-            return part
-    selector = bytes(map(values.__contains__, key))
-    if 1 not in selector:
-        return None
-    return [array(column.typecode, compress(column, selector)) for column in part]
+    if key.itemsize != 2 or not values or max(values) > 0xFFFF:
+        return bytes(map(values.__contains__, key))
+    raw = key.tobytes()
+    low_lane, high_lane = (raw[0::2], raw[1::2]) if sys.byteorder == "little" else (
+        raw[1::2], raw[0::2])
+    n = len(key)
+    result = 0
+    for high in {v >> 8 for v in values}:
+        lows = {v & 0xFF for v in values if v >> 8 == high}
+        low_match = low_lane.translate(bytes(int(b in lows) for b in range(256)))
+        high_match = high_lane.translate(bytes(int(b == high) for b in range(256)))
+        result |= int.from_bytes(low_match, "little") & int.from_bytes(high_match, "little")
+    return result.to_bytes(n, "little")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
