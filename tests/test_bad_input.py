@@ -506,3 +506,29 @@ def test_fifo_never_blocks(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
         assert proc.returncode in (0, 2), proc.stderr
     assert_one_error_line(run_cli("report", str(fifo)), "not a regular file")
+
+
+def test_a_dead_scan_worker_loses_only_its_own_library(tmp_path: Path, good_lib: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers are forked, so a measure_one patched here is what they run: it kills its
+    own process (as the OOM killer or a crash in C would) for one library."""
+    import relrocheck.scan as scan_module
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(40):
+        shutil.copy(good_lib, tree / f"lib{i:02}.so")
+    shutil.copy(good_lib, tree / "libkiller.so")
+    real = scan_module.measure_one
+
+    def dies_on_killer(path: str, *args: object, **kwargs: object) -> object:
+        if path.endswith("libkiller.so"):
+            os.kill(os.getpid(), 9)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan_module, "measure_one", dies_on_killer)
+    result = scan_module.scan([str(tree)], jobs=2)
+    assert sorted(Path(lib.path).name for lib in result.libraries) == [
+        f"lib{i:02}.so" for i in range(40)]
+    assert [(Path(e.path).name, "worker process died" in e.message)
+            for e in result.errors] == [("libkiller.so", True)]
