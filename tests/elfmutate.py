@@ -231,6 +231,8 @@ class Mutator:
         for _ in range(rng.randint(1, 8)):
             at = section.offset + rng.randrange(section.size)
             value = rng.choice((0, 0xFF, 0x80, rng.randrange(256)))
+            if at >= len(data):  # an earlier mutation cut the file
+                continue
             data[at] = value
             done.append(f"0x{at:x}=0x{value:x}")
         return f"{section.name} bytes " + ",".join(done)
