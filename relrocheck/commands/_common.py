@@ -61,8 +61,9 @@ def resolve_top(requested: int | None, default: int | None) -> int | None:
 def add_page_size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--page-size", type=page_size, default=DEFAULT_PAGE_SIZE, metavar="BYTES",
-        help=f"page size the page counts are made for (default {DEFAULT_PAGE_SIZE}; "
-             "AArch64 and PowerPC systems may use 16384 or 65536)")
+        help=f"page size the page counts are made for: a power of two from {MIN_PAGE_SIZE} "
+             f"to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}; AArch64 and PowerPC systems "
+             "may use 16384 or 65536)")
 
 
 def add_format(parser: argparse.ArgumentParser, choices: Iterable[str] = ("text", "json")) -> None:
