@@ -141,7 +141,7 @@ class _Reader:
             if not table.sh_size:
                 continue
             if table.sh_type == E.SHT_RELR:
-                addresses = E.decode_relr(elf.column(table, word, 0, word), word)
+                addresses = elf.relr_addresses(table)  # bounded by the file
                 picked = [a for a in _in_span(addresses, lo, hi) if inside(a)]
                 for address, stored in zip(picked, elf.stored_words(picked)):
                     yield address, self.arch.relative_type, table, 0, stored, None

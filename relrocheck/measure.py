@@ -288,11 +288,7 @@ class _Measurement:
                 # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
                 if table.sh_entsize not in (0, word) or table.sh_size % word:
                     elf.check_table(table, word)
-                entries = elf.column(table, word, 0, word)
-                # A valid table relocates words of the file: bounding the count by them
-                # stops 8 bytes of crafted bitmap from becoming 63 addresses each.
-                offsets = E.decode_relr(entries, word,
-                                        limit=len(entries) + elf.file_size // word)
+                offsets = elf.relr_addresses(table)
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
                 by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
                 parts.setdefault("relative", []).append(
