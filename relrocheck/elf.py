@@ -359,9 +359,7 @@ class ElfFile:
                                     f"offset 0x{offset + size:x} (truncated by a running "
                                     f"build?)")
                 data += more
-        except OSError as exc:
-            if exc.errno == errno.EINTR:  # pragma: no cover - retried by Python itself
-                raise
+        except OSError as exc:  # EIO from a failing disk, or a file system gone
             raise self.fail(f"cannot read: {exc.strerror}") from None
         return data
 
