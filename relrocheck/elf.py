@@ -1,10 +1,16 @@
 """A small, strict ELF reader that hands out tables as arrays.
 
 Headers are unpacked with `struct` once per file; symbol and relocation tables are read as
-typed columns (`array.array`) straight from an mmap, so a library with hundreds of thousands of
+typed columns (`array.array`), a slice at a time, so a library with hundreds of thousands of
 relocations costs a few C-level passes and no Python object per entry. Every offset and size
 taken from the file is checked against the file before use: a malformed file raises `ElfError`
 with a sentence a user can act on, never an IndexError or struct.error.
+
+The file is read with `os.pread`, not mapped: a file truncated while it is read then gives a
+short read and an `ElfError`, where a mapping would kill the process with SIGBUS. Reading
+into bytes costs one copy, which the column slices needed anyway. Every read is bounded by
+what the caller needs (a name up to its NUL, a note's header and descriptor), never by what a
+header claims, so a sparse file of many GiB costs what its real content costs.
 
 Names follow the ELF specification (e_*, sh_*, p_*, d_tag, DT_*, SHT_*), so a reader who knows
 the spec knows where to look.
@@ -12,16 +18,17 @@ the spec knows where to look.
 
 from __future__ import annotations
 
-import mmap
+import errno
 import operator
 import os
 import stat
 import struct
 import sys
 from array import array
+from bisect import bisect_right
 from functools import partial
-from itertools import accumulate, repeat
-from typing import NamedTuple, Sequence
+from itertools import accumulate, compress, repeat
+from typing import Callable, Collection, NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
 
@@ -37,6 +44,7 @@ ET_NAMES = {0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
 SHN_UNDEF = 0
 SHN_LORESERVE = 0xFF00
 SHN_XINDEX = 0xFFFF
+PN_XNUM = 0xFFFF
 
 SHT_NULL = 0
 SHT_PROGBITS = 1
@@ -140,6 +148,13 @@ _LAYOUTS = {
 }
 # Tables are copied into columns this many bytes at a time.
 _SLICE_BYTES = 1 << 20
+# A string table up to this size is read whole for name lookups; a larger one name by name.
+_WHOLE_STRTAB_BYTES = 16 << 20
+# Longest name read from a string table; a longer one is cut. The longest mangled C++ names
+# in real libraries are a few KiB; the bound keeps a crafted table without NULs linear.
+MAX_NAME_BYTES = 1 << 16
+# Longest build-id descriptor read (SHA-1 is 20 bytes, the longest in use 32).
+_MAX_BUILD_ID = 256
 # Width of the typecodes we use for columns; checked so arrays match the file's words.
 _U16, _U32, _U64 = "H", "I", "Q"
 U32, U64 = _U32, _U64
@@ -196,6 +211,8 @@ _SYMBOL_FIELDS = {
     64: (24, ((0, 4), (8, 8), (16, 8), (4, 1), (5, 1), (6, 2))),
 }
 
+SYMBOL_ENTSIZE = {bits: fields[0] for bits, fields in _SYMBOL_FIELDS.items()}
+
 
 class SymbolColumns(NamedTuple):
     """A symbol table read as one array per field (st_*), and its string table."""
@@ -214,7 +231,8 @@ class ElfFile:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._map = self._open(path)
+        self._fd = -1
+        self._open(path)
         try:
             self._parse_headers()
         except BaseException:
@@ -223,33 +241,38 @@ class ElfFile:
 
     # -- opening -------------------------------------------------------------------------
 
-    def _open(self, path: str) -> mmap.mmap | bytes:
+    def _open(self, path: str) -> None:
+        # O_NONBLOCK: a path that became a FIFO (or a device) after a stat must not block
+        # the open; fstat of the open descriptor then says what it really is.
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            st = os.stat(path)
+            fd = os.open(path, flags)
         except FileNotFoundError:
             raise ElfError("no such file", path) from None
-        except OSError as exc:
-            raise ElfError(f"cannot read: {exc.strerror}", path) from None
-        if stat.S_ISDIR(st.st_mode):
-            raise ElfError("is a directory, not an ELF file", path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ElfError("is not a regular file", path)
-        if st.st_size == 0:
-            raise ElfError("is empty, not an ELF file", path)
+        except IsADirectoryError:
+            raise ElfError("is a directory, not an ELF file", path) from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise ElfError(f"cannot read: {getattr(exc, 'strerror', None) or exc}",
+                           path) from None
         try:
-            with open(path, "rb") as f:
-                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as exc:
-            raise ElfError(f"cannot read: {exc.strerror}", path) from None
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise ElfError("is a directory, not an ELF file", path)
+            if not stat.S_ISREG(st.st_mode):
+                raise ElfError("is not a regular file", path)
+            if st.st_size == 0:
+                raise ElfError("is empty, not an ELF file", path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._identity = _identity(st)
+        self.file_size = st.st_size
 
     def close(self) -> None:
-        if isinstance(self._map, mmap.mmap):
-            try:
-                self._map.close()
-            except BufferError:
-                # A memoryview someone still holds keeps the map alive; it is closed when
-                # the last view goes away.
-                pass
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> "ElfFile":
         return self
@@ -260,11 +283,23 @@ class ElfFile:
     def fail(self, message: str) -> ElfError:
         return ElfError(message, self.path)
 
+    def check_unchanged(self) -> None:
+        """Raise if the file was replaced, truncated or rewritten since it was opened.
+
+        What was read may mix two versions of the file: the measurement must not be trusted.
+        """
+        try:
+            now = _identity(os.fstat(self._fd))
+        except OSError as exc:
+            raise self.fail(f"cannot read: {exc.strerror}") from None
+        if now != self._identity:
+            raise self.fail("changed while it was being read (rewritten or truncated): "
+                            "measure it again once the build has finished writing it")
+
     # -- headers -------------------------------------------------------------------------
 
     def _parse_headers(self) -> None:
-        data = self._map
-        self.file_size = len(data)
+        data = self._read(0, min(self.file_size, 64))
         if data[:8] == AR_MAGIC:
             raise self.fail("is a static archive (ar), not a shared library: check the linked .so")
         if data[:4] != ELF_MAGIC:
@@ -287,22 +322,28 @@ class ElfFile:
         self._shdr = struct.Struct(self._bo + shdr_fmt)
         self._phdr = struct.Struct(self._bo + phdr_fmt)
         self._dyn = struct.Struct(self._bo + dyn_fmt)
+        self._word = struct.Struct(self._bo + ("I" if self.word_size == 4 else "Q"))
         ehdr = struct.Struct(self._bo + ehdr_fmt)
         if self.file_size < 16 + ehdr.size:
             raise self.fail("truncated ELF file: the ELF header is incomplete")
         (self.e_type, self.e_machine, _version, self.e_entry, self.e_phoff, self.e_shoff,
          _flags, _ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum,
          e_shstrndx) = ehdr.unpack_from(data, 16)
-        self.segments = self._read_program_headers(e_phentsize, e_phnum)
         self.sections = self._read_section_headers(e_shentsize, e_shnum, e_shstrndx)
+        if e_phnum == PN_XNUM and self.sections:
+            # Extended numbering: 0xffff or more program headers, counted in section 0.
+            e_phnum = self.sections[0].sh_info
+        self.segments = self._read_program_headers(e_phentsize, e_phnum)
 
     def _read_program_headers(self, entsize: int, count: int) -> list[ProgramHeader]:
         if count == 0:
             return []
         if entsize != self._phdr.size:
             raise self.fail(f"bad e_phentsize {entsize} (expected {self._phdr.size})")
+        if count > self.file_size // entsize:
+            raise self.fail(f"program header count {count} does not fit in the file")
         self._check_range(self.e_phoff, entsize * count, "program header table")
-        fields = self._phdr.iter_unpack(self._map[self.e_phoff:self.e_phoff + entsize * count])
+        fields = self._phdr.iter_unpack(self._read(self.e_phoff, entsize * count))
         if self.elf_class == 64:
             return [ProgramHeader(t, fl, o, v, fs, ms, al)
                     for t, fl, o, v, _p, fs, ms, al in fields]
@@ -314,7 +355,7 @@ class ElfFile:
         if entsize != self._shdr.size:
             raise self.fail(f"bad e_shentsize {entsize} (expected {self._shdr.size})")
         self._check_range(self.e_shoff, entsize, "section header table")
-        first = self._shdr.unpack_from(self._map, self.e_shoff)
+        first = self._shdr.unpack(self._read(self.e_shoff, entsize))
         # Extended numbering: with 0xff00 or more sections the real counts live in section 0.
         if count == 0:
             count = first[5]
@@ -323,17 +364,17 @@ class ElfFile:
         if count > self.file_size // entsize:
             raise self.fail(f"section count {count} does not fit in the file")
         self._check_range(self.e_shoff, entsize * count, "section header table")
-        raw = list(self._shdr.iter_unpack(self._map[self.e_shoff:self.e_shoff + entsize * count]))
+        raw = list(self._shdr.iter_unpack(self._read(self.e_shoff, entsize * count)))
         if not 0 <= shstrndx < count:
             raise self.fail(f"section name table index {shstrndx} is out of range")
         strtab = raw[shstrndx]
         if strtab[1] != SHT_STRTAB:
             raise self.fail("section name table is not a string table")
         self._check_range(strtab[4], strtab[5], "section name table")
-        names = bytes(self._map[strtab[4]:strtab[4] + strtab[5]])
+        name_of = self._names(strtab[4], strtab[5])
         sections = []
         for index, (name, typ, flags, addr, off, size, link, info, align, entsz) in enumerate(raw):
-            sections.append(SectionHeader(index, _cstring(names, name), typ, flags, addr, off,
+            sections.append(SectionHeader(index, name_of(name), typ, flags, addr, off,
                                           size, link, info, align, entsz))
         for s in sections:
             if s.sh_type != SHT_NOBITS and s.sh_type != SHT_NULL and s.sh_size:
@@ -348,14 +389,70 @@ class ElfFile:
 
     # -- raw access ----------------------------------------------------------------------
 
+    def _read(self, offset: int, size: int) -> bytes:
+        """`size` bytes at `offset`, which the caller has checked lie inside the file."""
+        if size <= 0:
+            return b""
+        try:
+            data = os.pread(self._fd, size, offset)
+            while len(data) < size:
+                more = os.pread(self._fd, size - len(data), offset + len(data))
+                if not more:
+                    raise self.fail(f"changed while it was being read: it now ends before "
+                                    f"offset 0x{offset + size:x} (truncated by a running "
+                                    f"build?)")
+                data += more
+        except OSError as exc:  # EIO from a failing disk, or a file system gone
+            raise self.fail(f"cannot read: {exc.strerror}") from None
+        return data
+
+    def _names(self, offset: int, size: int) -> "Callable[[int], str]":
+        """name offset -> name, for the string table at [offset, offset + size).
+
+        A table of normal size is read once; a huge one (a sparse file, a crafted header)
+        name by name, each read ending at its NUL or after MAX_NAME_BYTES.
+        """
+        if size <= _WHOLE_STRTAB_BYTES:
+            blob = self._read(offset, size)
+            return lambda name: _cstring(blob, name)
+        end = offset + size
+
+        def name_at(name: int) -> str:
+            if name >= size:
+                return ""
+            start = offset + name
+            return self._cstring_at(start, min(end, start + MAX_NAME_BYTES))
+
+        return name_at
+
+    def _cstring_at(self, start: int, end: int) -> str:
+        """The NUL-terminated string at `start`, read in growing pieces, cut at `end`."""
+        out = b""
+        piece = 256
+        while start < end:
+            chunk = self._read(start, min(piece, end - start))
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                return (out + chunk[:nul]).decode("utf-8", "replace")
+            out += chunk
+            start += len(chunk)
+            piece *= 4
+        return out.decode("utf-8", "replace")
+
+    def string_table(self, strtab: SectionHeader) -> "Callable[[int], str]":
+        """name offset -> name in the string table `strtab`, reading no more than needed."""
+        if strtab.sh_type == SHT_NOBITS:
+            return lambda name: ""
+        return self._names(strtab.sh_offset, strtab.sh_size)
+
     def section_bytes(self, section: SectionHeader) -> bytes:
         if section.sh_type == SHT_NOBITS:
             return b""
-        return bytes(self._map[section.sh_offset:section.sh_offset + section.sh_size])
+        return self._read(section.sh_offset, section.sh_size)
 
     def read_at(self, offset: int, size: int) -> bytes:
         self._check_range(offset, size, "read")
-        return bytes(self._map[offset:offset + size])
+        return self._read(offset, size)
 
     def column(self, section: SectionHeader, record_size: int, field_offset: int,
                field_size: int) -> array:
@@ -363,89 +460,138 @@ class ElfFile:
         return self.columns(section, record_size, ((field_offset, field_size),))[0]
 
     def columns(self, section: SectionHeader, record_size: int,
-                fields: "tuple[tuple[int, int], ...]") -> list[array]:
+                fields: "tuple[tuple[int, int], ...]",
+                where: "tuple[int, Collection[int]] | None" = None) -> list[array]:
         """Several fields of every fixed-size record, each as an array of unsigned ints.
 
         Records and fields are aligned to the field's size in every ELF table, so a field is
         a strided slice of the section read as words of that size: a strided copy in C. The
-        table is read a slice at a time and each slice's pages are given back to the kernel
-        once copied, so a large table is never resident twice (mapped and copied).
+        table is read a slice at a time, so a large table is never held twice (read and
+        copied). With `where` = (field index, values), only the records whose field has one
+        of the values are kept, slice by slice: memory follows what is kept, not what the
+        section header claims (a sparse table of many GiB).
         """
+        typecodes = [{1: "B", 2: _U16, 4: _U32, 8: _U64}[size] for _, size in fields]
+        out = [array(code) for code in typecodes]
+        if section.sh_type == SHT_NOBITS:
+            return out
+        wanted = None if where is None else (where[0], set(where[1]))
         count = section.sh_size // record_size
-        out = [array({1: "B", 2: _U16, 4: _U32, 8: _U64}[size]) for _, size in fields]
         per_slice = max(1, _SLICE_BYTES // record_size)
-        with memoryview(self._map) as view:
-            for first in range(0, count, per_slice):
-                start = section.sh_offset + first * record_size
-                end = section.sh_offset + min(count, first + per_slice) * record_size
-                with view[start:end] as table:
-                    for column, (field_offset, field_size) in zip(out, fields):
-                        step = record_size // field_size
-                        words = table.cast(column.typecode)  # type: ignore[call-overload,arg-type]
-                        with words[field_offset // field_size::step] as strided:
-                            column.frombytes(strided.tobytes())
-                        words.release()
-                self._release(start, end)
-        if self._swap:
-            for column in out:
-                if column.itemsize > 1:
-                    column.byteswap()
+        # A slice in a hole of a sparse file is zeros: no record of it has a wanted value
+        # other than 0, and the kernel tells so without the slice being read.
+        skip_holes = wanted is not None and 0 not in wanted[1] and hasattr(os, "SEEK_DATA")
+        for first in range(0, count, per_slice):
+            start = section.sh_offset + first * record_size
+            end = section.sh_offset + min(count, first + per_slice) * record_size
+            if skip_holes and self._hole(start, end):
+                continue
+            part = [array(code) for code in typecodes]
+            with memoryview(self._read(start, end - start)) as table:
+                # The key field first: a slice without a wanted record costs one copy.
+                order = range(len(fields)) if wanted is None else (
+                    wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
+                selector: "bytes | None" = None
+                for i in order:
+                    column, (field_offset, field_size) = part[i], fields[i]
+                    step = record_size // field_size
+                    words = table.cast(column.typecode)  # type: ignore[call-overload,arg-type]
+                    with words[field_offset // field_size::step] as strided:
+                        column.frombytes(strided.tobytes())
+                    words.release()
+                    if self._swap and column.itemsize > 1:
+                        column.byteswap()
+                    if wanted is not None and i == wanted[0]:
+                        selector = _selector(column, wanted[1])
+                        if 1 not in selector:
+                            break
+            if selector is not None:
+                if 1 not in selector:
+                    continue
+                if 0 in selector:
+                    part = [array(c.typecode, compress(c, selector)) for c in part]
+            for column, piece in zip(out, part):
+                column.extend(piece)
         return out
 
-    def _release(self, start: int, end: int) -> None:
-        """Drop the whole pages of [start, end) from this process: they were read and copied."""
-        if not isinstance(self._map, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
-        last = end - end % mmap.PAGESIZE
-        if last > first:
-            try:
-                self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
-            except OSError:
-                pass  # only a memory saving
+    def _hole(self, start: int, end: int) -> bool:
+        """Whether [start, end) lies in a hole of a sparse file (reads as zeros)."""
+        try:
+            return os.lseek(self._fd, start, os.SEEK_DATA) >= end
+        except OSError as exc:
+            # ENXIO: no data from start to the end of the file. Anything else (a file
+            # system without SEEK_DATA): read the slice.
+            return exc.errno == errno.ENXIO
 
     def _words(self, offset: int, size: int, word_size: int) -> array:
-        """File bytes as host-order unsigned words, copied once from the map."""
+        """File bytes as host-order unsigned words."""
         words = array({1: "B", 2: _U16, 4: _U32, 8: _U64}[word_size])
-        with memoryview(self._map) as view:
-            words.frombytes(view[offset:offset + size - size % word_size])
+        words.frombytes(self._read(offset, size - size % word_size))
         if self._swap and word_size > 1:
             words.byteswap()
         return words
 
-    def stored_words(self, vaddrs: list[int]) -> list[int]:
+    def _loads(self) -> "tuple[list[int], list[tuple[int, int, int]]]":
+        """File-backed PT_LOAD ranges as sorted, disjoint (start, end, file offset), and
+        their starts for a bisect. Where segments overlap, the lower one wins."""
+        cached = getattr(self, "_load_index", None)
+        if cached is not None:
+            return cached
+        ranges: list[tuple[int, int, int]] = []
+        cursor = -1
+        for p in sorted((p for p in self.segments if p.p_type == PT_LOAD and p.p_filesz),
+                        key=lambda p: p.p_vaddr):
+            # Bytes past the end of the file back nothing (the loader would fault on them).
+            filesz = min(p.p_filesz, max(0, self.file_size - p.p_offset))
+            start, end = p.p_vaddr, p.p_vaddr + filesz
+            if end <= cursor or not filesz:
+                continue
+            if start < cursor:
+                start = cursor
+            ranges.append((start, end, p.p_offset + (start - p.p_vaddr)))
+            cursor = end
+        self._load_index = ([r[0] for r in ranges], ranges)
+        return self._load_index
+
+    def stored_words(self, vaddrs: "Sequence[int]") -> list[int]:
         """The word stored at each virtual address (0 where no file bytes back it).
 
-        REL and RELR relocations keep their addend in the relocated word itself. The common
-        case, every address word-aligned inside one PT_LOAD, is answered by C-level maps over
-        that segment read as an array of words.
+        REL and RELR relocations keep their addend in the relocated word itself. The
+        addresses inside one PT_LOAD (found by bisect, never by a scan of the program
+        headers) are answered by C-level maps over the words they span, read once; an
+        address alone in a wide span is read by itself, so the cost follows the addresses,
+        not the size a segment claims.
         """
-        if not vaddrs:
+        if not len(vaddrs):
             return []
         size = self.word_size
+        starts, ranges = self._loads()
+        if not ranges:
+            return [0] * len(vaddrs)
+        find = partial(bisect_right, starts)
         low, high = min(vaddrs), max(vaddrs)
-        for p in self.segments:
-            inside = p.p_vaddr <= low and high + size <= p.p_vaddr + p.p_filesz
-            if p.p_type != PT_LOAD or not inside:
-                continue
-            if (p.p_vaddr % size == 0 and p.p_offset + p.p_filesz <= self.file_size
-                    and not any(map(operator.mod, vaddrs, repeat(size)))):
-                words = self._words(p.p_offset, p.p_filesz, size)
-                index = map(operator.floordiv, map(operator.sub, vaddrs, repeat(p.p_vaddr)),
+        first, last = find(low) - 1, find(high) - 1
+        if (first == last and first >= 0 and high + size <= ranges[first][1]
+                and not any(map(operator.mod, map(operator.sub, vaddrs, repeat(low)),
+                                repeat(size)))):
+            span = high + size - low
+            if span <= max(_SLICE_BYTES, 16 * size * len(vaddrs)):
+                start, _end, offset = ranges[first]
+                words = self._words(offset + low - start, span, size)
+                index = map(operator.floordiv, map(operator.sub, vaddrs, repeat(low)),
                             repeat(size))
                 return list(map(words.__getitem__, index))
-            break
-        return [self._word_at(va) for va in vaddrs]
+        return [self._word_at(va, find, ranges) for va in vaddrs]
 
-    def _word_at(self, vaddr: int) -> int:
-        fmt = struct.Struct(self._bo + ("I" if self.word_size == 4 else "Q"))
-        for p in self.segments:
-            if (p.p_type == PT_LOAD and p.p_vaddr <= vaddr
-                    and vaddr + fmt.size <= p.p_vaddr + p.p_filesz):
-                offset = p.p_offset + vaddr - p.p_vaddr
-                if offset + fmt.size <= self.file_size:
-                    return int(fmt.unpack_from(self._map, offset)[0])
-        return 0
+    def _word_at(self, vaddr: int, find: "Callable[[int], int]",
+                 ranges: "list[tuple[int, int, int]]") -> int:
+        i = find(vaddr) - 1
+        if i < 0:
+            return 0
+        start, end, offset = ranges[i]
+        if vaddr + self._word.size > end:
+            return 0
+        return int(self._word.unpack(self._read(offset + vaddr - start, self._word.size))[0])
 
     # -- tables --------------------------------------------------------------------------
 
@@ -473,17 +619,23 @@ class ElfFile:
             raise self.fail(f"section {section.name}: size {section.sh_size} is not a "
                             f"multiple of its entry size {entsize}")
 
-    def symbol_columns(self, symtab: SectionHeader, fields: "tuple[str, ...] | None" = None
-                       ) -> SymbolColumns:
-        """The symbol table `symtab` as arrays; `fields` limits which are read (others empty)."""
+    def symbol_columns(self, symtab: SectionHeader, fields: "tuple[str, ...] | None" = None,
+                       sections: "Collection[int] | None" = None) -> SymbolColumns:
+        """The symbol table `symtab` as arrays; `fields` limits which are read (others empty).
+
+        `sections`, when given, keeps only the symbols defined in those sections (by
+        st_shndx, which is then read whatever `fields` says).
+        """
         if symtab.sh_type not in (SHT_SYMTAB, SHT_DYNSYM):
             raise self.fail(f"section {symtab.name} is not a symbol table")
         entsize, layout = _SYMBOL_FIELDS[self.elf_class]
         self.check_table(symtab, entsize)
         strtab = self.section_by_index(symtab.sh_link, f"symbol table {symtab.name}")
         names = SymbolColumns._fields[1:]
-        wanted = [i for i, name in enumerate(names) if fields is None or name in fields]
-        read = iter(self.columns(symtab, entsize, tuple(layout[i] for i in wanted)))
+        wanted = [i for i, name in enumerate(names)
+                  if fields is None or name in fields or (sections is not None and i == 5)]
+        where = None if sections is None else (wanted.index(5), sections)
+        read = iter(self.columns(symtab, entsize, tuple(layout[i] for i in wanted), where))
         return SymbolColumns(strtab, *(next(read) if i in wanted else array("B")
                                        for i in range(len(names))))
 
@@ -504,12 +656,17 @@ class ElfFile:
                 return []
             offset, size = seg.p_offset, seg.p_filesz
             self._check_range(offset, size, "dynamic segment")
+        # Read a slice at a time up to DT_NULL: a segment header may claim a size far
+        # beyond the few hundred bytes a dynamic section really has.
         entries = []
         whole = size - size % self._dyn.size
-        for tag, val in self._dyn.iter_unpack(self._map[offset:offset + whole]):
-            if tag == DT_NULL:
-                break
-            entries.append((tag, val))
+        per_slice = max(1, _SLICE_BYTES // 16 // self._dyn.size) * self._dyn.size
+        for first in range(0, whole, per_slice):
+            chunk = self._read(offset + first, min(per_slice, whole - first))
+            for tag, val in self._dyn.iter_unpack(chunk):
+                if tag == DT_NULL:
+                    return entries
+                entries.append((tag, val))
         return entries
 
     # -- relocation tables ---------------------------------------------------------------
@@ -680,7 +837,7 @@ class ElfFile:
             # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
             if header.sh_entsize not in (0, word) or header.sh_size % word:
                 self.check_table(header, word)
-            return decode_relr(self.column(header, word, 0, word), word), None, None
+            return self.relr_addresses(header), None, None
         if encoding in (ENC_APS2_REL, ENC_APS2_RELA):
             blob = self.read_at(header.sh_offset, header.sh_size)
             # Relocated words lie in the file-backed image: a bound from the bytes actually
@@ -701,26 +858,43 @@ class ElfFile:
             infos = _mips64_infos(infos, self.little_endian)
         return offsets_col, infos, rest[0] if rest else None
 
+    def relr_addresses(self, table: SectionHeader) -> array:
+        """The addresses a RELR section relocates, sorted.
+
+        A valid table relocates words of the file: bounding the count by them stops eight
+        bytes of crafted bitmap from becoming 63 addresses each, without limit.
+        """
+        entries = self.column(table, self.word_size, 0, self.word_size)
+        try:
+            return decode_relr(entries, self.word_size,
+                               limit=len(entries) + self.file_size // self.word_size)
+        except ElfError as exc:
+            raise self.fail(f"section {table.name}: {exc.message}") from None
+
     def string_at(self, strtab: SectionHeader, offset: int) -> str:
         if strtab.sh_type != SHT_STRTAB:
             raise self.fail(f"section {strtab.name} is not a string table")
         if offset >= strtab.sh_size:
             raise self.fail(f"string offset {offset} lies outside {strtab.name}")
         start = strtab.sh_offset + offset
-        end = self._map.find(b"\0", start, strtab.sh_offset + strtab.sh_size)
-        if end < 0:
-            end = strtab.sh_offset + strtab.sh_size
-        return bytes(self._map[start:end]).decode("utf-8", "replace")
+        return self._cstring_at(start, min(strtab.sh_offset + strtab.sh_size,
+                                           start + MAX_NAME_BYTES))
 
     def build_id(self) -> str | None:
         for s in self.sections:
-            if s.name == ".note.gnu.build-id" and s.sh_size >= 16:
-                raw = self.section_bytes(s)
-                namesz, descsz, ntype = struct.unpack_from(self._bo + "III", raw, 0)
-                if ntype != NT_GNU_BUILD_ID:
-                    return None
-                start = 12 + ((namesz + 3) & ~3)
-                return raw[start:start + descsz].hex() or None
+            if s.name != ".note.gnu.build-id":
+                continue
+            # A NOBITS note has no bytes in the file: there is no build-id to read.
+            if s.sh_type == SHT_NOBITS or s.sh_size < 12:
+                return None
+            namesz, descsz, ntype = struct.unpack(self._bo + "III",
+                                                  self._read(s.sh_offset, 12))
+            if ntype != NT_GNU_BUILD_ID:
+                return None
+            start = 12 + ((namesz + 3) & ~3)
+            # Read only the descriptor, and no more than a build-id can be.
+            length = min(descsz, _MAX_BUILD_ID, max(0, s.sh_size - start))
+            return self._read(s.sh_offset + start, length).hex() or None
         return None
 
 
@@ -749,42 +923,114 @@ def _check_links(elf: ElfFile, sections: list[SectionHeader]) -> None:
                            f"({target.type_name}), not a {wanted} section")
 
 
+def _selector(key: array, values: "set[int]") -> bytes:
+    """1 for each element of `key` that is one of `values`, else 0.
+
+    For halfwords (st_shndx) by C-level passes over the byte lanes: translate each lane to
+    0/1 flags and AND them as big integers, so a large table costs no Python step per row.
+    """
+    if key.itemsize != 2 or not values or max(values) > 0xFFFF:
+        return bytes(map(values.__contains__, key))
+    raw = key.tobytes()
+    low_lane, high_lane = (raw[0::2], raw[1::2]) if sys.byteorder == "little" else (
+        raw[1::2], raw[0::2])
+    n = len(key)
+    result = 0
+    for high in {v >> 8 for v in values}:
+        lows = {v & 0xFF for v in values if v >> 8 == high}
+        low_match = low_lane.translate(bytes(int(b in lows) for b in range(256)))
+        high_match = high_lane.translate(bytes(int(b == high) for b in range(256)))
+        result |= int.from_bytes(low_match, "little") & int.from_bytes(high_match, "little")
+    return result.to_bytes(n, "little")
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one version of a file from another: device, inode, size, mtime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _cstring(blob: bytes, offset: int) -> str:
     if offset >= len(blob):
         return ""
-    end = blob.find(b"\0", offset)
-    return blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
+    end = blob.find(b"\0", offset, offset + MAX_NAME_BYTES)
+    return blob[offset:end if end >= 0 else min(len(blob), offset + MAX_NAME_BYTES)].decode(
+        "utf-8", "replace")
 
 
-def decode_relr(entries: "array | list[int]", word_size: int) -> list[int]:
-    """Addresses encoded in a RELR table (SHT_RELR / DT_RELR).
+def relr_count(entries: "array | Sequence[int]", word_size: int) -> int:
+    """How many addresses a RELR table encodes, without decoding them: its even entries plus
+    the set bits of its bitmaps (less their marker bit), counted a byte lane at a time."""
+    entries = _as_words(entries, word_size)
+    odd = bytes(map(operator.and_, entries, repeat(1)))
+    bitmaps = array(entries.typecode, compress(entries, odd))
+    raw = bitmaps.tobytes()
+    setbits = sum(raw.translate(_POPCOUNT))
+    return len(entries) - len(bitmaps) + setbits - len(bitmaps)
+
+
+def decode_relr(entries: "array | list[int]", word_size: int,
+                limit: int | None = None) -> array:
+    """Addresses encoded in a RELR table (SHT_RELR / DT_RELR), sorted, as an array of words.
 
     An even entry is an address to relocate; an odd entry is a bitmap whose bit i (i >= 1)
     marks the word i - 1 after the current base. Each bitmap advances the base by
     (bits per word - 1) words.
+
+    Decoded in bulk: one pass over the entries gives each bitmap its base; then each bit
+    position is one C-level pass (a `bytes.translate` of that bit's byte lane, a `compress`
+    of the bases), so no Python object is made per bit of a bitmap. `limit`, when given,
+    bounds how many addresses the table may encode (ElfError beyond it, before any is made):
+    eight bytes of bitmap encode up to 63 addresses.
     """
+    entries = _as_words(entries, word_size)
     bits = word_size * 8
-    out: list[int] = []
-    append, extend = out.append, out.extend
-    base = 0
-    for entry in entries:
-        if entry & 1 == 0:
-            append(entry)
-            base = entry + word_size
-            continue
-        bitmap = entry >> 1
-        addr = base
-        while bitmap:
-            low = bitmap & 0xFF
-            if low:
-                extend([addr + i * word_size for i in _BIT_POSITIONS[low]])
-            bitmap >>= 8
-            addr += 8 * word_size
-        base += (bits - 1) * word_size
+    step = (bits - 1) * word_size
+    typecode = entries.typecode
+    if limit is not None:
+        count = relr_count(entries, word_size)
+        if count > limit:
+            raise ElfError(f"RELR table encodes {count} relocations, more than the "
+                           f"{limit} words the file can hold: corrupt")
+    odd = bytes(map(operator.and_, entries, repeat(1)))
+    if 1 not in odd:
+        out = entries
+    else:
+        bases: list[int] = []
+        append = bases.append
+        base = 0
+        for entry, is_bitmap in zip(entries, odd):
+            if is_bitmap:
+                append(base)
+                base += step
+            else:
+                base = entry + word_size
+        parts: list[int] = list(compress(entries, map(operator.not_, odd)))
+        raw = array(typecode, compress(entries, odd)).tobytes()
+        little = sys.byteorder == "little"
+        for lane in range(word_size):
+            column = raw[(lane if little else word_size - 1 - lane)::word_size]
+            if not column.strip(b"\0"):
+                continue
+            for bit in range(8):
+                position = lane * 8 + bit
+                if position == 0:
+                    continue  # the bitmap marker
+                selected = column.translate(_BIT_SELECT[bit])
+                if 1 not in selected:
+                    continue
+                parts.extend(map(operator.add, compress(bases, selected),
+                                 repeat((position - 1) * word_size)))
+        # A well-formed table is in address order; the bit passes interleave it again.
+        parts.sort()
+        out = array(typecode)
+        try:
+            out.fromlist(parts)
+        except OverflowError:  # an address past the top of the address space
+            out = array(typecode, (a & ((1 << bits) - 1) for a in parts))
+    if out is entries:
+        if not _sorted_words(out):
+            out = array(typecode, sorted(out))
     return out
-
-
-_BIT_POSITIONS = [tuple(i for i in range(8) if value >> i & 1) for value in range(256)]
 
 
 # Encodings of relocation tables, as reports name them.
@@ -957,3 +1203,19 @@ def _mips64_infos(infos: array, little_endian: bool) -> array:
         sym = map(operator.lshift, map(operator.rshift, infos, repeat(32)), repeat(32))
         typ = map(operator.and_, infos, repeat(0xFF))
     return array(_U64, map(operator.or_, sym, typ))
+
+
+def _as_words(entries: "array | Sequence[int]", word_size: int) -> array:
+    typecode = _U32 if word_size == 4 else _U64
+    if isinstance(entries, array) and entries.typecode == typecode:
+        return entries
+    return array(typecode, entries)
+
+
+def _sorted_words(values: array) -> bool:
+    return all(map(operator.le, values, values[1:])) if len(values) > 1 else True
+
+
+# Per byte value: how many bits are set; and for each bit, 1 where the byte has it set.
+_POPCOUNT = bytes(bin(v).count("1") for v in range(256))
+_BIT_SELECT = [bytes(v >> bit & 1 for v in range(256)) for bit in range(8)]

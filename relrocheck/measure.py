@@ -80,9 +80,18 @@ def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
     with ElfFile(path) as elf:
         try:
             if symbols_from is None:
-                return _Measurement(elf, page_size, None, also_page_sizes).library()
-            with ElfFile(symbols_from) as debug:
-                return _Measurement(elf, page_size, debug, also_page_sizes).library()
+                library = _Measurement(elf, page_size, None, also_page_sizes).library()
+            else:
+                with ElfFile(symbols_from) as debug:
+                    library = _Measurement(elf, page_size, debug, also_page_sizes).library()
+                    debug.check_unchanged()
+            # A file rewritten while it was read gave numbers of neither version.
+            elf.check_unchanged()
+            return library
+        except ElfError as exc:
+            if exc.path is None:  # raised by a pure decoder that does not know the file
+                exc.path = path
+            raise
         except (IndexError, ValueError, OverflowError, MemoryError) as exc:
             # The reader checks every range it is given; what slips through is a table whose
             # contents contradict each other. Report it as the file's fault, in one line.
@@ -401,14 +410,15 @@ class _Measurement:
             return classify(addends)
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
         syms = list(map(operator.rshift, infos, repeat(type_shift)))
-        kinds = self._symbol_kinds(table, max(syms, default=0) + 1)
+        kinds = self._symbol_kinds(table, max(syms) + 1 if syms else 0)
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
         return bytes(map(kinds.__getitem__, syms))
 
-    def _symbol_kinds(self, table: SectionHeader, needed: int = 0) -> list[int]:
-        """Target kind of each symbol in the table's linked symbol table: own export or not."""
+    def _symbol_kinds(self, table: SectionHeader, needed: int) -> list[int]:
+        """Target kind of the first `needed` symbols in the table's linked symbol table (own
+        export or not): only those a relocation names are read, not what sh_size claims."""
         cache = self._symbol_kinds_cache
         if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
             return cache[table.sh_link]
@@ -420,7 +430,11 @@ class _Measurement:
             kinds: list[int] = []
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
-            shndx = self.elf.symbol_columns(symtab, ("st_shndx",)).st_shndx
+            entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]
+            self.elf.check_table(symtab, entsize)
+            wanted = min(symtab.sh_size, max(needed, len(cache.get(table.sh_link, ()))) * entsize)
+            shndx = self.elf.symbol_columns(symtab._replace(sh_size=wanted),
+                                            ("st_shndx",)).st_shndx
             kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
         # Symbol 0 is the null symbol: a symbolic relocation against it is an absolute value.
         if kinds:
@@ -526,20 +540,17 @@ class _Measurement:
         if symtab is None:
             return []
         source = self.symbols
-        strtab, *columns = source.symbol_columns(symtab)
         writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
         if source is not elf:
             # A debug file keeps the section headers (as NOBITS): match them by name.
             by_name = {s.name: s for s in writable.values()}
             writable = {s.number: by_name[s.name] for s in source.sections
                         if s.name in by_name}
-        selected = list(map(writable.__contains__, columns[5]))
+        strtab, *columns = source.symbol_columns(symtab, sections=writable)
         tls_base = self._tls_base()
-        names = source.section_bytes(strtab)
-        find_nul = names.find
+        name_at = source.string_table(strtab)
         candidates = []
-        for name_offset, value, size, info, other, shndx in zip(
-                *(compress(column, selected) for column in columns)):
+        for name_offset, value, size, info, other, shndx in zip(*columns):
             stype = info & 0xF
             if size == 0 or stype in (3, 4):  # SECTION and FILE symbols own no bytes
                 continue
@@ -549,8 +560,7 @@ class _Measurement:
                 # PowerPC64 ELFv1: a function symbol names its descriptor in .opd but carries
                 # the size of its code; the descriptor is what holds relocated words.
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
-            end = find_nul(b"\0", name_offset)
-            name = names[name_offset:end if end >= 0 else len(names)].decode("utf-8", "replace")
+            name = name_at(name_offset)
             # Sorted as tuples: by address, the largest first, GLOBAL before WEAK before LOCAL.
             candidates.append((address, -size, _BINDING_RANK[info >> 4], name, info, other,
                                shndx))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
@@ -162,11 +162,20 @@ def classify_header(head: bytes) -> bool | str:
 
 
 def _sniff(path: str) -> bool | str:
+    # The walk saw a regular file, but the path may be a FIFO by now: open without
+    # blocking, and read only if it still is a regular file.
     try:
-        with open(path, "rb") as f:
-            head = f.read(HEADER_BYTES)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         return f"cannot read: {exc.strerror}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "is not a regular file"
+        head = os.pread(fd, HEADER_BYTES, 0)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}"
+    finally:
+        os.close(fd)
     return classify_header(head)
 
 
@@ -363,22 +372,48 @@ def _ignore_sigint() -> None:
 
 def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: int
                  ) -> Iterator[tuple[list[str], list[LibrarySummary | ScanError]]]:
+    """Measure the batches, in `jobs` worker processes when more than one.
+
+    A worker that dies (killed, out of memory, a crash in C) breaks the whole pool, and
+    every batch not yet finished fails with it. Those libraries are measured again, one per
+    task in a fresh pool; the ones that fail once more are then measured one at a time, each
+    alone in its own pool, so only the library that kills its worker is reported as an error.
+    """
     if jobs <= 1 or len(batches) <= 1:
         for batch in batches:
             yield batch, _measure_batch(batch, page_size, symbols)
         return
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
 
     # fork starts a worker in about a millisecond with relrocheck already imported; spawn
     # or forkserver would re-import Python and relrocheck in every worker.
     context = (multiprocessing.get_context("fork")
                if sys.platform.startswith("linux") else multiprocessing.get_context())
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=context,
+    suspects = yield from _pool_round(batches, jobs, page_size, symbols, context)
+    if suspects:
+        suspects = yield from _pool_round([[p] for p in suspects], jobs, page_size, symbols,
+                                          context)
+    for path in suspects:
+        left = yield from _pool_round([[path]], 1, page_size, symbols, context)
+        if left:
+            yield [path], [ScanError(path, "not measured: its worker process died (killed, "
+                                           "or out of memory?) while measuring it")]
+
+
+def _pool_round(batches: list[list[str]], jobs: int, page_size: int, symbols: int,
+                context: object) -> Generator[
+                    tuple[list[str], list[LibrarySummary | ScanError]], None, list[str]]:
+    """Run batches in one pool, yielding finished ones; return the paths of the batches a
+    dead worker left unfinished."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(batches)),
+                                   mp_context=context,  # type: ignore[arg-type]
                                    initializer=_ignore_sigint)
     futures = {executor.submit(_measure_batch, batch, page_size, symbols): batch
                for batch in batches}
+    unfinished: list[str] = []
     try:
         pending = set(futures)
         while pending:
@@ -386,17 +421,19 @@ def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: i
             for future in done:
                 batch = futures[future]
                 try:
-                    yield batch, future.result()
+                    results = future.result()
                 except BrokenProcessPool:
-                    yield batch, [ScanError(p, "not measured: a worker process died (killed, "
-                                               "or out of memory?) while measuring this "
-                                               "batch") for p in batch]
+                    unfinished.extend(batch)
+                    continue
+                yield batch, results
     finally:
         # On Ctrl-C (or an early close of this generator) drop the queued batches and wait
         # for the running ones, which are short. Not waiting would leave the pool's manager
         # thread running into interpreter exit, where Python 3.11 may print a traceback
         # from its atexit hook (a write to the pool's closed wake-up pipe).
         executor.shutdown(wait=True, cancel_futures=True)
+    order = {p: i for i, p in enumerate(p for batch in batches for p in batch)}
+    return sorted(unfinished, key=order.__getitem__)
 
 
 def _demangle(libraries: list[LibrarySummary]) -> list[LibrarySummary]:

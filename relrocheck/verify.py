@@ -91,18 +91,23 @@ def check_host(lib: Library) -> None:
         raise UsageError("verify loads shared libraries; this is an executable", lib.path)
 
 
-def verify(lib: Library) -> Verification:
-    """Load `lib` (measured with the host's page size) in a child and compare."""
+def verify(lib: Library, timeout: float = TIMEOUT_SECONDS) -> Verification:
+    """Load `lib` (measured with the host's page size) in a child and compare; the load
+    must finish within `timeout` seconds."""
     check_host(lib)
     page = lib.page_size
     if page != host_page_size():
         raise UsageError(f"page size {page} is not this machine's ({host_page_size()})")
     _fsync(lib.path)
-    real = os.path.realpath(lib.path)
-    st = os.stat(real)
+    try:
+        real = os.path.realpath(lib.path)
+        st = os.stat(real)
+    except (OSError, ValueError) as exc:
+        raise RelrocheckError(f"cannot open: {getattr(exc, 'strerror', None) or exc}",
+                              lib.path) from None
     identity = (real, st.st_ino)
     already = _mapped(_loader_alone(), identity)
-    smaps = _run_loader(real, lib.path)
+    smaps = _run_loader(real, lib.path, timeout)
     regions = _mapped(smaps, identity)
     if not regions:
         raise RelrocheckError("the loader did not map it (see its message above, or a missing "
@@ -134,9 +139,10 @@ def verify(lib: Library) -> Verification:
 
 def _fsync(path: str) -> None:
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise RelrocheckError(f"cannot open: {exc.strerror}", path) from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError) as exc:
+        raise RelrocheckError(f"cannot open: {getattr(exc, 'strerror', None) or exc}",
+                              path) from None
     try:
         os.fsync(fd)
     except OSError:
@@ -151,8 +157,14 @@ def _loader_alone() -> str:
     return _run_loader(None, LOADER[0])
 
 
-def _run_loader(library: str | None, shown: str) -> str:
-    """The smaps text of the loader process with `library` preloaded; errors name `shown`."""
+def _run_loader(library: str | None, shown: str,
+                timeout: float = TIMEOUT_SECONDS) -> str:
+    """The smaps text of the loader process with `library` preloaded; errors name `shown`.
+
+    The child runs in a session (and process group) of its own, its output goes to files,
+    and the whole group is killed once the loader process is done: a constructor that forks
+    would otherwise keep a pipe open, and its child alive, after `cat` has finished.
+    """
     env = dict(os.environ, LC_ALL="C")
     env.pop("LD_PRELOAD", None)
     with tempfile.TemporaryDirectory(prefix="relrocheck-verify-") as tmp:
@@ -164,32 +176,54 @@ def _run_loader(library: str | None, shown: str) -> str:
                 os.symlink(library, link)
                 library = link
             env["LD_PRELOAD"] = library
+        with open(os.path.join(tmp, "out"), "w+b") as out, \
+                open(os.path.join(tmp, "err"), "w+b") as err:
+            try:
+                proc = subprocess.Popen(LOADER, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=err, start_new_session=True)
+            except FileNotFoundError:
+                raise RelrocheckError(f"cannot run the loader process ({LOADER[0]} not found)"
+                                      ) from None
+            try:
+                returncode = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise RelrocheckError(f"loading it did not finish within {timeout:g} s "
+                                      "(a constructor that waits? see --timeout)",
+                                      shown) from None
+            finally:
+                _kill_group(proc)
+            out.seek(0)
+            err.seek(0)
+            # Paths in the map are bytes: decoded as the command line was (os.fsdecode),
+            # so a file name that is not UTF-8 still matches its argument.
+            stdout = os.fsdecode(out.read())
+            stderr = os.fsdecode(err.read())
+    message = stderr.strip().splitlines()
+    if returncode < 0:
         try:
-            proc = subprocess.run(LOADER, env=env, capture_output=True, text=True,
-                                  timeout=TIMEOUT_SECONDS, check=False)
-        except FileNotFoundError:
-            raise RelrocheckError(f"cannot run the loader process ({LOADER[0]} not found)"
-                                  ) from None
-        except subprocess.TimeoutExpired:
-            raise RelrocheckError(f"loading it did not finish within {TIMEOUT_SECONDS} s "
-                                  "(a constructor that waits?)", shown) from None
-    message = proc.stderr.strip().splitlines()
-    if proc.returncode < 0:
-        try:
-            signame = signal.Signals(-proc.returncode).name
+            signame = signal.Signals(-returncode).name
         except ValueError:
-            signame = f"signal {-proc.returncode}"
+            signame = f"signal {-returncode}"
         raise RelrocheckError(f"loading failed: the process was killed by {signame} "
                               "(a crash in a constructor?)", shown)
-    if proc.returncode != 0 or "cannot be preloaded" in proc.stderr:
+    if returncode != 0 or "cannot be preloaded" in stderr:
         raise RelrocheckError("loading failed: " + (
             message[-1] if message else
-            f"exit code {proc.returncode} (a constructor called exit()?)"), shown)
-    if not proc.stdout:
+            f"exit code {returncode} (a constructor called exit()?)"), shown)
+    if not stdout:
         # The loader ran the constructors, then something ended the process before `cat`.
         raise RelrocheckError("loading failed: the process ended before it could read its "
                               "memory map (a constructor called exit()?)", shown)
-    return proc.stdout
+    return stdout
+
+
+def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+    """Kill the child's whole process group (what its constructors forked) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
+    proc.wait()
 
 
 @dataclass

@@ -235,3 +235,300 @@ def test_unreadable_file(tmp_path: Path, good_lib: Path) -> None:
     path.chmod(0)
     with pytest.raises(ElfError, match="cannot read"):
         measure(str(path))
+
+
+# -- hostile input: work bounded by the bytes in the file, not by what its headers claim ------
+
+import os  # noqa: E402
+import time  # noqa: E402
+
+import oracle  # noqa: E402
+from libbuild import BuildError, strip_copy  # noqa: E402
+
+from relrocheck.elf import ElfFile, decode_relr  # noqa: E402
+
+PT_LOAD_TYPE = 1
+# What a crafted case may cost: far below the minutes it cost before, with room for a busy CI.
+TIME_LIMIT_S = 15.0
+MEMORY_LIMIT = 1 << 30
+
+
+def _limited(seconds: float = TIME_LIMIT_S) -> "object":
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        cpu = int(seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    return limit
+
+
+def run_bounded(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The CLI under a memory and CPU limit; its wall time."""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "relrocheck", *args], capture_output=True,
+                          text=True, timeout=120, preexec_fn=_limited())
+    return proc, time.monotonic() - start
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("relrocheck: error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def relr_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("relr")
+    for flags in (["-Wl,-z,pack-relative-relocs"], ["-fuse-ld=lld", "-Wl,--pack-dyn-relocs=relr"]):
+        try:
+            lib = build_library(tmp, "pointer_tables", fixture("pointer_tables.c"), flags=flags)
+        except BuildError:
+            continue
+        if ".relr.dyn" in oracle.sections(lib):
+            return lib
+    pytest.skip("no linker here writes RELR (-z pack-relative-relocs)")
+
+
+def _section_header(data: bytes, name: str) -> tuple[int, int, int]:
+    """(header offset, sh_offset, sh_size) of a section of an ELF64 LE file."""
+    e_shoff, entsize, _count = _shdr_table(data)
+    header = e_shoff + _section_index(data, name) * entsize
+    sh_offset, sh_size = struct.unpack_from("<QQ", data, header + SH_OFFSET)
+    return header, sh_offset, sh_size
+
+
+def _with_table(data: bytes, name: str, table: bytes) -> bytes:
+    """The file with section `name` moved to new bytes `table` appended at its end."""
+    header, _offset, _size = _section_header(data, name)
+    out = bytearray(data)
+    out += bytes(-len(out) % 8)
+    struct.pack_into("<QQ", out, header + SH_OFFSET, len(out), len(table))
+    return bytes(out + table)
+
+
+def _first_relr_address(data: bytes) -> int:
+    _header, offset, _size = _section_header(data, ".relr.dyn")
+    return struct.unpack_from("<Q", data, offset)[0]
+
+
+def test_relr_bulk_decoder_matches_readelf_on_random_bitmaps(tmp_path: Path,
+                                                             relr_lib: Path) -> None:
+    """Random (well-formed) bitmaps over .data, decoded by readelf and by relrocheck."""
+    data = relr_lib.read_bytes()
+    _header, offset, size = _section_header(data, ".relr.dyn")
+    rng = random.Random(99)
+    first = _first_relr_address(data)
+    words = [first] + [rng.getrandbits(64) | 1 for _ in range(size // 8 - 1)]
+    out = bytearray(data)
+    struct.pack_into(f"<{len(words)}Q", out, offset, *words)
+    path = tmp_path / "random_relr.so"
+    path.write_bytes(bytes(out))
+    expected = [r.offset for r in oracle.relocations(path) if r.table == ".relr.dyn"]
+    assert len(expected) > 20 * (len(words) - 1)  # the bitmaps really are full of bits
+    assert list(decode_relr(words, 8)) == sorted(expected)
+
+
+@pytest.mark.parametrize("mib", [1, 4])
+def test_crafted_relr_table_of_full_bitmaps_is_refused_quickly(tmp_path: Path, relr_lib: Path,
+                                                               mib: int) -> None:
+    data = relr_lib.read_bytes()
+    count = (mib << 20) // 8
+    table = struct.pack("<Q", _first_relr_address(data)) + b"\xff" * 8 * (count - 1)
+    path = tmp_path / f"relr_full_{mib}.so"
+    path.write_bytes(_with_table(data, ".relr.dyn", table))
+    proc, seconds = run_bounded("report", str(path))
+    assert_one_error_line(proc, str(path), "RELR table encodes", "corrupt")
+    assert seconds < TIME_LIMIT_S
+
+
+@pytest.mark.parametrize("mib", [1, 4])
+def test_crafted_relr_table_within_the_bound_is_measured_quickly(tmp_path: Path,
+                                                                 relr_lib: Path,
+                                                                 mib: int) -> None:
+    """One bit per bitmap: as many addresses as words, marching far past every segment."""
+    data = relr_lib.read_bytes()
+    count = (mib << 20) // 8
+    rng = random.Random(mib)
+    bitmaps = [(1 << rng.randrange(1, 64)) | 1 for _ in range(count - 1)]
+    table = struct.pack(f"<{count}Q", _first_relr_address(data), *bitmaps)
+    path = tmp_path / f"relr_sparse_{mib}.so"
+    path.write_bytes(_with_table(data, ".relr.dyn", table))
+    proc, seconds = run_bounded("report", "--format", "json", str(path))
+    assert proc.returncode in (0, 2), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    if proc.returncode == 0:
+        library = json.loads(proc.stdout)["libraries"][0]
+        assert library["relocations"]["by_table"][".relr.dyn"] == count
+    assert seconds < TIME_LIMIT_S
+
+
+def _with_program_headers(data: bytes, count: int, extended: bool = False) -> bytes:
+    """The file with its program headers copied into a table of `count` at its end; the
+    added ones are small PT_LOADs far above the image. With `extended`, e_phnum is
+    PN_XNUM and the count is in section 0's sh_info, as the ELF specification says."""
+    e_phoff, = struct.unpack_from("<Q", data, 0x20)
+    e_phnum, = struct.unpack_from("<H", data, 0x38)
+    original = data[e_phoff:e_phoff + 56 * e_phnum]
+    extra = b"".join(struct.pack("<IIQQQQQQ", PT_LOAD_TYPE, 4, 0, 0x7000_0000_0000 + i * 0x10000,
+                                 0, 16, 16, 0x1000) for i in range(count - e_phnum))
+    out = bytearray(data)
+    out += bytes(-len(out) % 8)
+    struct.pack_into("<Q", out, 0x20, len(out))
+    if extended:
+        struct.pack_into("<H", out, 0x38, 0xFFFF)
+        e_shoff, _entsize, _n = _shdr_table(data)
+        struct.pack_into("<I", out, e_shoff + 0x2C, count)  # section 0's sh_info
+    else:
+        struct.pack_into("<H", out, 0x38, count)
+    return bytes(out + original + extra)
+
+
+@pytest.mark.parametrize("count, extended", [(65535, False), (100000, True)])
+def test_many_program_headers_are_measured_quickly(tmp_path: Path, relr_lib: Path,
+                                                   count: int, extended: bool) -> None:
+    path = tmp_path / f"phdrs_{count}.so"
+    path.write_bytes(_with_program_headers(relr_lib.read_bytes(), count, extended))
+    assert len(oracle.segments(path)) == count
+    proc, seconds = run_bounded("report", "--format", "json", str(path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    library = json.loads(proc.stdout)["libraries"][0]
+    relr = sum(1 for r in oracle.relocations(path) if r.table == ".relr.dyn")
+    assert library["relocations"]["by_table"][".relr.dyn"] == relr
+    assert seconds < TIME_LIMIT_S
+
+
+def test_nobits_build_id_note_has_no_build_id(tmp_path: Path, good_lib: Path) -> None:
+    data = good_lib.read_bytes()
+    if ".note.gnu.build-id" not in oracle.sections(good_lib):
+        pytest.skip("the compiler here writes no build-id")
+    header, _offset, _size = _section_header(data, ".note.gnu.build-id")
+    out = bytearray(data)
+    struct.pack_into("<I", out, header + 4, 8)  # sh_type = SHT_NOBITS
+    path = tmp_path / "nobits_note.so"
+    path.write_bytes(bytes(out))
+    assert oracle.sections(path)[".note.gnu.build-id"]["type"] == "NOBITS"
+    proc = run_cli("report", "--format", "json", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["libraries"][0]["build_id"] is None
+
+
+SPARSE_SIZE = 4 << 30
+
+
+def _sparse_copy(tmp_path: Path, good: Path, name: str, section: str, what: str) -> Path:
+    """good, grown to a sparse 4 GiB, with `section` (or its size only) reaching the end."""
+    data = good.read_bytes()
+    header, offset, _size = _section_header(data, section)
+    out = bytearray(data)
+    if what == "moved":  # the table's bytes live in the hole: all zeros
+        start = SPARSE_SIZE - (1 << 30)
+        # A whole number of symbols (24 bytes), so that a symbol table passes its checks.
+        struct.pack_into("<QQ", out, header + SH_OFFSET, start, (1 << 30) // 24 * 24)
+    else:  # the table keeps its bytes and claims the rest of the file
+        struct.pack_into("<Q", out, header + SH_SIZE, (SPARSE_SIZE - offset) // 24 * 24)
+    path = tmp_path / name
+    path.write_bytes(bytes(out))
+    try:
+        os.truncate(path, SPARSE_SIZE)
+    except OSError as exc:
+        pytest.skip(f"no sparse files here: {exc}")
+    if os.stat(path).st_blocks * 512 > 64 << 20:
+        path.unlink()
+        pytest.skip("this file system does not keep files sparse")
+    return path
+
+
+@pytest.mark.parametrize("section, what, stripped", [
+    (".shstrtab", "moved", False), (".shstrtab", "grown", False), (".dynstr", "moved", True),
+    (".dynstr", "grown", True), (".note.gnu.build-id", "grown", False),
+    (".dynsym", "moved", True), (".dynsym", "grown", True), (".symtab", "grown", False),
+])
+def test_sparse_4gib_file_costs_what_its_bytes_cost(tmp_path: Path, good_lib: Path,
+                                                    section: str, what: str,
+                                                    stripped: bool) -> None:
+    """A table whose header claims GiB of a sparse file; stripped: .dynsym names symbols."""
+    source = strip_copy(good_lib) if stripped else good_lib
+    if section not in oracle.sections(source):
+        pytest.skip(f"no {section} here")
+    path = _sparse_copy(tmp_path, source, "sparse.so", section, what)
+    try:
+        proc, seconds = run_bounded("report", "--format", "json", str(path))
+    finally:
+        path.unlink()
+    assert proc.returncode in (0, 1, 2), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
+    if proc.returncode == 2:
+        assert_one_error_line(proc, str(path))
+    assert seconds < TIME_LIMIT_S
+
+
+def test_page_size_with_thousands_of_digits(good_lib: Path) -> None:
+    for value in ("9" * 5000, "0x" + "f" * 3000, str(1 << 21), "256", "3000"):
+        proc = run_cli("report", "--page-size", value, str(good_lib))
+        assert proc.returncode == 2, value
+        assert "Traceback" not in proc.stderr
+        assert len(proc.stderr) < 1000
+        assert "power of two from 512 to 1048576" in proc.stderr.splitlines()[-1]
+    assert run_cli("report", "--page-size", str(1 << 20), str(good_lib)).returncode == 0
+
+
+def test_file_truncated_while_it_is_read(tmp_path: Path, good_lib: Path) -> None:
+    path = tmp_path / "shrinking.so"
+    shutil.copy(good_lib, path)
+    with ElfFile(str(path)) as elf:
+        dynsym = next(s for s in elf.sections if s.name == ".dynsym")
+        os.truncate(path, dynsym.sh_offset + 8)
+        with pytest.raises(ElfError, match="changed while it was being read"):
+            elf.symbol_columns(dynsym)
+        with pytest.raises(ElfError, match="changed while it was being read"):
+            elf.check_unchanged()
+
+
+def test_file_rewritten_while_it_is_measured_is_an_error(tmp_path: Path, good_lib: Path
+                                                         ) -> None:
+    path = tmp_path / "rewritten.so"
+    shutil.copy(good_lib, path)
+    with ElfFile(str(path)) as elf:
+        with open(path, "ab") as f:
+            f.write(b"\0" * 4096)
+        with pytest.raises(ElfError, match="changed while it was being read"):
+            elf.check_unchanged()
+
+
+def test_fifo_never_blocks(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.so"
+    os.mkfifo(fifo)
+    for args in (["report", str(fifo)], ["scan", "--jobs", "1", str(tmp_path)]):
+        proc = subprocess.run([sys.executable, "-m", "relrocheck", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert "Traceback" not in proc.stderr
+        assert proc.returncode in (0, 2), proc.stderr
+    assert_one_error_line(run_cli("report", str(fifo)), "not a regular file")
+
+
+def test_a_dead_scan_worker_loses_only_its_own_library(tmp_path: Path, good_lib: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers are forked, so a measure_one patched here is what they run: it kills its
+    own process (as the OOM killer or a crash in C would) for one library."""
+    import relrocheck.scan as scan_module
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(40):
+        shutil.copy(good_lib, tree / f"lib{i:02}.so")
+    shutil.copy(good_lib, tree / "libkiller.so")
+    real = scan_module.measure_one
+
+    def dies_on_killer(path: str, *args: object, **kwargs: object) -> object:
+        if path.endswith("libkiller.so"):
+            os.kill(os.getpid(), 9)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan_module, "measure_one", dies_on_killer)
+    result = scan_module.scan([str(tree)], jobs=2)
+    assert sorted(Path(lib.path).name for lib in result.libraries) == [
+        f"lib{i:02}.so" for i in range(40)]
+    assert [(Path(e.path).name, "worker process died" in e.message)
+            for e in result.errors] == [("libkiller.so", True)]

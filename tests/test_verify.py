@@ -152,3 +152,87 @@ def test_a_constructor_that_crashes_or_exits_is_one_error_line(tmp_path, source,
     assert reason in document["errors"][0]["message"]
     assert not document["errors"][0]["message"].startswith(str(path))
     assert [lib["path"] for lib in document["libraries"]] == [str(good)]  # the others go on
+
+
+CONSTRUCTOR_FORKS = """
+/* A constructor that forks a child which outlives the load by far, holding the loader's
+   standard output open; its pid goes to the file named by RELRO_PID_FILE. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((constructor)) static void spawn(void)
+{
+    const char *file = getenv("RELRO_PID_FILE");
+    pid_t pid = fork();
+    if (pid == 0) { sleep(%d); _exit(0); }
+    if (file) { FILE *f = fopen(file, "w"); if (f) { fprintf(f, "%%d\\n", (int)pid); fclose(f); } }
+}
+int counter = 1;
+"""
+CONSTRUCTOR_WAITS = """
+#include <unistd.h>
+__attribute__((constructor)) static void wait_long(void) { sleep(%d); }
+int counter = 1;
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie whose parent is gone counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _run_verify(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    import os
+    import time
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "relrocheck", "verify", *args],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **(env or {})))
+    return proc, time.monotonic() - start
+
+
+def test_a_constructor_that_forks_is_measured_and_its_child_killed(tmp_path):
+    path = build_library(tmp_path, "forks", CONSTRUCTOR_FORKS % 50)
+    pid_file = tmp_path / "child.pid"
+    proc, seconds = _run_verify("--format", "json", str(path),
+                                env={"RELRO_PID_FILE": str(pid_file)})
+    assert proc.returncode in (0, 1), proc.stderr
+    assert [lib["path"] for lib in json.loads(proc.stdout)["libraries"]] == [str(path)]
+    assert seconds < 30  # the load finished at once: no wait for the child's 50 s
+    pid = int(pid_file.read_text())
+    assert not _alive(pid)
+
+
+def test_timeout_option_bounds_a_constructor_that_waits(tmp_path):
+    path = build_library(tmp_path, "waits", CONSTRUCTOR_WAITS % 50)
+    proc, seconds = _run_verify("--timeout", "1", str(path))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"relrocheck: error: {path}: loading it did not finish within 1 s "
+        "(a constructor that waits? see --timeout)"]
+    assert seconds < 30
+    for bad in ("0", "-1", "nan", "x", "9" * 5000):
+        proc, _ = _run_verify("--timeout", bad, str(path))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, bad
+        assert "--timeout" in proc.stderr.splitlines()[-1]
+
+
+def test_paths_that_are_not_utf8_or_too_long(tmp_path):
+    import os
+    good = build_library(tmp_path, "pointer_tables", fixture("pointer_tables.c"))
+    odd = os.fsencode(tmp_path) + b"/lib\xff\xfe.so"
+    os.link(good, odd)
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"relrocheck", b"verify",
+                           b"--format", b"json", odd], capture_output=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert b"Traceback" not in proc.stderr
+    assert len(json.loads(proc.stdout)["libraries"]) == 1  # found its own mappings
+    for name in ("a" * 300 + ".so", "a/" * 3000 + "x.so"):
+        proc, _ = _run_verify(str(tmp_path / name))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert len(proc.stderr.splitlines()) == 1
+        assert "File name too long" in proc.stderr

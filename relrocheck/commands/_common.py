@@ -11,13 +11,24 @@ from relrocheck.measure import DEFAULT_PAGE_SIZE
 from relrocheck.model import Library
 
 
+# Page sizes in use run from 4 KiB to 64 KiB; the bounds leave room on both sides.
+MIN_PAGE_SIZE, MAX_PAGE_SIZE = 512, 1 << 20
+
+
 def page_size(text: str) -> int:
+    # Refuse a long string before int() parses it: thousands of digits cost time and end
+    # in a ValueError whose message argparse would not show.
+    if len(text) > 24:
+        raise argparse.ArgumentTypeError(f"not a page size: {text[:24]!r}... "
+                                         f"(a power of two from {MIN_PAGE_SIZE} to "
+                                         f"{MAX_PAGE_SIZE})")
     try:
         value = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 256 or value & (value - 1):
-        raise argparse.ArgumentTypeError(f"page size must be a power of two >= 256, not {value}")
+    if not MIN_PAGE_SIZE <= value <= MAX_PAGE_SIZE or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"page size must be a power of two from "
+                                         f"{MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, not {value}")
     return value
 
 
@@ -64,8 +75,9 @@ def add_page_size(parser: argparse.ArgumentParser, several: bool = False) -> Non
         return
     parser.add_argument(
         "--page-size", type=page_size, default=DEFAULT_PAGE_SIZE, metavar="BYTES",
-        help=f"page size the page counts are made for (default {DEFAULT_PAGE_SIZE}; "
-             "AArch64 and PowerPC systems may use 16384 or 65536)")
+        help=f"page size the page counts are made for: a power of two from {MIN_PAGE_SIZE} "
+             f"to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}; AArch64 and PowerPC systems "
+             "may use 16384 or 65536)")
 
 
 def add_format(parser: argparse.ArgumentParser, choices: Iterable[str] = ("text", "json")) -> None:

@@ -41,17 +41,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_format(parser, ("text", "json"))
     parser.add_argument("--tolerance", type=whole_number(0), default=1, metavar="PAGES",
                         help="pages measured and predicted may differ by (default 1)")
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help="how long loading one library may take before it is an error "
+                             "(default 60; the loader process and whatever its constructors "
+                             "started are then killed)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text) if len(text) <= 24 else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:24]!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"timeout must be more than 0 and at most 86400 "
+                                         f"seconds, not {text[:24]}")
+    return value
 
 
 def execute(args: argparse.Namespace) -> int:
     from relrocheck.measure import measure
     from relrocheck.render.verify import render_text, to_dict
-    from relrocheck.verify import host_page_size, verify
+    from relrocheck.verify import TIMEOUT_SECONDS, host_page_size, verify
 
+    timeout = args.timeout if args.timeout is not None else TIMEOUT_SECONDS
     results, errors = [], []
     for path in args.libraries:
         try:
-            results.append(verify(measure(path, page_size=host_page_size())))
+            results.append(verify(measure(path, page_size=host_page_size()), timeout))
         except RelrocheckError as exc:
             print_error(exc)
             errors.append((path, exc.message))
