@@ -300,12 +300,24 @@ def _section_header(data: bytes, name: str) -> tuple[int, int, int]:
 
 
 def _with_table(data: bytes, name: str, table: bytes) -> bytes:
-    """The file with section `name` moved to new bytes `table` appended at its end."""
+    """The file with section `name` moved to new bytes `table` appended at its end.
+
+    The loader finds RELR through DT_RELR/DT_RELRSZ, which still name the old bytes; they are
+    turned into DT_DEBUG entries, so that only the (crafted) section header tells the table.
+    """
     header, _offset, _size = _section_header(data, name)
     out = bytearray(data)
+    if name == ".relr.dyn":
+        _dyn_header, dyn_offset, dyn_size = _section_header(data, ".dynamic")
+        for at in range(dyn_offset, dyn_offset + dyn_size, 16):
+            if struct.unpack_from("<q", out, at)[0] in (DT_RELRSZ, DT_RELR, DT_RELRENT):
+                struct.pack_into("<q", out, at, DT_DEBUG)
     out += bytes(-len(out) % 8)
     struct.pack_into("<QQ", out, header + SH_OFFSET, len(out), len(table))
     return bytes(out + table)
+
+
+DT_DEBUG, DT_RELRSZ, DT_RELR, DT_RELRENT = 21, 35, 36, 37
 
 
 def _first_relr_address(data: bytes) -> int:
