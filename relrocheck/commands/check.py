@@ -114,10 +114,16 @@ def accept_command(args: argparse.Namespace, libraries: list[str]) -> str:
 def execute(args: argparse.Namespace) -> int:
     if args.depfile and not args.stamp:
         raise UsageError("--depfile needs --stamp: the depfile's target is the stamp")
+    _refuse_outputs_over_inputs(args, [*args.libraries, *([args.policy] if args.policy else [])])
+    args.output_lost = False  # set by _write_output when stdout is closed or its reader left
+    if os.environ.get("RELROCHECK_SKIP") == "1":
+        return _skip(args)
     deps: list[str] = []
     try:
         code = _execute(args, deps)
         _write_depfile(args, deps)
+    except _Refused:
+        raise  # the stamp or depfile names an input: touch neither
     except RelrocheckError:
         # The error being reported matters more than a stamp or depfile we cannot write.
         try:
@@ -126,11 +132,55 @@ def execute(args: argparse.Namespace) -> int:
             pass
         _write_depfile(args, deps, quiet=True)
         raise
+    if code == EXIT_OK and args.output_lost:
+        # A pass nobody could read is no pass: a build must not record it in a stamp.
+        _remove_stamp(args.stamp)
+        raise UsageError("the verdict could not be written (stdout is closed or its reader "
+                         "left); no stamp written")
     if code == EXIT_OK and args.stamp:
         _write_stamp(args.stamp)
     else:
         _remove_stamp(args.stamp)
     return code
+
+
+def _skip(args: argparse.Namespace) -> int:
+    """RELROCHECK_SKIP=1: a packager's build with other flags never fails on this gate."""
+    _write_output(args, "relrocheck: check skipped (RELROCHECK_SKIP=1 in the environment)\n")
+    if args.stamp and not args.output_lost:
+        _write_stamp(args.stamp)
+    return EXIT_OK
+
+
+class _Refused(UsageError):
+    """An output path that names an input: nothing may be written or deleted."""
+
+
+def _refuse_outputs_over_inputs(args: argparse.Namespace, inputs: list[str]) -> None:
+    """--stamp and --depfile are written and deleted: they must never name what is read."""
+    for option, output in (("--stamp", args.stamp), ("--depfile", args.depfile)):
+        if not output:
+            continue
+        for path in inputs:
+            if _same_file(output, path):
+                raise _Refused(f"{option} {output} names the input {path}: it would be "
+                                 "overwritten or deleted; give the stamp and depfile their "
+                                 "own names")
+        if args.stamp and args.depfile and output == args.depfile and _same_file(
+                args.stamp, args.depfile):
+            raise _Refused(f"--stamp and --depfile name the same file {output}")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
 
 
 def _execute(args: argparse.Namespace, deps: list[str]) -> int:
@@ -140,6 +190,7 @@ def _execute(args: argparse.Namespace, deps: list[str]) -> int:
         deps.append(args.policy)
     policy = load_policy(args.policy) if args.policy else default_policy()
     baseline_file = args.baseline_file or policy.baseline_file
+    _refuse_outputs_over_inputs(args, [baseline_file])
     deps.append(baseline_file)
 
     libraries, errors = measure_all(args.libraries, args.page_size)
@@ -225,13 +276,38 @@ def _print(args: argparse.Namespace, run: GateRun) -> None:
     from relrocheck.render.diff import DEFAULT_TOP
 
     if args.format == "json":
-        sys.stdout.write(json.dumps(render.to_dict(run, resolve_top(args.top, None)), indent=2)
-                         + "\n")
+        text = json.dumps(render.to_dict(run, resolve_top(args.top, None)), indent=2) + "\n"
     elif args.format == "markdown":
-        sys.stdout.write(render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP)))
+        text = render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP))
     else:
-        sys.stdout.write(render.render_text(run, resolve_top(args.top, DEFAULT_TOP)))
-    sys.stdout.flush()
+        text = render.render_text(run, resolve_top(args.top, DEFAULT_TOP))
+    _write_output(args, text)
+
+
+def _write_output(args: argparse.Namespace, text: str) -> None:
+    """Write and flush the verdict; a closed stdout or a reader that left (`| true`) does not
+    change the exit code of a failure, and makes a pass an error (no stamp: see execute)."""
+    try:
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            raise BrokenPipeError
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # ValueError: a closed file object
+        args.output_lost = True
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again (exit 120)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+        finally:
+            if null != 1:
+                os.close(null)
+    except OSError:
+        pass
 
 
 # --- the build-system contract ------------------------------------------------------------
