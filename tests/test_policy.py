@@ -140,7 +140,7 @@ def test_missing_policy_file_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content, expected", [
     (b"\x00\xb5\x9a binary \xff garbage", "not a YAML text file: invalid start byte at offset"),
     (b"limits:\n  relocations: \x01\n",
-     "not a YAML text file: special characters are not allowed at offset 23"),
+     "not a YAML text file: control characters are not allowed at offset 23"),
 ])
 def test_policy_that_is_not_text_is_one_error_line(tmp_path: Path, content: bytes,
                                                    expected: str) -> None:
