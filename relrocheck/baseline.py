@@ -42,8 +42,8 @@ from typing import Any
 
 from relrocheck.errors import BaselineError
 from relrocheck.files import read_regular_file
-from relrocheck.model import SECTION_KINDS, Library
-from relrocheck.policy import RELRO_ORDER
+from relrocheck.model import SECTION_KINDS, Library, Symbol
+from relrocheck.policy import RELRO_ORDER, USER_SECTION_KINDS
 
 FORMAT_VERSION = 1
 
@@ -112,6 +112,39 @@ def library_totals(lib: Library) -> dict[str, int]:
     }
 
 
+_GCC_LOCAL_SUFFIX = re.compile(r"(?:\.\d+)+$")
+
+
+def stable_name(sym: Symbol) -> str:
+    """The key a symbol is recorded under: its raw name, except for a function-local static,
+    whose name each compiler decorates its own way (GCC `version.0`, clang
+    `cJSON_Version.version`): both become `version`, so another compiler or a renumbering
+    does not turn the same object into a new symbol."""
+    name = sym.name
+    if sym.binding != "LOCAL" or sym.type not in ("OBJECT", "TLS") or "." not in name[1:]:
+        return name
+    bare = _GCC_LOCAL_SUFFIX.sub("", name)
+    if bare != name:
+        return bare or name
+    head, _, tail = name.rpartition(".")
+    # clang: `function.variable`, both C identifiers (a C++ local static is mangled instead).
+    if head and tail and head.replace("_", "a").isalnum() and tail.replace("_", "a").isalnum():
+        return tail
+    return name
+
+
+def user_relocations(sections: Mapping[str, SectionEntry]) -> int:
+    """Relocations into the writable data the library's own code defines (not GOT, .dynamic)."""
+    return sum(s.relocations for s in sections.values() if s.kind in USER_SECTION_KINDS)
+
+
+def metric(entry: Entry, name: str) -> int:
+    """A regression metric of an entry: a recorded total, or one derived from its sections."""
+    if name == "data_relocations":
+        return user_relocations(entry.sections)
+    return entry.totals[name]
+
+
 def entry_from_library(lib: Library) -> Entry:
     sections: dict[str, SectionEntry] = {}
     for s in lib.sections:
@@ -120,16 +153,20 @@ def entry_from_library(lib: Library) -> Entry:
                                         relocations=s.relocations
                                         + (seen.relocations if seen else 0))
     symbols: dict[str, SymbolEntry] = {}
+    zero_fill = {s.name for s in lib.sections if s.kind in ("bss", "tbss")}
     for sym in lib.symbols:
         if not (sym.size or sym.relocations):
             continue
-        old = symbols.get(sym.name)
+        if not sym.relocations and sym.section in zero_fill:
+            continue  # costs nothing until written: not worth a line of every review
+        key = stable_name(sym)
+        old = symbols.get(key)
         if old is None:
-            symbols[sym.name] = SymbolEntry(sym.section, sym.size, sym.relocations)
+            symbols[key] = SymbolEntry(sym.section, sym.size, sym.relocations)
         else:
             section = ",".join(sorted(set(old.section.split(",")) | {sym.section}))
-            symbols[sym.name] = SymbolEntry(section, old.bytes + sym.size,
-                                            old.relocations + sym.relocations, old.copies + 1)
+            symbols[key] = SymbolEntry(section, old.bytes + sym.size,
+                                       old.relocations + sym.relocations, old.copies + 1)
     return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
                  textrel=lib.textrel, totals=library_totals(lib), sections=sections,
                  symbols=symbols)

@@ -71,7 +71,7 @@ def _compile(schema: Mapping[str, Any], root: Mapping[str, Any],
         return None
     ref = schema.get("$ref")
     if ref is not None:
-        if not ref.startswith("#/$defs/") or len(schema) != 1:
+        if not ref.startswith("#/$defs/") or set(schema) - {"$ref", "description", "title"}:
             return None
         target = root["$defs"][ref[len("#/$defs/"):]]
         compiled[id(schema)] = lambda value: check(value)  # recursion through $ref
