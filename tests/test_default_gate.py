@@ -222,3 +222,59 @@ def test_allowlist_by_hint_kind_section_and_source(builds: dict[str, Path], base
     assert proc.returncode == (0 if passes else 1), proc.stdout + proc.stderr
     if not passes:
         assert "levels" in proc.stdout and "allowlist it" in proc.stdout
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_policies_load_and_judge(builds: dict[str, Path], baseline_dir: Path,
+                                        tmp_path: Path) -> None:
+    import re
+
+    section = README.read_text().split("## `relrocheck check`", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, blocks
+    strict, tolerant = (tmp_path / "strict.yaml", tmp_path / "tolerant.yaml")
+    strict.write_text(blocks[0])
+    tolerant.write_text(blocks[1])
+    base = ("--baseline-file", str(baseline_dir / "relro-baseline.json"))
+    # The strict one fails a new import; the tolerant one passes it, and the grown table
+    # too (8 more relocations are within its data_relocations allowance) but not the new
+    # string table, which no allowlist entry matches.
+    assert run_cli("check", str(builds["getenv"]), "--policy", str(strict), *base
+                   ).returncode == 1
+    assert run_cli("check", str(builds["getenv"]), "--policy", str(tolerant), *base
+                   ).returncode == 0
+    proc = run_cli("check", str(builds["table"]), "--policy", str(tolerant), *base)
+    assert proc.returncode == 1 and "levels" in proc.stdout
+
+
+LOCAL_STATIC = """
+const char *lib_name(int i) {
+    static const char *names[] = {"alpha", "beta", "gamma"};
+    return names[i % 3];
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+def test_local_statics_keep_their_key_across_compilers(tmp_path: Path) -> None:
+    libs = {}
+    for cc in ("gcc", "clang"):
+        folder = tmp_path / cc
+        folder.mkdir()
+        (folder / "n.c").write_text(LOCAL_STATIC)
+        libs[cc] = folder / "libnames.so"
+        subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(libs[cc]), "n.c"], cwd=folder,
+                       check=True, capture_output=True, timeout=120)
+    raw = {cc: {s["name"] for s in oracle.symbols(p) if "names" in s["name"]}
+           for cc, p in libs.items()}
+    # The premise, from nm: each compiler decorates the same object its own way.
+    assert raw["gcc"] != raw["clang"], raw
+    assert run_cli("--baseline", "update", str(libs["gcc"]), cwd=tmp_path).returncode == 0
+    proc = run_cli("check", str(libs["clang"]), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    import json
+
+    entry = json.loads((tmp_path / "relro-baseline.json").read_text())["libraries"]
+    assert "names" in entry["libnames.so"]["symbols"]

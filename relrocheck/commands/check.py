@@ -42,9 +42,13 @@ ORDER = 20
 HELP = "fail when libraries break their policy or grow past the baseline (default command)"
 DESCRIPTION = """\
 Measure each library and judge it: hard rules (TEXTREL fails by default; RELRO can be
-required), absolute limits from the policy, and regressions against the baseline (by default
-no growth of relocated pages, relocations, static initializers or writable bytes, and no new
-symbol with relocations unless the policy allowlists it).
+required), absolute limits from the policy, and regressions against the baseline. The
+defaults gate memory, not toolchain noise: no growth of relocated pages, of relocations into
+user-owned data (.data, .data.rel.ro, .init_array, .tdata) or of static initializers, no new
+symbol with relocations there and no known one grown, unless the policy allowlists it (by
+symbol, hint kind, section or source file). GOT/PLT slots of imports, .dynamic, padding and
+pointer-free bytes fail only a strict policy:
+  regression: {relocations: 0, writable_bytes: 0, tight: true}
 
 On failure it prints what failed, a bloat-o-meter style diff against the baseline, fixes for
 the worst symbols where one is known, and the exact command that accepts the change:
@@ -71,8 +75,12 @@ examples:
   relrocheck check build/libfoo.so --stamp build/libfoo.relro.stamp \\
       --depfile build/libfoo.relro.d          (for a build system rule)
 
+RELROCHECK_SKIP=1 in the environment: print one line, write the stamp, exit 0 (for
+packagers building with other flags).
+
 exit codes: 0 within policy (or baseline updated), 1 violation or regression,
-2 usage or input error (unreadable library, invalid policy, corrupt baseline).
+2 usage or input error (unreadable library, invalid policy, corrupt baseline, or a passing
+verdict that could not be written because stdout is closed).
 """
 
 
