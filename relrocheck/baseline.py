@@ -535,8 +535,10 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
-    """Replace the entries of `entries`' libraries, keep every other; return the old ones.
+def update(path: str, entries: Mapping[str, Entry], prune: bool = False,
+           pruned: list[str] | None = None) -> dict[str, Entry | None]:
+    """Replace the entries of `entries`' libraries, keep every other (with `prune`, drop
+    every other, their names appended to `pruned`); return the old ones.
 
     The file is written only when its text changes, so an update that accepts nothing new
     leaves its modification time alone (and build tools do not rerun every check). A symlink
@@ -551,6 +553,12 @@ def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
             current = parse(old_raw, path) if old_raw is not None else {}
             previous = {name: current.get(name) for name in entries}
             merged = {**current, **entries}
+            if prune:
+                gone = sorted(set(current) - set(entries))
+                for name in gone:
+                    del merged[name]
+                if pruned is not None:
+                    pruned.extend(gone)
             text = dumps(merged)
             if old_raw is None or old_raw != text.encode("utf-8"):
                 write_atomically(path, text)

@@ -17,6 +17,7 @@ because they are what the loader writes, in every process, before any code runs:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -218,6 +219,7 @@ class Outcome:
     diff: LibraryDiff | None  # None when the baseline has no entry for this library
     hints: tuple[tuple[str, Hint], ...] = ()  # (symbol, hint) for the worst rows
     labels: Mapping[str, str] = field(default_factory=dict)  # raw name -> demangled
+    notes: tuple[str, ...] = ()  # one line each: what the reader should know (a SONAME bump)
 
     @property
     def failed(self) -> bool:
@@ -237,7 +239,8 @@ class GateRun:
 
 
 def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
-             missing_baseline: str = "fail", regressions: bool = True) -> Outcome:
+             missing_baseline: str = "fail", regressions: bool = True,
+             notes: tuple[str, ...] = ()) -> Outcome:
     """Judge `lib`, diff it against `old`, and pick the fix hints worth showing first.
 
     With `regressions=False` (what `--baseline update` records) only hard rules and limits
@@ -263,4 +266,18 @@ def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
         if sym is not None and sym.hint is not None and len(hints) < MAX_HINTS:
             hints.append((name, sym.hint))
     return Outcome(name=lib.name, path=lib.path, violations=tuple(violations), diff=diff,
-                   hints=tuple(hints), labels=demangled_labels(lib.symbols))
+                   hints=tuple(hints), labels=demangled_labels(lib.symbols), notes=notes)
+
+
+_SO_VERSION = re.compile(r"\.so(?:\.\d+)+$")
+
+
+def previous_soname(name: str, stored: Mapping[str, Entry], taken: set[str]) -> str | None:
+    """The entry a library whose SONAME was bumped (libfoo.so.1 -> libfoo.so.2) descends
+    from: the one stored entry of the same name with another version, not checked itself."""
+    stem = _SO_VERSION.sub("", name)
+    if stem == name or name in stored:
+        return None
+    candidates = [k for k in stored if k != name and k not in taken
+                  and _SO_VERSION.search(k) and _SO_VERSION.sub("", k) == stem]
+    return candidates[0] if len(candidates) == 1 else None

@@ -97,6 +97,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="changed symbols to list per library (text and Markdown default "
                              "20, JSON all; 0 = all)")
+    parser.add_argument("--prune", action="store_true",
+                        help="with --baseline update: drop the entries of every library not "
+                             "given (libraries removed or renamed, e.g. by a SONAME bump); "
+                             "give all the libraries the baseline guards")
     parser.add_argument("--stamp", metavar="FILE",
                         help="touch FILE on success, delete it on failure (parent folders are "
                              "created): the output of a build rule")
@@ -122,6 +126,8 @@ def accept_command(args: argparse.Namespace, libraries: list[str]) -> str:
 def execute(args: argparse.Namespace) -> int:
     if args.depfile and not args.stamp:
         raise UsageError("--depfile needs --stamp: the depfile's target is the stamp")
+    if args.prune and args.baseline != "update":
+        raise UsageError("--prune needs --baseline update: it drops entries from the baseline")
     _refuse_outputs_over_inputs(args, [*args.libraries, *([args.policy] if args.policy else [])])
     args.output_lost = False  # set by _write_output when stdout is closed or its reader left
     if os.environ.get("RELROCHECK_SKIP") == "1":
@@ -216,13 +222,24 @@ def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
     from relrocheck import baseline
     from relrocheck.gate import evaluate
 
+    from relrocheck.gate import previous_soname
+
     stored = baseline.read(baseline_file) or {}
     outcomes = []
+    names = {lib.name for lib in libraries}
     for lib in libraries:
         old = stored.get(lib.name)
+        notes: tuple[str, ...] = ()
+        previous = previous_soname(lib.name, stored, names) if old is None else None
+        if previous is not None:
+            old = stored[previous]
+            notes = (f"SONAME changed: compared with the entry of {previous}; "
+                     "`--baseline update` records it under the new name (add --prune, with "
+                     "every library, to drop the old entry)",)
         if old is not None:
             _same_measurement(baseline_file, lib, old)
-        outcomes.append(evaluate(lib, policy.for_library(lib), old, policy.baseline_missing))
+        outcomes.append(evaluate(lib, policy.for_library(lib), old, policy.baseline_missing,
+                                 notes=notes))
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
                  if o.failed or (o.diff is not None and o.diff.shrank)]
     failed = _show(args, "check", baseline_file, outcomes,
@@ -249,9 +266,11 @@ def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
         _show(args, "update", baseline_file, outcomes, command)
         return EXIT_VIOLATION
     entries = {lib.name: baseline.entry_from_library(lib) for lib in libraries}
-    previous = baseline.update(baseline_file, entries)
-    outcomes = [evaluate(lib, p, previous[lib.name], regressions=False)
-                for lib, p in zip(libraries, policies)]
+    pruned: list[str] = []
+    previous = baseline.update(baseline_file, entries, prune=args.prune, pruned=pruned)
+    notes = (f"pruned from {baseline_file}: {', '.join(sorted(pruned))}",) if pruned else ()
+    outcomes = [evaluate(lib, p, previous[lib.name], regressions=False, notes=notes if i == 0
+                         else ()) for i, (lib, p) in enumerate(zip(libraries, policies))]
     _show(args, "update", baseline_file, outcomes, command)
     return EXIT_OK
 
