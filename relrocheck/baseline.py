@@ -33,6 +33,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,8 +42,8 @@ from typing import Any
 
 from relrocheck.errors import BaselineError
 from relrocheck.files import read_regular_file
-from relrocheck.model import SECTION_KINDS, Library
-from relrocheck.policy import RELRO_ORDER
+from relrocheck.model import SECTION_KINDS, Library, Symbol
+from relrocheck.policy import RELRO_ORDER, USER_SECTION_KINDS
 
 FORMAT_VERSION = 1
 
@@ -110,6 +112,39 @@ def library_totals(lib: Library) -> dict[str, int]:
     }
 
 
+_GCC_LOCAL_SUFFIX = re.compile(r"(?:\.\d+)+$")
+
+
+def stable_name(sym: Symbol) -> str:
+    """The key a symbol is recorded under: its raw name, except for a function-local static,
+    whose name each compiler decorates its own way (GCC `version.0`, clang
+    `cJSON_Version.version`): both become `version`, so another compiler or a renumbering
+    does not turn the same object into a new symbol."""
+    name = sym.name
+    if sym.binding != "LOCAL" or sym.type not in ("OBJECT", "TLS") or "." not in name[1:]:
+        return name
+    bare = _GCC_LOCAL_SUFFIX.sub("", name)
+    if bare != name:
+        return bare or name
+    head, _, tail = name.rpartition(".")
+    # clang: `function.variable`, both C identifiers (a C++ local static is mangled instead).
+    if head and tail and head.replace("_", "a").isalnum() and tail.replace("_", "a").isalnum():
+        return tail
+    return name
+
+
+def user_relocations(sections: Mapping[str, SectionEntry]) -> int:
+    """Relocations into the writable data the library's own code defines (not GOT, .dynamic)."""
+    return sum(s.relocations for s in sections.values() if s.kind in USER_SECTION_KINDS)
+
+
+def metric(entry: Entry, name: str) -> int:
+    """A regression metric of an entry: a recorded total, or one derived from its sections."""
+    if name == "data_relocations":
+        return user_relocations(entry.sections)
+    return entry.totals[name]
+
+
 def entry_from_library(lib: Library) -> Entry:
     sections: dict[str, SectionEntry] = {}
     for s in lib.sections:
@@ -118,16 +153,20 @@ def entry_from_library(lib: Library) -> Entry:
                                         relocations=s.relocations
                                         + (seen.relocations if seen else 0))
     symbols: dict[str, SymbolEntry] = {}
+    zero_fill = {s.name for s in lib.sections if s.kind in ("bss", "tbss")}
     for sym in lib.symbols:
         if not (sym.size or sym.relocations):
             continue
-        old = symbols.get(sym.name)
+        if not sym.relocations and sym.section in zero_fill:
+            continue  # costs nothing until written: not worth a line of every review
+        key = stable_name(sym)
+        old = symbols.get(key)
         if old is None:
-            symbols[sym.name] = SymbolEntry(sym.section, sym.size, sym.relocations)
+            symbols[key] = SymbolEntry(sym.section, sym.size, sym.relocations)
         else:
             section = ",".join(sorted(set(old.section.split(",")) | {sym.section}))
-            symbols[sym.name] = SymbolEntry(section, old.bytes + sym.size,
-                                            old.relocations + sym.relocations, old.copies + 1)
+            symbols[key] = SymbolEntry(section, old.bytes + sym.size,
+                                       old.relocations + sym.relocations, old.copies + 1)
     return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
                  textrel=lib.textrel, totals=library_totals(lib), sections=sections,
                  symbols=symbols)
@@ -247,10 +286,67 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
 _ADVICE = "restore it from version control, or delete it and run `relrocheck --baseline update`"
 
 
+_CONFLICT_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
+_LIBRARY_LINE = re.compile(rb'^    ("(?:[^"\\]|\\.)*"): [{]')
+
+
+def _merge_conflict(raw: bytes) -> tuple[int, list[str]] | None:
+    """(first marker line, libraries whose entries the conflict touches), if git left its
+    conflict markers in the file."""
+    first = 0
+    libraries: list[str] = []
+    current: str | None = None
+    inside = False
+    for number, line in enumerate(raw.splitlines(), 1):
+        match = _LIBRARY_LINE.match(line)
+        if match:
+            try:
+                current = json.loads(match.group(1))
+            except ValueError:
+                current = None
+        if line.startswith(_CONFLICT_MARKERS) and (
+                line[:7] != b"=======" or inside):
+            first = first or number
+            inside = not line.startswith(b">>>>>>>")
+        if (inside or line.startswith(b">>>>>>>")) and current and current not in libraries:
+            libraries.append(current)
+    return (first, libraries) if first else None
+
+
+def _escaped(name: str) -> str:
+    """A name read from the file, safe on one line of output (no control characters)."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Corrupt(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
 def parse(text: str | bytes, path: str) -> dict[str, Entry]:
     """Entries of a baseline file's text; BaselineError naming what is wrong."""
+    raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    conflict = _merge_conflict(raw) if b"\n<<<<<<<" in b"\n" + raw else None
+    if conflict is not None:
+        line, libraries = conflict
+        libraries = [_escaped(n) for n in libraries]
+        which = (" (entries of " + ", ".join(libraries) + ")") if libraries else ""
+        again = " ".join(libraries) if libraries else "LIB..."
+        raise BaselineError(f"unresolved git merge conflict at line {line}{which}; resolve it "
+                            "by keeping either side of each conflicting block (delete the "
+                            "other side and the <<<<<<< ======= >>>>>>> lines), then run "
+                            f"`relrocheck --baseline update {again}` on the merged build; do "
+                            "not delete the file: it holds every other library's entry", path)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicates)
+    except _Corrupt as exc:
+        raise BaselineError(f"corrupt baseline ({exc}); {_ADVICE}", path) from None
+    except RecursionError:
+        raise BaselineError(f"corrupt baseline (nested too deeply); {_ADVICE}", path) from None
     except UnicodeDecodeError:
         raise BaselineError(f"corrupt baseline (not UTF-8 text); {_ADVICE}", path) from None
     except json.JSONDecodeError as exc:
@@ -357,7 +453,10 @@ def write_atomically(path: str, text: str) -> None:
         mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
         mode = _new_file_mode()
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    # The writer's process id is in the name: a later update can tell a leftover of an
+    # interrupted writer (see remove_stale_temporaries) from a file being written.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
@@ -383,8 +482,63 @@ def write_atomically(path: str, text: str) -> None:
         os.close(dir_fd)
 
 
-def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
-    """Replace the entries of `entries`' libraries, keep every other; return the old ones.
+STALE_TEMPORARY_SECONDS = 600
+
+
+def remove_stale_temporaries(path: str, now: float | None = None) -> list[str]:
+    """Remove what interrupted updates left beside the baseline at `path`; the names removed.
+
+    Called under the lock. Only files named like write_atomically's temporaries are touched,
+    and only those whose writer process is gone or that are older than ten minutes (a writer
+    of an older relrocheck, without the process id in the name, or without the lock).
+    """
+    import time
+
+    folder = os.path.dirname(path) or "."
+    pattern = re.compile(re.escape(f".{os.path.basename(path)}.") + r"(?:(\d+)\.)?[^/]*\.tmp")
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        if not match:
+            continue
+        full = os.path.join(folder, name)
+        try:
+            info = os.lstat(full)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        writer_gone = match.group(1) is not None and not _process_alive(int(match.group(1)))
+        if writer_gone or now - info.st_mtime > STALE_TEMPORARY_SECONDS:
+            try:
+                os.unlink(full)
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process writes under the lock only: any file of ours is left over
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a number no process has: keep it to be safe
+    return True
+
+
+def update(path: str, entries: Mapping[str, Entry], prune: bool = False,
+           pruned: list[str] | None = None) -> dict[str, Entry | None]:
+    """Replace the entries of `entries`' libraries, keep every other (with `prune`, drop
+    every other, their names appended to `pruned`); return the old ones.
 
     The file is written only when its text changes, so an update that accepts nothing new
     leaves its modification time alone (and build tools do not rerun every check). A symlink
@@ -394,10 +548,17 @@ def update(path: str, entries: Mapping[str, Entry]) -> dict[str, Entry | None]:
     try:
         make_parent_folder(path)
         with locked(path):
+            remove_stale_temporaries(path)
             old_raw = _read_bytes(path)
             current = parse(old_raw, path) if old_raw is not None else {}
             previous = {name: current.get(name) for name in entries}
             merged = {**current, **entries}
+            if prune:
+                gone = sorted(set(current) - set(entries))
+                for name in gone:
+                    del merged[name]
+                if pruned is not None:
+                    pruned.extend(gone)
             text = dumps(merged)
             if old_raw is None or old_raw != text.encode("utf-8"):
                 write_atomically(path, text)

@@ -75,10 +75,23 @@ def _with_default_command(argv: list[str], commands: set[str]) -> list[str]:
     return [DEFAULT_COMMAND, *argv]
 
 
+class _ClosedStdout:
+    """Stands in for a stdout the process was started without: every write is a broken pipe
+    (each command already knows what that means for it), the flush at exit a no-op."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "stdout is closed")
+
+    def flush(self) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     # A short-lived process that builds tens of thousands of acyclic objects: the cyclic
     # collector would only rescan them, several percent of a large library's run.
     gc.disable()
+    if sys.stdout is None:  # started with stdout closed (>&-): writing fails like a left reader
+        sys.stdout = _ClosedStdout()
     argv = list(sys.argv[1:] if argv is None else argv)
     modules = _command_modules()
     parser = build_parser(modules)

@@ -17,13 +17,15 @@ because they are what the loader writes, in every process, before any code runs:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from relrocheck.baseline import Entry, entry_from_library
+from relrocheck.baseline import Entry, entry_from_library, stable_name
+from relrocheck.baseline import metric as metric_value
 from relrocheck.diff import LibraryDiff, demangled_labels, diff_entries
 from relrocheck.model import Hint, Library, Symbol, labelled
-from relrocheck.policy import RELRO_ORDER, TOTAL_LIMITS, LibraryPolicy
+from relrocheck.policy import RELRO_ORDER, TOTAL_LIMITS, USER_SECTION_KINDS, LibraryPolicy
 
 # Violation kinds, in the order they are reported.
 VIOLATION_KINDS: tuple[str, ...] = (
@@ -111,10 +113,17 @@ def _regressions(lib: Library, current: Entry, old: Entry, policy: LibraryPolicy
                  ) -> list[Violation]:
     out = []
     regression = policy.regression
+    # Relocations of allowlisted symbols are accepted in the user-data total too: otherwise
+    # allowlisting a table would still fail the check through data_relocations.
+    allowlisted = {stable_name(s) for s in lib.symbols
+               if not s.unattributed and s.relocations and policy.allowance_for(s) is not None}
     for metric, growth in regression.growth.items():
         if growth is None:
             continue
-        before, after = old.totals[metric], current.totals[metric]
+        before, after = metric_value(old, metric), metric_value(current, metric)
+        if metric == "data_relocations" and allowlisted:
+            before -= _user_relocations_of(old, allowlisted)
+            after -= _user_relocations_of(current, allowlisted)
         allowed = growth.allowance(before)
         if after - before > allowed:
             out.append(Violation("regression", metric,
@@ -126,20 +135,50 @@ def _regressions(lib: Library, current: Entry, old: Entry, policy: LibraryPolicy
                                  f"{metric} shrank {before} -> {after}; the policy asks for a "
                                  "tight baseline: accept the improvement with "
                                  "--baseline update", old=before, new=after))
-    if regression.new_symbols == "fail":
-        for sym in lib.symbols:
-            if sym.unattributed or not sym.relocations:
-                continue
-            if sym.name in old.symbols or any(a in old.symbols for a in sym.aliases):
-                continue
-            if policy.allowance_for(sym) is not None:
-                continue
+    kind_of = {s.name: s.kind for s in lib.sections}
+    grown_reported: set[str] = set()
+    for sym in lib.symbols:
+        if sym.unattributed or not sym.relocations:
+            continue
+        if kind_of.get(sym.section) not in USER_SECTION_KINDS:
+            continue  # GOT and .dynamic belong to the toolchain; relocated_pages gates them
+        key = stable_name(sym)
+        known = key in old.symbols or any(a in old.symbols for a in sym.aliases)
+        allowance = policy.allowance_for(sym)
+        if not known and regression.new_symbols == "fail" and allowance is None:
             out.append(Violation("new_symbol", "symbol",
                                  f"new symbol in writable data: {_label(sym)} ({sym.section}, "
                                  f"{sym.size} bytes, {sym.relocations} relocations) is not in the "
-                                 "baseline and not allowlisted", symbol=sym.name, old=0,
-                                 new=sym.relocations))
+                                 f"baseline and not allowlisted{_allow_note(policy)}",
+                                 symbol=sym.name, old=0, new=sym.relocations))
+        elif (known and key in old.symbols and key not in grown_reported
+              and regression.grown_symbols == "fail" and allowance is None):
+            before, after = old.symbols[key].relocations, current.symbols[key].relocations
+            if after > before:
+                grown_reported.add(key)
+                out.append(Violation("regression", "symbol_relocations",
+                                     f"{_label(sym)} ({sym.section}) grew {before} -> {after} "
+                                     f"relocations (+{after - before}), each written at load"
+                                     f"{_allow_note(policy)}", symbol=sym.name, old=before,
+                                     new=after, limit=before))
     return out  # judge() orders them by kind: the shrinks after the new symbols
+
+
+def _user_relocations_of(entry: Entry, keys: set[str]) -> int:
+    total = 0
+    for key in keys:
+        row = entry.symbols.get(key)
+        if row is None:
+            continue
+        section = entry.sections.get(row.section.split(",")[0])
+        if section is not None and section.kind in USER_SECTION_KINDS:
+            total += row.relocations
+    return total
+
+
+def _allow_note(policy: LibraryPolicy) -> str:
+    """Failures about one symbol offer the allowlist as the alternative to accepting."""
+    return " (or allowlist it: `allow:` in the policy, by symbol, hint kind, section or source)"
 
 
 def judge(lib: Library, policy: LibraryPolicy, old: Entry | None,
@@ -180,6 +219,7 @@ class Outcome:
     diff: LibraryDiff | None  # None when the baseline has no entry for this library
     hints: tuple[tuple[str, Hint], ...] = ()  # (symbol, hint) for the worst rows
     labels: Mapping[str, str] = field(default_factory=dict)  # raw name -> demangled
+    notes: tuple[str, ...] = ()  # one line each: what the reader should know (a SONAME bump)
 
     @property
     def failed(self) -> bool:
@@ -199,7 +239,8 @@ class GateRun:
 
 
 def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
-             missing_baseline: str = "fail", regressions: bool = True) -> Outcome:
+             missing_baseline: str = "fail", regressions: bool = True,
+             notes: tuple[str, ...] = ()) -> Outcome:
     """Judge `lib`, diff it against `old`, and pick the fix hints worth showing first.
 
     With `regressions=False` (what `--baseline update` records) only hard rules and limits
@@ -213,12 +254,30 @@ def evaluate(lib: Library, policy: LibraryPolicy, old: Entry | None,
     diff = diff_entries(lib.name, old, current) if old is not None else None
     by_name = {s.name: s for s in lib.symbols}  # buckets too: a grown GOT has a fix
     worst = [v.symbol for v in violations if v.symbol]
-    if diff is not None:
-        worst += [c.name for c in diff.symbols if c.status in ("added", "grown")]
+    if diff is not None and violations:
+        # Only rows of user-owned data: a GOT that grew by a new import has no fix to offer
+        # (its hint speaks of own exports, which did not change).
+        user = {s.name for s in lib.sections if s.kind in USER_SECTION_KINDS}
+        worst += [c.name for c in diff.symbols
+                  if c.status in ("added", "grown") and c.section in user]
     hints: list[tuple[str, Hint]] = []
     for name in dict.fromkeys(worst):
         sym = by_name.get(name)
         if sym is not None and sym.hint is not None and len(hints) < MAX_HINTS:
             hints.append((name, sym.hint))
     return Outcome(name=lib.name, path=lib.path, violations=tuple(violations), diff=diff,
-                   hints=tuple(hints), labels=demangled_labels(lib.symbols))
+                   hints=tuple(hints), labels=demangled_labels(lib.symbols), notes=notes)
+
+
+_SO_VERSION = re.compile(r"\.so(?:\.\d+)+$")
+
+
+def previous_soname(name: str, stored: Mapping[str, Entry], taken: set[str]) -> str | None:
+    """The entry a library whose SONAME was bumped (libfoo.so.1 -> libfoo.so.2) descends
+    from: the one stored entry of the same name with another version, not checked itself."""
+    stem = _SO_VERSION.sub("", name)
+    if stem == name or name in stored:
+        return None
+    candidates = [k for k in stored if k != name and k not in taken
+                  and _SO_VERSION.search(k) and _SO_VERSION.sub("", k) == stem]
+    return candidates[0] if len(candidates) == 1 else None

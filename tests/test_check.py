@@ -29,6 +29,7 @@ from gatelibs import (
 from relrocheck import baseline
 
 GATED = ("relocated_pages", "relocations", "static_initializers", "writable_bytes")
+STRICT_POLICY = "regression:\n  relocations: 0\n  writable_bytes: 0\n"
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +70,16 @@ def expected_regressions(old: Path, new: Path) -> set[str]:
 def test_new_string_pointer_table_fails_with_its_row_until_accepted(
         tmp_path: Path, libs: dict[str, Path], recorded: Path) -> None:
     table = libs["table"]
-    code, doc = check_json(str(table), "--baseline-file", str(recorded))
+    # The strict policy: every count and byte gated, as well as the defaults.
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(STRICT_POLICY)
+    code, doc = check_json(str(table), "--baseline-file", str(recorded), "--policy", str(strict))
     assert code == 1 and doc["status"] == "fail"
     (lib,) = doc["libraries"]
     violations = {(v["kind"], v["metric"]) for v in lib["violations"]}
     assert ("new_symbol", "symbol") in violations
-    assert {m for k, m in violations if k == "regression"} == expected_regressions(libs["v1"],
-                                                                                   table)
+    assert {m for k, m in violations if k == "regression"} == expected_regressions(
+        libs["v1"], table) | {"data_relocations"}
     relocs = next(v for v in lib["violations"] if v["metric"] == "relocations")
     assert (relocs["old"], relocs["new"]) == (oracle.relocation_total(libs["v1"]),
                                               oracle.relocation_total(table))
@@ -92,6 +96,7 @@ def test_new_string_pointer_table_fails_with_its_row_until_accepted(
     assert summary["added"] == 1 and summary["removed"] == 0
     assert summary["relocations_up"] >= ADDED_TABLE_ENTRIES
     assert doc["accept_command"] == shlex.join(["relrocheck", "--baseline", "update", str(table),
+                                                "--policy", str(strict),
                                                 "--baseline-file", str(recorded)])
 
     other_before = baseline.read(str(recorded))["libother.so"]  # type: ignore[index]
@@ -173,7 +178,7 @@ def test_allowlist_matches_demangled_cxx_names(tmp_path: Path) -> None:
     assert run_cli("--baseline", "update", str(v1), "--baseline-file", str(base)).returncode == 0
     policy = tmp_path / "relro.yaml"
     growth = ("regression:\n  relocations: null\n  writable_bytes: null\n"
-              "  relocated_pages: null\n")
+              "  relocated_pages: null\n  data_relocations: null\n")
     policy.write_text(growth)
     code, doc = check_json(str(v2), "--baseline-file", str(base), "--policy", str(policy))
     new = {v["symbol"] for v in doc["libraries"][0]["violations"] if v["kind"] == "new_symbol"}
@@ -227,7 +232,8 @@ def test_constified_arrays_pass_and_suggest_refreshing_the_baseline(
     assert "the baseline is stale" in text.stdout and "--baseline update" in text.stdout
 
     policy = tmp_path / "tight.yaml"
-    policy.write_text("regression:\n  tight: true\n")
+    # writable_bytes is gated by a strict policy only; tight then fails its shrink too.
+    policy.write_text("regression:\n  tight: true\n  writable_bytes: 0\n")
     code, doc = check_json(str(constify), "--baseline-file", str(recorded), "--policy",
                            str(policy))
     assert code == 1
@@ -240,7 +246,8 @@ def test_struct_with_function_pointer_needs_the_allowlist(tmp_path: Path, libs: 
                                                           recorded: Path) -> None:
     ops = libs["ops"]
     # Growth allowed, so only the new-symbol rule can fail.
-    growth = "regression:\n  relocations: null\n  writable_bytes: null\n  relocated_pages: null\n"
+    growth = ("regression:\n  relocations: null\n  writable_bytes: null\n  relocated_pages: null\n"
+              "  data_relocations: null\n")
     policy = tmp_path / "relro.yaml"
     policy.write_text(growth)
     code, doc = check_json(str(ops), "--baseline-file", str(recorded), "--policy", str(policy))
@@ -261,10 +268,10 @@ def test_struct_with_function_pointer_needs_the_allowlist(tmp_path: Path, libs: 
     (violation,) = doc["libraries"][0]["violations"]
     assert (violation["kind"], violation["metric"], violation["new"], violation["limit"]) == (
         "limit", "symbol_relocations", 2, 1)
-    assert f"allowlist entry at {policy}:8" in violation["message"]
+    assert f"allowlist entry at {policy}:9" in violation["message"]
 
     policy.write_text("regression:\n  new_symbols: allow\n  relocations: {absolute: 3}\n"
-                      "  writable_bytes: {percent: 100}\n")
+                      "  writable_bytes: {percent: 100}\n  data_relocations: null\n")
     code, doc = check_json(str(ops), "--baseline-file", str(recorded), "--policy", str(policy))
     expected = expected_regressions(libs["v1"], ops) - {"relocations", "writable_bytes"}
     assert {v["metric"] for v in doc["libraries"][0]["violations"]} == expected

@@ -152,7 +152,7 @@ def test_unusable_inputs_are_one_error_line(tmp_path: Path, libs: dict[str, Path
     doc["libraries"][0]["symbols_total"] = "many"
     bad_total.write_text(json.dumps(doc))
     assert_one_error_line(run_cli("diff", str(bad_total), str(libs["v1"])),
-                          "not a relrocheck JSON report (symbols_total 'many')")
+                          "not a valid relrocheck JSON report: libraries[0].symbols_total: 'many'")
     bad_baseline = tmp_path / "bad_baseline.json"
     bad_baseline.write_text('{"format_version": 1, "libraries": {}, "extra": 1}')
     assert_one_error_line(run_cli("diff", str(bad_baseline), str(libs["v1"])),

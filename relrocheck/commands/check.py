@@ -42,9 +42,13 @@ ORDER = 20
 HELP = "fail when libraries break their policy or grow past the baseline (default command)"
 DESCRIPTION = """\
 Measure each library and judge it: hard rules (TEXTREL fails by default; RELRO can be
-required), absolute limits from the policy, and regressions against the baseline (by default
-no growth of relocated pages, relocations, static initializers or writable bytes, and no new
-symbol with relocations unless the policy allowlists it).
+required), absolute limits from the policy, and regressions against the baseline. The
+defaults gate memory, not toolchain noise: no growth of relocated pages, of relocations into
+user-owned data (.data, .data.rel.ro, .init_array, .tdata) or of static initializers, no new
+symbol with relocations there and no known one grown, unless the policy allowlists it (by
+symbol, hint kind, section or source file). GOT/PLT slots of imports, .dynamic, padding and
+pointer-free bytes fail only a strict policy:
+  regression: {relocations: 0, writable_bytes: 0, tight: true}
 
 On failure it prints what failed, a bloat-o-meter style diff against the baseline, fixes for
 the worst symbols where one is known, and the exact command that accepts the change:
@@ -71,8 +75,12 @@ examples:
   relrocheck check build/libfoo.so --stamp build/libfoo.relro.stamp \\
       --depfile build/libfoo.relro.d          (for a build system rule)
 
+RELROCHECK_SKIP=1 in the environment: print one line, write the stamp, exit 0 (for
+packagers building with other flags).
+
 exit codes: 0 within policy (or baseline updated), 1 violation or regression,
-2 usage or input error (unreadable library, invalid policy, corrupt baseline).
+2 usage or input error (unreadable library, invalid policy, corrupt baseline, or a passing
+verdict that could not be written because stdout is closed).
 """
 
 
@@ -89,6 +97,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="changed symbols to list per library (text and Markdown default "
                              "20, JSON all; 0 = all)")
+    parser.add_argument("--prune", action="store_true",
+                        help="with --baseline update: drop the entries of every library not "
+                             "given (libraries removed or renamed, e.g. by a SONAME bump); "
+                             "give all the libraries the baseline guards")
     parser.add_argument("--stamp", metavar="FILE",
                         help="touch FILE on success, delete it on failure (parent folders are "
                              "created): the output of a build rule")
@@ -114,10 +126,18 @@ def accept_command(args: argparse.Namespace, libraries: list[str]) -> str:
 def execute(args: argparse.Namespace) -> int:
     if args.depfile and not args.stamp:
         raise UsageError("--depfile needs --stamp: the depfile's target is the stamp")
+    if args.prune and args.baseline != "update":
+        raise UsageError("--prune needs --baseline update: it drops entries from the baseline")
+    _refuse_outputs_over_inputs(args, [*args.libraries, *([args.policy] if args.policy else [])])
+    args.output_lost = False  # set by _write_output when stdout is closed or its reader left
+    if os.environ.get("RELROCHECK_SKIP") == "1":
+        return _skip(args)
     deps: list[str] = []
     try:
         code = _execute(args, deps)
         _write_depfile(args, deps)
+    except _Refused:
+        raise  # the stamp or depfile names an input: touch neither
     except RelrocheckError:
         # The error being reported matters more than a stamp or depfile we cannot write.
         try:
@@ -126,11 +146,55 @@ def execute(args: argparse.Namespace) -> int:
             pass
         _write_depfile(args, deps, quiet=True)
         raise
+    if code == EXIT_OK and args.output_lost:
+        # A pass nobody could read is no pass: a build must not record it in a stamp.
+        _remove_stamp(args.stamp)
+        raise UsageError("the verdict could not be written (stdout is closed or its reader "
+                         "left); no stamp written")
     if code == EXIT_OK and args.stamp:
         _write_stamp(args.stamp)
     else:
         _remove_stamp(args.stamp)
     return code
+
+
+def _skip(args: argparse.Namespace) -> int:
+    """RELROCHECK_SKIP=1: a packager's build with other flags never fails on this gate."""
+    _write_output(args, "relrocheck: check skipped (RELROCHECK_SKIP=1 in the environment)\n")
+    if args.stamp and not args.output_lost:
+        _write_stamp(args.stamp)
+    return EXIT_OK
+
+
+class _Refused(UsageError):
+    """An output path that names an input: nothing may be written or deleted."""
+
+
+def _refuse_outputs_over_inputs(args: argparse.Namespace, inputs: list[str]) -> None:
+    """--stamp and --depfile are written and deleted: they must never name what is read."""
+    for option, output in (("--stamp", args.stamp), ("--depfile", args.depfile)):
+        if not output:
+            continue
+        for path in inputs:
+            if _same_file(output, path):
+                raise _Refused(f"{option} {output} names the input {path}: it would be "
+                                 "overwritten or deleted; give the stamp and depfile their "
+                                 "own names")
+        if args.stamp and args.depfile and output == args.depfile and _same_file(
+                args.stamp, args.depfile):
+            raise _Refused(f"--stamp and --depfile name the same file {output}")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
 
 
 def _execute(args: argparse.Namespace, deps: list[str]) -> int:
@@ -140,6 +204,7 @@ def _execute(args: argparse.Namespace, deps: list[str]) -> int:
         deps.append(args.policy)
     policy = load_policy(args.policy) if args.policy else default_policy()
     baseline_file = args.baseline_file or policy.baseline_file
+    _refuse_outputs_over_inputs(args, [baseline_file])
     deps.append(baseline_file)
 
     libraries, errors = measure_all(args.libraries, args.page_size)
@@ -157,13 +222,24 @@ def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
     from relrocheck import baseline
     from relrocheck.gate import evaluate
 
+    from relrocheck.gate import previous_soname
+
     stored = baseline.read(baseline_file) or {}
     outcomes = []
+    names = {lib.name for lib in libraries}
     for lib in libraries:
         old = stored.get(lib.name)
+        notes: tuple[str, ...] = ()
+        previous = previous_soname(lib.name, stored, names) if old is None else None
+        if previous is not None:
+            old = stored[previous]
+            notes = (f"SONAME changed: compared with the entry of {previous}; "
+                     "`--baseline update` records it under the new name (add --prune, with "
+                     "every library, to drop the old entry)",)
         if old is not None:
             _same_measurement(baseline_file, lib, old)
-        outcomes.append(evaluate(lib, policy.for_library(lib), old, policy.baseline_missing))
+        outcomes.append(evaluate(lib, policy.for_library(lib), old, policy.baseline_missing,
+                                 notes=notes))
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
                  if o.failed or (o.diff is not None and o.diff.shrank)]
     failed = _show(args, "check", baseline_file, outcomes,
@@ -190,9 +266,11 @@ def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
         _show(args, "update", baseline_file, outcomes, command)
         return EXIT_VIOLATION
     entries = {lib.name: baseline.entry_from_library(lib) for lib in libraries}
-    previous = baseline.update(baseline_file, entries)
-    outcomes = [evaluate(lib, p, previous[lib.name], regressions=False)
-                for lib, p in zip(libraries, policies)]
+    pruned: list[str] = []
+    previous = baseline.update(baseline_file, entries, prune=args.prune, pruned=pruned)
+    notes = (f"pruned from {baseline_file}: {', '.join(sorted(pruned))}",) if pruned else ()
+    outcomes = [evaluate(lib, p, previous[lib.name], regressions=False, notes=notes if i == 0
+                         else ()) for i, (lib, p) in enumerate(zip(libraries, policies))]
     _show(args, "update", baseline_file, outcomes, command)
     return EXIT_OK
 
@@ -225,13 +303,38 @@ def _print(args: argparse.Namespace, run: GateRun) -> None:
     from relrocheck.render.diff import DEFAULT_TOP
 
     if args.format == "json":
-        sys.stdout.write(json.dumps(render.to_dict(run, resolve_top(args.top, None)), indent=2)
-                         + "\n")
+        text = json.dumps(render.to_dict(run, resolve_top(args.top, None)), indent=2) + "\n"
     elif args.format == "markdown":
-        sys.stdout.write(render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP)))
+        text = render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP))
     else:
-        sys.stdout.write(render.render_text(run, resolve_top(args.top, DEFAULT_TOP)))
-    sys.stdout.flush()
+        text = render.render_text(run, resolve_top(args.top, DEFAULT_TOP))
+    _write_output(args, text)
+
+
+def _write_output(args: argparse.Namespace, text: str) -> None:
+    """Write and flush the verdict; a closed stdout or a reader that left (`| true`) does not
+    change the exit code of a failure, and makes a pass an error (no stamp: see execute)."""
+    try:
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            raise BrokenPipeError
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # ValueError: a closed file object
+        args.output_lost = True
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again (exit 120)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+        finally:
+            if null != 1:
+                os.close(null)
+    except OSError:
+        pass
 
 
 # --- the build-system contract ------------------------------------------------------------

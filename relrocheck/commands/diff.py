@@ -72,14 +72,29 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
         return {lib.name: (baseline.entry_from_library(lib), lib)}
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise UsageError(f"{path}: not a relrocheck JSON report or baseline (nested too "
+                         "deeply)") from None
     except ValueError:
+        if b"\n<<<<<<<" in b"\n" + raw:
+            baseline.parse(raw, path)  # says it is a merge conflict, and how to resolve it
         raise UsageError(f"{path}: neither an ELF file nor a relrocheck JSON report or "
                          "baseline") from None
     if isinstance(data, dict) and isinstance(data.get("libraries"), dict):
-        entries = baseline.from_json(data, path)
+        entries = baseline.parse(raw, path)  # duplicate keys and conflict markers refused too
         return {name: (entry, None) for name, entry in entries.items()}
     if isinstance(data, dict) and isinstance(data.get("libraries"), list):
+        from relrocheck.policy import schema_text
+        from relrocheck.schemacheck import first_error
         from relrocheck.serialize import library_from_dict
+
+        # A report's fields are typed by its schema before any of them is used: a mutated or
+        # hand-edited report is one error line, never a traceback from deep in the diff.
+        error = first_error(json.loads(schema_text("report")), data)
+        if error is not None:
+            where, message = error
+            raise UsageError(f"{path}: not a valid relrocheck JSON report: {where}: "
+                             f"{_escaped(message)}")
 
         out: dict[str, Side] = {}
         for d in data["libraries"]:
@@ -97,6 +112,11 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
             out[lib.name] = (baseline.entry_from_library(lib), lib)
         return out
     raise UsageError(f"{path}: a JSON file, but neither a relrocheck report nor a baseline")
+
+
+def _escaped(text: str) -> str:
+    """Text quoting values of the file, on one line (no control characters)."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _pairs(old: dict[str, Side], new: dict[str, Side]

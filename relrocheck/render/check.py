@@ -93,6 +93,7 @@ def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     out: list[str] = []
     for o in run.outcomes:
         out.append(f"relrocheck: {o.name}: {_status_text(run, o)}\n")
+        out.extend(f"  note: {n}\n" for n in o.notes)
         for v in o.violations:
             out.append(f"  - {v.message}\n")
         if _shows_diff(run, o):
@@ -121,6 +122,9 @@ def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     for o in run.outcomes:
         mark = "❌" if o.failed else "✅"
         out += [f"### {mark} {D.md_code(o.name)}: {D.md_escape(_status_text(run, o))}", ""]
+        if o.notes:
+            out.extend(f"> {_md_message(n)}" for n in o.notes)
+            out.append("")
         if o.violations:
             out.extend(f"- {_md_message(v.message)}" for v in o.violations)
             out.append("")
@@ -153,6 +157,7 @@ def to_dict(run: GateRun, top: int | None = None) -> dict[str, Any]:
             "name": o.name,
             "path": o.path,
             "status": "fail" if o.failed else "ok",
+            "notes": list(o.notes),
             "violations": [_violation_dict(v) for v in o.violations],
             "diff": None if o.diff is None else D.diff_to_dict(o.diff, o.labels, top),
             "hints": [{"symbol": name, "kind": h.kind, "advice": h.advice} for name, h in o.hints],
