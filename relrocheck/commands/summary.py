@@ -30,7 +30,7 @@ Judge libraries as `check` does and write the verdicts of all of them to one Mar
 one JSON file (for tools). Both are written whatever the verdicts.
 
 Libraries given as LIB use --policy and --baseline-file; each --check LIB POLICY BASELINE
-brings its own (an empty POLICY or BASELINE means none, as when the option is left out of
+brings its own (POLICY or BASELINE '' or '-' means none, as when the option is left out of
 `check`). The CMake and Meson integrations build a `relro-summary` target that runs this.
 """
 EPILOG = """\
@@ -53,7 +53,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="baseline of the LIB arguments (overrides the policy's)")
     parser.add_argument("--check", nargs=3, action="append", default=[],
                         metavar=("LIB", "POLICY", "BASELINE"),
-                        help="one more library with its own policy and baseline ('' = none); "
+                        help="one more library with its own policy and baseline ('' or - = none); "
                              "repeatable")
     parser.add_argument("--markdown", metavar="FILE", help="write the Markdown summary here")
     parser.add_argument("--json", metavar="FILE", help="write the JSON summary here")
@@ -64,7 +64,7 @@ def execute(args: argparse.Namespace) -> int:
     if not args.markdown and not args.json:
         raise UsageError("summary needs --markdown FILE, --json FILE or both")
     groups = [(list(args.libraries), args.policy, args.baseline_file)] if args.libraries else []
-    groups += [([lib], policy or None, baseline or None) for lib, policy, baseline in args.check]
+    groups += [([lib], _given(policy), _given(baseline)) for lib, policy, baseline in args.check]
     if not groups:
         raise UsageError("summary needs a library: LIB or --check LIB POLICY BASELINE")
 
@@ -91,6 +91,11 @@ def execute(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     return EXIT_VIOLATION if any(j.outcome is not None and j.outcome.failed for j in judged) \
         else EXIT_OK
+
+
+def _given(path: str) -> str | None:
+    """'' or '-' in a --check triple: no such file (a build system may drop empty arguments)."""
+    return None if path in ("", "-") else path
 
 
 def _judge(paths: list[str], policy_file: str | None, baseline_file: str | None,
