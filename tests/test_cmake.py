@@ -527,7 +527,7 @@ def test_cmake_root_entry_point_finds_the_package(wheel_install: Path, tmp_path:
                  "import importlib.util\n"
                  "(ep,) = [e for e in entry_points(group='cmake.root') if e.name == 'relrocheck']\n"
                  "print(list(importlib.util.find_spec(ep.value).submodule_search_locations)[0])"
-                 ]).expect(0)
+                 ], cwd=tmp_path).expect(0)  # not the source tree: its egg-info would answer
     root = found.output.strip()
     assert Path(root, "relrocheckConfig.cmake").is_file(), root
     project = CMakeProject(tmp_path, "Ninja")
