@@ -15,6 +15,8 @@
 # Cache variable:
 #   RELROCHECK_COMMAND    set it to override the command, e.g. "/opt/venv/bin/relrocheck" or
 #                         "/usr/bin/python3;-m;relrocheck". Empty (the default) finds it.
+#   RELROCHECK_ENABLE     ON (the default) checks; OFF makes add_relro_check() do nothing
+#                         (one status line) and relrocheck need not run.
 
 # OUTPUT with generator expressions (the per-configuration stamp of Ninja Multi-Config) and
 # DEPFILE for Makefile generators both need CMake 3.20.
@@ -36,6 +38,14 @@ cmake_policy(POP)
 set(RELROCHECK_COMMAND "" CACHE STRING
     "relrocheck command line (a ;-list) run by add_relro_check(); empty: next to the relrocheck \
 CMake package, else on PATH, else python3 -m relrocheck")
+
+set(RELROCHECK_ENABLE ON CACHE BOOL
+    "run the relrocheck checks of add_relro_check(); OFF skips them all")
+if(NOT RELROCHECK_ENABLE)
+  # Nothing will run relrocheck: a missing or broken one must not stop the configure.
+  set(relrocheck_COMMAND "")
+  return()
+endif()
 
 _relrocheck_resolve_command(relrocheck_COMMAND _relrocheck_error)
 if(_relrocheck_error)

@@ -157,3 +157,25 @@ def find_library(build: Path, name: str = "libdemo.so") -> Path:
     found = sorted(build.rglob(name))
     assert found, f"{name} not found under {build}"
     return found[0]
+
+
+def accept_commands(log: str) -> list[str]:
+    """The commands a failed check offers to accept the change, in the order printed: the
+    build system's own first, then relrocheck's (`    or: ...`)."""
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "what to do next:")
+    commands: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith("      ") and not commands:
+            commands.append(line.strip())
+        elif line.startswith("    or: ") and commands:
+            commands.append(line[len("    or: "):].strip())
+        elif commands or not line.startswith("  "):
+            break
+    assert commands, log
+    return commands
+
+
+def run_pasted(command: str, env: Mapping[str, str]) -> Result:
+    """`command` as a reader pastes it into a shell whose current folder is `/`."""
+    return run(["sh", "-c", command], cwd=Path("/"), env=env)

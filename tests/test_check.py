@@ -337,9 +337,11 @@ def test_missing_baseline_fails_with_the_command_that_creates_it(tmp_path: Path,
     assert "no baseline entry for libgate.so" in proc.stdout
     assert "record the baseline (then commit relro-baseline.json):" in proc.stdout
     command = proc.stdout.rstrip().splitlines()[-1].strip()
-    assert command == "relrocheck --baseline update libgate.so"
+    # Absolute paths: the command works pasted anywhere, not only where the check ran.
+    assert command == shlex.join(["relrocheck", "--baseline", "update", str(work / "libgate.so"),
+                                  "--baseline-file", str(work / "relro-baseline.json")])
     assert not (work / "relro-baseline.json").exists()
-    assert run_cli(*shlex.split(command)[1:], cwd=work).returncode == 0
+    assert run_cli(*shlex.split(command)[1:], cwd=Path("/")).returncode == 0
     assert set(baseline.read(str(work / "relro-baseline.json")) or {}) == {"libgate.so"}
     assert run_cli("check", str(lib), cwd=work).returncode == 0
 

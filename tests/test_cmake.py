@@ -9,12 +9,14 @@ add_relro_check() call, so the check must resolve a target of another directory.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import oracle
 import pytest
 from buildsys import (
     ADDED_SYMBOL,
@@ -26,6 +28,7 @@ from buildsys import (
     REGRESSION_C,
     REPO,
     Result,
+    accept_commands,
     build_env,
     cmake_dir,
     exported_symbols,
@@ -34,6 +37,7 @@ from buildsys import (
     relrocheck_command,
     require_program,
     run,
+    run_pasted,
     touch,
 )
 
@@ -342,3 +346,194 @@ def test_example_builds_in_one_command(tmp_path: Path) -> None:
          f"-Drelrocheck_DIR={cmake_dir(env)}",
          "-DRELROCHECK_COMMAND=" + ";".join(relrocheck_command())], env=env).expect(0)
     run(["cmake", "--build", build], env=env).expect(0)
+
+
+
+MIXED_LIBRARIES = """\
+add_library(demo SHARED demo.c)
+add_library(demo_static STATIC demo.c)
+add_library(demo_objects OBJECT demo.c)
+add_library(demo_headers INTERFACE)
+"""
+
+
+@pytest.mark.parametrize("generator", ["Ninja", "Unix Makefiles"])
+def test_static_object_and_interface_targets_are_skipped(tmp_path: Path, generator: str) -> None:
+    require_program("cmake")
+    require_program(GENERATORS[generator])
+    project = CMakeProject(tmp_path, generator)
+    cmakelists = project.source / "CMakeLists.txt"
+    cmakelists.write_text(cmakelists.read_text().replace(
+        "add_subdirectory(lib)",
+        "add_relro_check(demo_static)\nadd_relro_check(demo_objects)\n"
+        "add_relro_check(demo_headers)\nadd_subdirectory(lib)"))
+    (project.source / "lib" / "CMakeLists.txt").write_text(MIXED_LIBRARIES)
+    configured = project.configure().expect(0)
+    for target, kind in (("demo_static", "STATIC_LIBRARY"), ("demo_objects", "OBJECT_LIBRARY"),
+                         ("demo_headers", "INTERFACE_LIBRARY")):
+        lines = [line for line in configured.output.splitlines()
+                 if f"not checking {target}:" in line]
+        assert len(lines) == 1 and kind in lines[0], configured.output
+    project.build_target("relro-baseline-update").expect(0)
+    assert set(json.loads(project.baseline.read_text())["libraries"]) == {"libdemo.so"}
+    assert_checks_once(project)
+
+
+@pytest.mark.parametrize("generator", ["Ninja", "Unix Makefiles"])
+@pytest.mark.parametrize("which", [0, 1], ids=["cmake --build", "relrocheck"])
+def test_printed_accept_commands_work_pasted_from_the_root(tmp_path: Path, generator: str,
+                                                          which: int) -> None:
+    require_program("cmake")
+    require_program(GENERATORS[generator])
+    project = CMakeProject(tmp_path, generator)
+    project.configure().expect(0)
+    project.build_target("relro-baseline-update").expect(0)
+    project.library_source.write_text(DEMO_C + REGRESSION_C)
+    failed = project.build_target().expect_failure()
+    # The build's log shows relrocheck's command, not CMake's depfile plumbing.
+    assert "cmake_transform_depfile" not in failed.output, failed.output
+    commands = accept_commands(failed.output)
+    assert commands[0] == (f"cmake --build '{project.build}' "
+                           "--target relro-baseline-update-demo"), failed.output
+    assert commands[1].startswith("relrocheck --baseline update "), commands
+    run_pasted(commands[which], project.env).expect(0)
+    assert_checks_once(project)
+
+
+def test_relrocheck_enable_off_checks_nothing(tmp_path: Path) -> None:
+    """RELROCHECK_ENABLE=OFF: no check, no relrocheck run at configure (a broken one is fine)."""
+    require_program("cmake")
+    require_program("ninja")
+    project = CMakeProject(tmp_path, "Ninja")
+    broken = tmp_path / "broken relrocheck"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    configured = project.configure(f"-DRELROCHECK_COMMAND={broken}",
+                                   "-DRELROCHECK_ENABLE=OFF").expect(0)
+    assert configured.output.count("RELROCHECK_ENABLE is OFF") == 1, configured.output
+    built = project.build_target().expect(0)
+    assert CHECK_COMMENT not in built.output
+    assert project.library().is_file()
+    assert project.build_target("relro-baseline-update").returncode != 0  # no such target
+
+
+OPTIONAL_CMAKELISTS = """\
+cmake_minimum_required(VERSION 3.20)
+project(relrodemo C)
+add_subdirectory(lib)
+
+find_package(relrocheck 0.1 CONFIG QUIET)
+if(COMMAND add_relro_check)
+  add_relro_check(demo POLICY "policy/relro policy.yaml" BASELINE "policy/relro baseline.json")
+else()
+  message(STATUS "relrocheck not found: libraries are not checked")
+endif()
+"""
+
+
+def test_optional_pattern_without_relrocheck(tmp_path: Path) -> None:
+    """The README's optional pattern: a contributor without relrocheck builds the library."""
+    require_program("cmake")
+    ninja = require_program("ninja")
+    project = CMakeProject(tmp_path, "Ninja")
+    (project.source / "CMakeLists.txt").write_text(OPTIONAL_CMAKELISTS)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "ninja").symlink_to(ninja)
+    cmake = shutil.which("cmake", path=project.env["PATH"])
+    assert cmake is not None
+    path = [str(tools)] + [p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and not (Path(p) / "relrocheck").exists()
+                           and not Path(p, "..", "share", "cmake", "relrocheck").exists()]
+    project.env["PATH"] = os.pathsep.join(path)
+    del project.env["PYTHONPATH"]
+    assert shutil.which("relrocheck", path=project.env["PATH"]) is None
+    configured = run([cmake, "-S", project.source, "-B", project.build, "-G", "Ninja"],
+                     env=project.env).expect(0)
+    assert "relrocheck not found: libraries are not checked" in configured.output
+    built = run([cmake, "--build", project.build], env=project.env).expect(0)
+    assert CHECK_COMMENT not in built.output
+    assert project.library().is_file()
+
+    # The same project with relrocheck found checks the library.
+    project.env = build_env()
+    shutil.rmtree(project.build)
+    project.configure().expect(0)
+    project.build_target("relro-baseline-update").expect(0)
+    assert_checks_once(project)
+
+
+def test_test_without_enable_testing(tmp_path: Path) -> None:
+    """TEST registers a test ctest finds although the project never called enable_testing()."""
+    require_program("cmake")
+    require_program("ctest")
+    require_program("ninja")
+    project = CMakeProject(tmp_path, "Ninja")
+    cmakelists = project.source / "CMakeLists.txt"
+    cmakelists.write_text(cmakelists.read_text().replace("enable_testing()\n", ""))
+    assert "enable_testing" not in cmakelists.read_text()
+    project.configure().expect(0)
+    project.build_target("relro-baseline-update").expect(0)
+    project.build_target().expect(0)
+    listed = run(["ctest", "--test-dir", project.build, "-N", "-L", "relro"], env=project.env)
+    assert "Total Tests: 1" in listed.expect(0).output, listed.output
+    run(["ctest", "--test-dir", project.build, "-L", "relro"], env=project.env).expect(0)
+    project.library_source.write_text(DEMO_C + REGRESSION_C)
+    project.build_target("demo").expect(0)
+    failed = run(["ctest", "--test-dir", project.build, "-L", "relro", "--output-on-failure"],
+                 env=project.env).expect_failure()
+    assert names_symbol(failed.output, ADDED_SYMBOL), failed.output
+
+
+def test_summary_covers_every_checked_target(tmp_path: Path) -> None:
+    require_program("cmake")
+    require_program("ninja")
+    project = CMakeProject(tmp_path, "Ninja")
+    cmakelists = project.source / "CMakeLists.txt"
+    # A second library, checked against relrocheck's defaults: no policy, its own baseline.
+    cmakelists.write_text(cmakelists.read_text().replace(
+        "add_subdirectory(lib)", "add_relro_check(other BASELINE other-baseline.json)\n"
+        "add_subdirectory(lib)"))
+    (project.source / "lib" / "other.c").write_text(DEMO_C)
+    (project.source / "lib" / "CMakeLists.txt").write_text(
+        "add_library(demo SHARED demo.c)\nadd_library(other SHARED other.c)\n")
+    project.configure().expect(0)
+    project.build_target("relro-baseline-update").expect(0)
+    assert (project.source / "other-baseline.json").is_file()
+    project.build_target("relro-summary").expect(0)
+    project.library_source.write_text(DEMO_C + REGRESSION_C)
+    project.build_target("relro-summary").expect_failure()  # its verdict: libdemo.so grew
+    doc = json.loads((project.build / "relro-summary.json").read_text())
+    by_name = {lib["name"]: lib for lib in doc["libraries"]}
+    assert set(by_name) == {"libdemo.so", "libother.so"} and doc["status"] == "fail"
+    assert by_name["libdemo.so"]["status"] == "fail" and by_name["libother.so"]["status"] == "ok"
+    assert by_name["libother.so"]["baseline_file"] == str(project.source / "other-baseline.json")
+    for name, lib in by_name.items():
+        path = find_library(project.build, name)
+        assert lib["totals"]["relocations"] == oracle.relocation_total(path)
+        assert lib["totals"]["relocated_pages"] == oracle.pages_with_relocations(path)
+    markdown = (project.build / "relro-summary.md").read_text()
+    assert "2 libraries: 1 ok, 1 failed" in markdown
+    assert names_symbol(markdown, ADDED_SYMBOL), markdown
+
+
+def test_cmake_root_entry_point_finds_the_package(wheel_install: Path, tmp_path: Path) -> None:
+    """scikit-build-core sets <name>_ROOT from the `cmake.root` entry points of the build
+    environment: this does the same with the installed wheel's entry point."""
+    require_program("ninja")
+    python = wheel_install / "bin" / "python"
+    found = run([python, "-c",
+                 "from importlib.metadata import entry_points\n"
+                 "import importlib.util\n"
+                 "(ep,) = [e for e in entry_points(group='cmake.root') if e.name == 'relrocheck']\n"
+                 "print(list(importlib.util.find_spec(ep.value).submodule_search_locations)[0])"
+                 ], cwd=tmp_path).expect(0)  # not the source tree: its egg-info would answer
+    root = found.output.strip()
+    assert Path(root, "relrocheckConfig.cmake").is_file(), root
+    project = CMakeProject(tmp_path, "Ninja")
+    project.env["relrocheck_ROOT"] = root
+    del project.env["PYTHONPATH"]
+    run(["cmake", "-S", project.source, "-B", project.build, "-G", "Ninja"],
+        env=project.env).expect(0)
+    cache = (project.build / "CMakeCache.txt").read_text()
+    assert f"relrocheck_DIR:PATH={root}" in cache

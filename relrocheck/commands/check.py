@@ -108,19 +108,34 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with --stamp: write a Makefile-syntax depfile 'STAMP: POLICY "
                              "BASELINE' (plus an empty rule per prerequisite, like gcc -MP), "
                              "also on failure, so the rule reruns when they change")
+    parser.add_argument("--accept-command", action="append", default=[], metavar="CMD",
+                        help="a command that accepts the change, printed on failure before the "
+                             "relrocheck command that does the same (repeatable; a build "
+                             "system passes its own, e.g. 'cmake --build DIR --target "
+                             "relro-baseline-update-T')")
     add_page_size(parser)
 
 
-def accept_command(args: argparse.Namespace, libraries: list[str]) -> str:
-    """The exact command line that records `libraries` under the same policy and baseline."""
-    parts = ["relrocheck", "--baseline", "update", *libraries]
+def accept_command(args: argparse.Namespace, libraries: list[str],
+                   baseline_file: str | None = None) -> str:
+    """The exact command lines that record `libraries` under the same policy and baseline.
+
+    First the ones the build system passed (--accept-command), then relrocheck's own, with
+    absolute paths: a build runs the check from its build folder, and a command pasted from
+    the log runs wherever the reader's shell is. One command per line.
+    """
+    parts = ["relrocheck", "--baseline", "update", *map(os.path.abspath, libraries)]
     if args.policy:
-        parts += ["--policy", args.policy]
+        parts += ["--policy", os.path.abspath(args.policy)]
     if args.baseline_file:
-        parts += ["--baseline-file", args.baseline_file]
+        parts += ["--baseline-file", os.path.abspath(args.baseline_file)]
+    elif baseline_file and not args.policy:
+        # The default baseline is relative to the current folder, which a pasted command's
+        # is not.
+        parts += ["--baseline-file", os.path.abspath(baseline_file)]
     if args.page_size != DEFAULT_PAGE_SIZE:
         parts += ["--page-size", str(args.page_size)]
-    return shlex.join(parts)
+    return "\n".join([*getattr(args, "accept_command", []), shlex.join(parts)])
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -243,7 +258,7 @@ def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
                  if o.failed or (o.diff is not None and o.diff.shrank)]
     failed = _show(args, "check", baseline_file, outcomes,
-                   accept_command(args, to_accept or list(args.libraries)))
+                   accept_command(args, to_accept or list(args.libraries), baseline_file))
     return EXIT_VIOLATION if failed else EXIT_OK
 
 
@@ -261,7 +276,7 @@ def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
     policies = [policy.for_library(lib) for lib in libraries]
     # Hard rules and limits first: a failed run changes nothing, for any of the libraries.
     outcomes = [evaluate(lib, p, None, regressions=False) for lib, p in zip(libraries, policies)]
-    command = accept_command(args, list(args.libraries))
+    command = accept_command(args, list(args.libraries), baseline_file)
     if any(o.failed for o in outcomes):
         _show(args, "update", baseline_file, outcomes, command)
         return EXIT_VIOLATION

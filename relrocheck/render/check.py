@@ -89,6 +89,15 @@ def _shows_diff(run: GateRun, o: Outcome) -> bool:
         o.failed or run.mode == "update" or o.diff.shrank)
 
 
+def _command_lines(run: GateRun) -> list[str]:
+    """The accept command, one line each when a build system gave its own before relrocheck's;
+    the alternatives are told apart so that nobody runs both."""
+    commands = run.accept_command.splitlines()
+    lines = [f"      {commands[0]}\n"]
+    lines += [f"    or: {c}\n" for c in commands[1:]]
+    return lines
+
+
 def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     out: list[str] = []
     for o in run.outcomes:
@@ -105,11 +114,11 @@ def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
         out.append("\nwhat to do next:\n")
         out.extend(f"  - {line}\n" for line in _next_steps(run))
         if _shows_accept(run):
-            out.append(f"      {run.accept_command}\n")
+            out.extend(_command_lines(run))
     elif _stale(run):
         out.append("\nthe baseline is stale: the numbers shrank, but the baseline still allows the "
                    "old ones; lock in the gain with:\n")
-        out.append(f"      {run.accept_command}\n")
+        out.extend(_command_lines(run))
     return "".join(out)
 
 
