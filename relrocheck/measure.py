@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from itertools import compress, groupby, repeat
+from itertools import chain, compress, groupby, repeat
 from typing import Callable, Sequence
 
 from relrocheck import archtables, elf as E
@@ -144,6 +144,7 @@ class _Measurement:
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, list[int]] = {}
+        self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
 
     # -- top level -----------------------------------------------------------------------
 
@@ -163,9 +164,11 @@ class _Measurement:
         section_relocs: Counter[str] = Counter()
         symbols = []
         shift = self.page_shift
-        no_relocations: tuple[dict[str, int], dict[str, int], int] = ({}, {}, 0)
+        no_relocations: tuple[dict[str, int], dict[str, int], int, int, tuple[int, ...]] = (
+            {}, {}, 0, 0, ())
         for index, owner in enumerate(owners):
-            by_class, targets, touched = owner_stats.get(index, no_relocations)
+            by_class, targets, touched, exclusive, page_numbers = owner_stats.get(
+                index, no_relocations)
             count = sum(by_class.values())
             if count:
                 section_relocs[owner.section.name] += count
@@ -192,11 +195,16 @@ class _Measurement:
                 "demangled": None,
                 "source": None,
                 "hint": None,
+                "pages_exclusive": exclusive,
+                "page_addresses": tuple(p << shift for p in page_numbers),
             }))
         outside = owner_stats.get(-1)
         if outside:
             section_relocs["<none>"] += sum(outside[0].values())
-        symbols.sort(key=lambda s: (-s.pages, -s.relocations, -s.size, s.name))
+        # Pages freed if fixed first, touched pages as the tie-break: a small object straddling a
+        # page boundary must not outrank a table that alone owns its pages.
+        symbols.sort(key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, -s.size,
+                                    s.name))
 
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
@@ -260,6 +268,8 @@ class _Measurement:
             symbol_table=symtab.name if symtab is not None else None,
             symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
+            own_export_relocations={cls: dict(sorted(types.items()))
+                                    for cls, types in sorted(self.own_exports.items())},
         )
 
     # -- relocations ---------------------------------------------------------------------
@@ -332,7 +342,23 @@ class _Measurement:
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
-        return bytes(map(kinds.__getitem__, syms))
+        codes = bytes(map(kinds.__getitem__, syms))
+        if _OWN in codes:
+            self._count_own_exports(cls, table, syms)
+        return codes
+
+    def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
+        """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
+        what -Bsymbolic-functions (functions only) and -Bsymbolic (all) would bind."""
+        symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
+        columns = self.elf.symbol_columns(symtab, ("st_info", "st_shndx"))
+        info, shndx = columns.st_info, columns.st_shndx
+        per_type = self.own_exports.setdefault(cls, {})
+        # One step per distinct symbol, not per relocation.
+        for sym, count in Counter(syms).items():
+            if sym and shndx[sym] != E.SHN_UNDEF:
+                name = _SYMBOL_TYPES[info[sym] & 0xF]
+                per_type[name] = per_type.get(name, 0) + count
 
     def _symbol_kinds(self, table: SectionHeader) -> list[int]:
         """Target kind of each symbol in the table's linked symbol table: own export or not."""
@@ -558,9 +584,11 @@ class _Measurement:
         return owners, bounds, owner_of
 
     def _attribute(self, tables: dict[str, _Table], bounds: list[int], owner_of: list[int]
-                   ) -> tuple[dict[int, tuple[dict[str, int], dict[str, int], int]], set[int]]:
-        """Per owner: relocations by class, by target kind, and distinct pages touched; and
-        the set of all relocated pages.
+                   ) -> tuple[dict[int, tuple[dict[str, int], dict[str, int], int, int,
+                                              tuple[int, ...]]], set[int]]:
+        """Per owner: relocations by class, by target kind, distinct pages touched, those of
+        them no other owner relocates, and the touched page numbers; and the set of all
+        relocated pages.
 
         Offsets are sorted per class. When a class has fewer relocations than there are
         interval bounds, each offset is bisected into the bounds; otherwise each bound is
@@ -617,13 +645,18 @@ class _Measurement:
                     touched.add(first)
                 else:
                     touched.update(_distinct_pages(offsets, lo, hi, shift))
+        # A page is freed by fixing one owner only if no other owner relocates a word on it:
+        # count each page's owners once (one step per owner and page, not per relocation).
+        owners_per_page = Counter(chain.from_iterable(t for _, _, t in rows.values()))
+        single = {page for page, count in owners_per_page.items() if count == 1}
         stats = {
             owner: (dict(compress(zip(RELOCATION_CLASSES, by_class), by_class)),
                     dict(compress(zip(TARGET_KINDS, by_kind), by_kind)),
-                    len(touched))
+                    len(touched), len(touched & single) if single else 0,
+                    tuple(sorted(touched)))
             for owner, (by_class, by_kind, touched) in rows.items()
         }
-        return stats, set().union(*(touched for _, _, touched in rows.values()))
+        return stats, set(owners_per_page)
 
     # -- pages, sections, segments ---------------------------------------------------------
 

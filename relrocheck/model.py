@@ -136,6 +136,11 @@ class Symbol:
     demangled: Optional[str] = None
     source: Optional[str] = None  # "file:line" from DWARF, when debug info is present
     hint: Optional[Hint] = None
+    # Relocated pages on which no other symbol or bucket has a relocation target: the pages
+    # fixing this symbol alone frees (`pages` counts touched pages and is not additive).
+    pages_exclusive: int = 0
+    # The page-aligned addresses its relocation targets touch (for the fix plan; not in JSON).
+    page_addresses: Tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` is this symbol's raw name, an alias, or its demangled name."""
@@ -168,10 +173,13 @@ class Library:
     static_initializers: int  # init_array entries + preinit_array entries + DT_INIT
     relocations: RelocationSummary
     pages: Pages
-    symbols: Tuple[Symbol, ...]  # sorted by cost: relocated pages, relocations, size
+    symbols: Tuple[Symbol, ...]  # sorted by cost: exclusive pages, pages, relocations, size
     symbol_table: Optional[str]  # .symtab, .dynsym, or None when neither exists
     has_debug_info: bool = False
     symbols_from: Optional[str] = None  # the debug file whose symbol table was used, if any
+    # Symbolic and PLT relocations against this library's own exports, by relocation class and
+    # the symbol's type (FUNC, OBJECT, IFUNC...): what -Bsymbolic(-functions) would bind.
+    own_export_relocations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

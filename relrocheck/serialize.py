@@ -20,6 +20,7 @@ def symbol_to_dict(s: Symbol) -> dict[str, Any]:
     # A copy of the instance's fields (C-level; a large library has tens of thousands of
     # symbols): tuples serialize as JSON arrays, only the hint needs converting.
     d = dict(vars(s))
+    del d["page_addresses"]  # the library's relocated_addresses list the pages once
     if s.hint is not None:
         d["hint"] = {"kind": s.hint.kind, "advice": s.hint.advice}
     return d
@@ -83,6 +84,8 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
         "symbol_table": lib.symbol_table,
         "symbols_from": lib.symbols_from,
         "has_debug_info": lib.has_debug_info,
+        "own_export_relocations": {cls: dict(types)
+                                   for cls, types in lib.own_export_relocations.items()},
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
     }
@@ -165,6 +168,7 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
             symbol_table=d.get("symbol_table"),
             symbols_from=d.get("symbols_from"),
             has_debug_info=d.get("has_debug_info", False),
+            own_export_relocations=d.get("own_export_relocations", {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RelrocheckError(f"not a relrocheck JSON report (bad or missing field: {exc})"
@@ -181,4 +185,5 @@ def _symbol_from_dict(s: Mapping[str, Any]) -> Symbol:
         unattributed=s.get("unattributed", False), demangled=s.get("demangled"),
         source=s.get("source"),
         hint=None if hint is None else Hint(kind=hint["kind"], advice=hint["advice"]),
+        pages_exclusive=s.get("pages_exclusive", 0),
     )

@@ -18,7 +18,7 @@ def _symbol_label(s: Symbol) -> str:
 
 
 # The hint goes under the symbol column, wrapped: advice is one or two sentences long.
-_HINT_INDENT = " " * 47
+_HINT_INDENT = " " * 53
 _HINT_WIDTH = 120
 
 
@@ -81,13 +81,16 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     table = lib.symbol_table or "no symbol table"
     if lib.symbols_from:
         table += f" of {lib.symbols_from}"
-    add(f"  Symbols in writable data, by cost ({table}):")
+    add(f"  Symbols in writable data, by pages freed if fixed ({table}):")
     if not shown:
         add("    none")
     else:
-        add(f"    {'pages':>5} {'relocs':>7} {'bytes':>10}  {'section':<16} symbol")
+        # "freed": the pages no other symbol relocates, what fixing this one alone saves;
+        # "pages": all it touches (shared pages make that column sum to more than the total).
+        add(f"    {'freed':>5} {'pages':>5} {'relocs':>7} {'bytes':>10}  {'section':<16} symbol")
         for s in shown:
-            add(f"    {s.pages:>5} {s.relocations:>7} {s.size:>10}  {s.section:<16} "
+            add(f"    {s.pages_exclusive:>5} {s.pages:>5} {s.relocations:>7} {s.size:>10}  "
+                f"{s.section:<16} "
                 f"{_symbol_label(s)}")
             if s.hint is not None:
                 add(_hint_lines(s))
