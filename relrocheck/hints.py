@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relrocheck.model import Hint, Library, Symbol
-from relrocheck.render.units import plural
+from relrocheck.words import plural
 
 HINT_KINDS: Mapping[str, str] = {
     "string_pointer_table":
@@ -80,6 +80,14 @@ HINT_KINDS: Mapping[str, str] = {
         "costs memory only once the program writes it. If it is never modified, const "
         "moves it to .rodata.",
 }
+
+# Kinds whose fix removes the symbol's relocations (not only their symbol lookups): what the
+# fix plan may count as freeing pages. -Bsymbolic, hidden visibility and the GOT fixes leave
+# RELATIVE words that are still written at load.
+REMOVING_KINDS: frozenset[str] = frozenset({
+    "string_pointer_table", "writable_pointer_array", "pointer_table", "cxx_vtable",
+    "cxx_typeinfo",
+})
 
 # Thresholds, as fractions of a symbol's bytes or relocations.
 _DENSE = 0.9  # relocated words cover at least 90% of the bytes: a table of pointers

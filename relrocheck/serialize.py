@@ -26,6 +26,29 @@ def symbol_to_dict(s: Symbol) -> dict[str, Any]:
     return d
 
 
+def plan_to_dict(lib: Library) -> dict[str, Any]:
+    """The fix plan and the flag what-ifs of a library (relrocheck.plan)."""
+    from relrocheck.plan import fix_plan, what_ifs
+
+    plan = fix_plan(lib)
+    return {
+        "fix_plan": {
+            "steps": [{"symbol": step.symbol, "label": step.label, "hint_kind": step.hint_kind,
+                       "pages_freed": step.pages_freed, "total_freed": step.total_freed}
+                      for step in plan.steps],
+            "freed_pages": plan.freed_pages,
+            "freed_bytes": plan.freed_pages * plan.page_size,
+            "relocated_pages": plan.relocated_pages,
+            "summary": plan.summary(),
+        },
+        "what_ifs": [{"flag": w.flag, "bound": w.bound, "plt_removed": w.plt_removed,
+                      "relocations_removed_at_least": w.relocations_removed_at_least,
+                      "table_shrink_bytes": w.table_shrink_bytes, "pages_stay": w.pages_stay,
+                      "advice": w.advice}
+                     for w in what_ifs(lib)],
+    }
+
+
 def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
     symbols = lib.symbols if top is None else lib.symbols[:top]
     return {
@@ -86,6 +109,7 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
         "has_debug_info": lib.has_debug_info,
         "own_export_relocations": {cls: dict(types)
                                    for cls, types in lib.own_export_relocations.items()},
+        **plan_to_dict(lib),
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
     }

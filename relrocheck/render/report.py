@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 
 from relrocheck.model import Library, Symbol
 from relrocheck.render.units import counts, human_bytes, kib, plural
@@ -96,7 +97,31 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
                 add(_hint_lines(s))
         if len(symbols) > len(shown):
             add(f"    ... {len(symbols) - len(shown)} more (--top N shows more, --top 0 all)")
+    _plan_lines(lib, add)
     return "\n".join(out) + "\n"
+
+
+def _plan_lines(lib: Library, add: Callable[[str], None]) -> None:
+    from relrocheck.plan import fix_plan, what_ifs
+
+    plan = fix_plan(lib)
+    if plan.relocated_pages:
+        add("")
+        add("  Fix first (pages freed when these symbols lose their relocations):")
+        for n, step in enumerate(plan.steps, 1):
+            add(f"    {n:>2}. {step.label}  ({step.hint_kind}): frees {step.pages_freed}, "
+                f"total {step.total_freed}")
+        add(textwrap.fill(plan.summary(), width=_HINT_WIDTH, initial_indent="    ",
+                          subsequent_indent="      ", break_on_hyphens=False,
+                          break_long_words=False))
+    flags = what_ifs(lib)
+    if flags:
+        add("")
+        add("  What the linker flags would change (counted from this file):")
+        for w in flags:
+            add(textwrap.fill(f"{w.flag}: {w.advice}", width=_HINT_WIDTH, initial_indent="    ",
+                              subsequent_indent="      ", break_on_hyphens=False,
+                              break_long_words=False))
 
 
 def render_report(libraries: list[Library], top: int | None = DEFAULT_TOP) -> str:
