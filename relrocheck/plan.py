@@ -16,6 +16,7 @@ RELATIVE entries of .rela.dyn into a bitmap: the table shrinks, the pages writte
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from relrocheck.hints import REMOVING_KINDS
@@ -32,11 +33,12 @@ _FUNCTION_TYPES = ("FUNC", "GNU_IFUNC")
 
 @dataclass(frozen=True)
 class PlanStep:
-    symbol: str  # raw name, or the bucket name
+    symbol: str  # raw name, or the name pattern of look-alikes
     label: str  # what a person reads: the demangled name when there is one
     hint_kind: str
     pages_freed: int  # pages this step completes (every word on them is then fixed)
     total_freed: int  # running total, this step included
+    members: tuple[str, ...] = ()  # the symbols this step fixes (several for look-alikes)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,10 @@ class FixPlan:
                     "each also holds words no hint here removes (GOT entries, init arrays, "
                     "records of pointers to objects or functions)")
         freed = self.freed_pages
-        return (f"fixing {'this' if len(self.steps) == 1 else 'these'} "
-                f"{plural(len(self.steps), 'symbol')} frees {freed} of "
+        symbols = sum(max(1, len(step.members)) for step in self.steps)
+        what = plural(len(self.steps), "symbol") if symbols == len(self.steps) else \
+            f"{plural(len(self.steps), 'fix', 'fixes')} ({symbols} symbols)"
+        return (f"fixing {'this' if len(self.steps) == 1 else 'these'} {what} frees {freed} of "
                 f"{plural(self.relocated_pages, 'relocated page')} = "
                 f"{human_bytes(freed * self.page_size)} per process")
 
@@ -75,38 +79,52 @@ def fix_plan(lib: Library, steps: int = DEFAULT_STEPS) -> FixPlan:
     blocked = set(lib.pages.zero_filled_addresses)
     # Relocated pages no symbol or bucket accounts for (words outside every section).
     blocked.update(set(lib.pages.relocated_addresses).difference(remaining))
+    from relrocheck.group import Group, page_owners, similar
+
     candidates = [s for s in lib.symbols
                   if s.hint is not None and s.hint.kind in REMOVING_KINDS and s.page_addresses]
     candidates.sort(key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, s.name))
-    pool = candidates[:_CANDIDATES]
-    fixable: dict[int, int] = {}  # page -> owners in the pool
-    for s in pool:
-        for page in s.page_addresses:
-            fixable[page] = fixable.get(page, 0) + 1
+    # Look-alikes (thirty generated descriptors) are one fix, one step: one change to the
+    # generator or the pattern fixes them all.
+    units: list[tuple[str, str, str, Counter[int], tuple[str, ...]]] = []
+    for row in similar(candidates[:_CANDIDATES], page_owners(lib)):
+        if isinstance(row, Group):
+            pages: Counter[int] = Counter()
+            for m in row.members:
+                pages.update(m.page_addresses)
+            units.append((row.label, f"{row.count} x {row.label}", row.hint_kind or "", pages,
+                          tuple(m.name for m in row.members)))
+        else:
+            units.append((row.name, _label(row), row.hint.kind if row.hint else "",
+                          Counter(row.page_addresses), (row.name,)))
+    fixable: dict[int, int] = {}  # page -> owners among the units
+    for unit in units:
+        for page, n in unit[3].items():
+            fixable[page] = fixable.get(page, 0) + n
     chosen: list[PlanStep] = []
     total = 0
-    while pool and len(chosen) < steps:
+    while units and len(chosen) < steps:
         best, best_score, best_freed = -1, 0.0, 0
-        for i, s in enumerate(pool):
+        for i, unit in enumerate(units):
             score, freed = 0.0, 0
-            for page in s.page_addresses:
+            for page, n in unit[3].items():
                 left = remaining[page]
-                # A page only the pool's symbols relocate can be freed; share its value among
+                # A page only the units' symbols relocate can be freed; share its value among
                 # the owners still to fix, so a step towards a shared page counts a little.
                 if page not in blocked and fixable[page] == left:
-                    score += 1.0 / left
-                    freed += left == 1
+                    score += n / left
+                    freed += left == n
             if (freed, score) > (best_freed, best_score):
                 best, best_score, best_freed = i, score, freed
         if best < 0:
             break
-        s = pool.pop(best)
-        for page in s.page_addresses:
-            remaining[page] -= 1
-            fixable[page] -= 1
+        name, label, kind, pages, members = units.pop(best)
+        for page, n in pages.items():
+            remaining[page] -= n
+            fixable[page] -= n
         total += best_freed
-        chosen.append(PlanStep(symbol=s.name, label=_label(s), hint_kind=s.hint.kind
-                               if s.hint else "", pages_freed=best_freed, total_freed=total))
+        chosen.append(PlanStep(symbol=name, label=label, hint_kind=kind, pages_freed=best_freed,
+                               total_freed=total, members=members))
     # A plan ends with a step that frees something.
     while chosen and chosen[-1].pages_freed == 0:
         chosen.pop()

@@ -34,7 +34,8 @@ def plan_to_dict(lib: Library) -> dict[str, Any]:
     return {
         "fix_plan": {
             "steps": [{"symbol": step.symbol, "label": step.label, "hint_kind": step.hint_kind,
-                       "pages_freed": step.pages_freed, "total_freed": step.total_freed}
+                       "pages_freed": step.pages_freed, "total_freed": step.total_freed,
+                       "members": list(step.members)}
                       for step in plan.steps],
             "freed_pages": plan.freed_pages,
             "freed_bytes": plan.freed_pages * plan.page_size,
@@ -49,8 +50,19 @@ def plan_to_dict(lib: Library) -> dict[str, Any]:
     }
 
 
-def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
+def groups_to_list(lib: Library, group_by: str) -> list[dict[str, Any]]:
+    from relrocheck.group import group_by as grouped
+
+    return [{"label": g.label, "hint_kind": g.hint_kind, "count": g.count,
+             "relocations": g.relocations, "size": g.size, "pages": g.pages,
+             "pages_exclusive": g.pages_exclusive, "members": [m.name for m in g.members]}
+            for g in grouped(lib, group_by)]
+
+
+def library_to_dict(lib: Library, top: int | None = None, group_by: str | None = None
+                    ) -> dict[str, Any]:
     symbols = lib.symbols if top is None else lib.symbols[:top]
+    extra = {"group_by": group_by, "groups": groups_to_list(lib, group_by)} if group_by else {}
     return {
         "path": lib.path,
         "name": lib.name,
@@ -110,6 +122,7 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
         "own_export_relocations": {cls: dict(types)
                                    for cls, types in lib.own_export_relocations.items()},
         **plan_to_dict(lib),
+        **extra,
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
     }
@@ -126,7 +139,8 @@ def report_document(libraries: list[Library], errors: list[tuple[str, str]],
 
 
 def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
-                       top: int | None = None, batch: int = 2000) -> Iterator[str]:
+                       top: int | None = None, batch: int = 2000,
+                       group_by: str | None = None) -> Iterator[str]:
     """The compact JSON text of `report_document`, in pieces.
 
     A large library's symbols are encoded a batch at a time, so the whole document never
@@ -139,7 +153,7 @@ def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
     yield head[:-len('],"errors":[]}')]
     for n, lib in enumerate(libraries):
         # "symbols" is the entry's last key: its empty list is opened and then filled.
-        entry = dumps(library_to_dict(lib, top=0))
+        entry = dumps(library_to_dict(lib, top=0, group_by=group_by))
         assert entry.endswith('"symbols":[]}')
         symbols = lib.symbols if top is None else lib.symbols[:top]
         yield ("," if n else "") + entry[:-2]

@@ -6,8 +6,6 @@ libraries built here, or from relinking the library with the flag and counting a
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter
 from pathlib import Path
 
 import oracle
@@ -30,40 +28,8 @@ def libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _owner_pages(path: Path) -> dict[str, set[int]]:
-    """Owner -> pages its relocation targets touch, from readelf and nm alone.
-
-    An owner is the nm symbol whose [address, address + size) holds the target (in a
-    writable section), else the section's remainder "<unattributed in SECTION>", else
-    "<none>" for an address in no section.
-    """
-    sections = oracle.sections(path)
-    writable = {name for name, info in sections.items() if "W" in info["flags"]}
-    spans = sorted((info["address"], info["address"] + info["size"], name)
-                   for name, info in sections.items()
-                   if info["address"] and info["size"] and "A" in info["flags"]
-                   and not ("T" in info["flags"] and info["type"] == "NOBITS"))
-    symbols = sorted((s["address"], s["address"] + s["size"], s["name"])
-                     for s in oracle.symbols(path)
-                     if s["size"] and s["section"] in writable and s["type"] != "TLS")
-    starts = [start for start, _end, _name in symbols]
-    section_starts = [start for start, _end, _name in spans]
-    pages: dict[str, set[int]] = {}
-    for r in oracle.relocations(path):
-        i = bisect.bisect_right(starts, r.offset) - 1
-        if i >= 0 and symbols[i][0] <= r.offset < symbols[i][1]:
-            owner = symbols[i][2]
-        else:
-            j = bisect.bisect_right(section_starts, r.offset) - 1
-            inside = j >= 0 and spans[j][0] <= r.offset < spans[j][1]
-            owner = f"<unattributed in {spans[j][2]}>" if inside else "<none>"
-        pages.setdefault(owner, set()).add(r.offset // PAGE)
-    return pages
-
-
-def _exclusive(pages: dict[str, set[int]]) -> dict[str, int]:
-    owners = Counter(page for touched in pages.values() for page in touched)
-    return {name: sum(1 for p in touched if owners[p] == 1) for name, touched in pages.items()}
+_owner_pages = oracle.owner_pages
+_exclusive = oracle.exclusive_pages
 
 
 @pytest.mark.parametrize("name", ["fix_plan", "pointer_tables", "hints"])

@@ -30,7 +30,9 @@ def _hint_lines(s: Symbol) -> str:
                          break_on_hyphens=False, break_long_words=False)
 
 
-def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
+def render_library(lib: Library, top: int | None = DEFAULT_TOP,
+                   group_by: str | None = None) -> str:
+    """The text report; `group_by` (file, directory, hint) lists groups instead of symbols."""
     out: list[str] = []
     add = out.append
     head = lib.name if lib.name == lib.path else f"{lib.name} ({lib.path})"
@@ -76,12 +78,31 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
         add(f"    by class: {counts(r.by_class)}")
         add(f"    by type:  {counts(r.by_type)}")
         add(f"    by table: {counts(r.by_table)}")
+    from relrocheck.group import Group, group_by as grouped, page_owners, similar
+
     symbols = [s for s in lib.symbols if s.relocations or s.size]
-    shown = symbols if top is None else symbols[:top]
-    add("")
+    owners = page_owners(lib)
     table = lib.symbol_table or "no symbol table"
     if lib.symbols_from:
         table += f" of {lib.symbols_from}"
+    add("")
+    if group_by is not None:
+        groups = grouped(lib, group_by)
+        shown_groups = groups if top is None else groups[:top]
+        add(f"  Symbols in writable data by {group_by}, by pages freed if fixed ({table}):")
+        add(f"    {'freed':>5} {'pages':>5} {'relocs':>7} {'bytes':>10} {'symbols':>8}  {group_by}")
+        for g in shown_groups:
+            add(f"    {g.pages_exclusive:>5} {g.pages:>5} {g.relocations:>7} {g.size:>10} "
+                f"{g.count:>8}  {g.label}")
+        if not shown_groups:
+            add("    none")
+        if len(groups) > len(shown_groups):
+            add(f"    ... {len(groups) - len(shown_groups)} more (--top N shows more, --top 0 all)")
+        _plan_lines(lib, add)
+        return "\n".join(out) + "\n"
+    # Look-alikes (one hint, one name pattern or source file) are one row.
+    rows = similar(symbols, owners)
+    shown = rows if top is None else rows[:top]
     add(f"  Symbols in writable data, by pages freed if fixed ({table}):")
     if not shown:
         add("    none")
@@ -89,14 +110,24 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
         # "freed": the pages no other symbol relocates, what fixing this one alone saves;
         # "pages": all it touches (shared pages make that column sum to more than the total).
         add(f"    {'freed':>5} {'pages':>5} {'relocs':>7} {'bytes':>10}  {'section':<16} symbol")
-        for s in shown:
+        for row in shown:
+            if isinstance(row, Group):
+                first = row.members[0]
+                each = row.each()
+                add(f"    {row.pages_exclusive:>5} {row.pages:>5} {row.relocations:>7} "
+                    f"{row.size:>10}  {first.section:<16} {row.count} x {row.label}"
+                    + (f": {each}" if each else ""))
+                if first.hint is not None:
+                    add(_hint_lines(first))
+                continue
+            s = row
             add(f"    {s.pages_exclusive:>5} {s.pages:>5} {s.relocations:>7} {s.size:>10}  "
                 f"{s.section:<16} "
                 f"{_symbol_label(s)}")
             if s.hint is not None:
                 add(_hint_lines(s))
-        if len(symbols) > len(shown):
-            add(f"    ... {len(symbols) - len(shown)} more (--top N shows more, --top 0 all)")
+        if len(rows) > len(shown):
+            add(f"    ... {len(rows) - len(shown)} more (--top N shows more, --top 0 all)")
     _plan_lines(lib, add)
     return "\n".join(out) + "\n"
 
@@ -124,5 +155,6 @@ def _plan_lines(lib: Library, add: Callable[[str], None]) -> None:
                               break_long_words=False))
 
 
-def render_report(libraries: list[Library], top: int | None = DEFAULT_TOP) -> str:
-    return "\n".join(render_library(lib, top) for lib in libraries)
+def render_report(libraries: list[Library], top: int | None = DEFAULT_TOP,
+                  group_by: str | None = None) -> str:
+    return "\n".join(render_library(lib, top, group_by) for lib in libraries)
