@@ -113,3 +113,24 @@ def test_group_by_rejects_an_unknown_key(events):
     proc = subprocess.run([sys.executable, "-m", "relrocheck", "report", "--group-by", "color",
                            str(events)], capture_output=True, text=True)
     assert proc.returncode == 2 and "--group-by" in proc.stderr
+
+
+@pytest.mark.parametrize("key", ["file", "hint"])
+def test_scan_group_by(events, tmp_path, key):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / events.name).write_bytes(events.read_bytes())
+    doc = json.loads(_run("scan", str(root), "--group-by", key, "--format", "json",
+                          "--jobs", "1"))
+    rows = doc["libraries"][0]["symbols"]
+    per_symbol = oracle.relocations_per_symbol(events)
+    descriptors = [s["name"] for s in _descriptors(events)]
+    if key == "file":
+        row = next(r for r in rows if r["name"].endswith("events.eo.c"))
+        assert row["members"] == 30
+    else:
+        row = next(r for r in rows if r["name"] == "string_pointer_table")
+        assert row["members"] == 30 and row["hint"] == "string_pointer_table"
+    assert row["relocations"] == sum(per_symbol[n] for n in descriptors)
+    text = _run("scan", str(root), "--group-by", key, "--jobs", "1")
+    assert "30 x " in text
