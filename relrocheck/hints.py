@@ -140,6 +140,7 @@ class LibraryFacts:
     # symbols in .symtab (lld keeps STV_HIDDEN on the symbols it localizes; GNU ld does not).
     hides_symbols: bool = False
     sources: Mapping[int, str] = field(default_factory=dict)  # address -> "file:line"
+    initializers: Mapping[str, int] = field(default_factory=dict)  # unit -> initializer bytes
 
     @classmethod
     def of(cls, lib: Library, sources: Mapping[int, str] | None = None) -> LibraryFacts:
@@ -151,7 +152,8 @@ class LibraryFacts:
                    hides_symbols=any(s.visibility == "HIDDEN" and not _is_toolchain(s.name)
                                      for s in lib.symbols),
                    sources=sources if sources is not None else
-                   {s.address: s.source for s in lib.symbols if s.source})
+                   {s.address: s.source for s in lib.symbols if s.source},
+                   initializers=lib.initializers)
 
 
 def classify(s: Symbol, facts: LibraryFacts) -> Hint | None:
@@ -306,9 +308,20 @@ def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
             what = ("static initializers (one per translation unit with global objects that "
                     "have constructors, plus __attribute__((constructor)) functions; usually "
                     "one is the C runtime's)")
+        units = ""
+        if facts.initializers and not s.section.startswith(".fini"):
+            # The entry count misses a new global in a unit that already had one: its
+            # initializer only grows. Name the units, the largest first.
+            ranked = sorted(facts.initializers.items(), key=lambda kv: (-kv[1], kv[0]))
+            listed = ", ".join(f"{unit} {size} B" for unit, size in ranked[:5])
+            more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
+            units = (f" Initializer code per translation unit (_GLOBAL__sub_I_*): {listed}"
+                     f"{more}; a new global with a constructor in one of them grows its "
+                     "code, not the number of entries.")
         return _hint("init_array",
                      f"{n} {what}: each entry is a relocation and runs code at load. constexpr "
-                     "constructors, or function-local statics built on first use, remove them.")
+                     "constructors, or function-local statics built on first use, remove them."
+                     f"{units}")
     if kind in ("data", "relro", "tls"):
         if facts.symbol_table == ".symtab":
             if n < 2:

@@ -62,6 +62,7 @@ _AMBIGUOUS = 0xFF
 _SYMBOL_TYPES = tuple(E.STT_NAMES.get(t, str(t)) for t in range(16))
 _BINDINGS = tuple(E.STB_NAMES.get(b, str(b)) for b in range(16))
 _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
+_INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
                       for b in _BINDINGS)
 
@@ -270,7 +271,42 @@ class _Measurement:
             has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
             own_export_relocations={cls: dict(sorted(types.items()))
                                     for cls, types in sorted(self.own_exports.items())},
+            initializers=self._initializers(symtab),
         )
+
+    def _initializers(self, symtab: SectionHeader | None) -> dict[str, int]:
+        """Code bytes of each translation unit's static initializer, by unit name.
+
+        GCC and clang name a unit's initializer `_GLOBAL__sub_I_<file>` (its cold part
+        `.cold`): a new global with a constructor in a unit that already had one adds no
+        .init_array entry, only code here. Found by searching the string table for the
+        prefix, so the cost grows with the initializers, not with the symbol table.
+        """
+        if symtab is None or symtab.sh_type != E.SHT_SYMTAB:
+            return {}
+        source = self.symbols
+        strtab, *_ = source.symbol_columns(symtab, ())
+        names = source.section_bytes(strtab)
+        starts = []
+        position = names.find(_INITIALIZER_PREFIX)
+        while position >= 0:
+            starts.append(position)
+            position = names.find(_INITIALIZER_PREFIX, position + 1)
+        if not starts:
+            return {}
+        wanted = set(starts)
+        columns = source.symbol_columns(symtab, ("st_name", "st_size", "st_info"))
+        out: dict[str, int] = {}
+        for index in compress(range(len(columns.st_name)),
+                              map(wanted.__contains__, columns.st_name)):
+            if columns.st_info[index] & 0xF != 2:  # STT_FUNC
+                continue
+            offset = columns.st_name[index]
+            end = names.find(b"\0", offset)
+            name = names[offset + len(_INITIALIZER_PREFIX):end if end >= 0 else len(names)]
+            unit = name.decode("utf-8", "replace").removesuffix(".cold")
+            out[unit] = out.get(unit, 0) + columns.st_size[index]
+        return dict(sorted(out.items()))
 
     # -- relocations ---------------------------------------------------------------------
 

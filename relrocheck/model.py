@@ -180,6 +180,10 @@ class Library:
     # Symbolic and PLT relocations against this library's own exports, by relocation class and
     # the symbol's type (FUNC, OBJECT, IFUNC...): what -Bsymbolic(-functions) would bind.
     own_export_relocations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # Per translation unit (the name in its `_GLOBAL__sub_I_<unit>` symbol, from .symtab):
+    # bytes of code its static initializer runs at load. One more global with a constructor
+    # in a unit that had one grows this, not the number of .init_array entries.
+    initializers: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -121,6 +121,7 @@ def library_to_dict(lib: Library, top: int | None = None, group_by: str | None =
         "has_debug_info": lib.has_debug_info,
         "own_export_relocations": {cls: dict(types)
                                    for cls, types in lib.own_export_relocations.items()},
+        "initializers": dict(lib.initializers),
         **plan_to_dict(lib),
         **extra,
         "symbols_total": len(lib.symbols),
@@ -207,6 +208,7 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
             symbols_from=d.get("symbols_from"),
             has_debug_info=d.get("has_debug_info", False),
             own_export_relocations=d.get("own_export_relocations", {}),
+            initializers=d.get("initializers", {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RelrocheckError(f"not a relrocheck JSON report (bad or missing field: {exc})"
