@@ -333,7 +333,18 @@ def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
                    "so only exported symbols have names; install its debug symbols (found "
                    "by build-id under /usr/lib/debug, or given with --debug-file) or measure "
                    "an unstripped build to attribute them")
-        return _hint("unattributed", f"{plural(n, 'relocated word')} in {s.section}: {why}.")
+        extra = ""
+        if s.clusters:
+            largest = s.clusters[0]
+            extra += (f" They form about {plural(len(s.clusters), 'probable object')}; the "
+                      f"largest, {largest.words} words at 0x{largest.address:x}: "
+                      f"{largest.label}.")
+        own = s.targets.get("own_export", 0)
+        if own:
+            extra += (f" {own} of {n} are symbolic against this library's own exports "
+                      "(-Wl,-Bsymbolic-functions / -Bsymbolic would make them RELATIVE).")
+        return _hint("unattributed",
+                     f"{plural(n, 'relocated word')} in {s.section}: {why}.{extra}")
     return None
 
 

@@ -161,6 +161,9 @@ class _Measurement:
         tables, by_type, by_table = self._read_relocations()
         owners, bounds, owner_of_bound = self._partition()
         owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
+        symtab = self._symbol_table()
+        clusters = ({} if symtab is not None and symtab.sh_type == E.SHT_SYMTAB else
+                    self._bucket_clusters(tables, owners, bounds, owner_of_bound))
 
         section_relocs: Counter[str] = Counter()
         symbols = []
@@ -198,6 +201,7 @@ class _Measurement:
                 "hint": None,
                 "pages_exclusive": exclusive,
                 "page_addresses": tuple(p << shift for p in page_numbers),
+                "clusters": clusters.get(index, ()),
             }))
         outside = owner_stats.get(-1)
         if outside:
@@ -227,7 +231,6 @@ class _Measurement:
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))
-        symtab = self._symbol_table()
         interp = any(p.p_type == E.PT_INTERP for p in elf.segments)
         return Library(
             path=elf.path,
@@ -273,6 +276,42 @@ class _Measurement:
                                     for cls, types in sorted(self.own_exports.items())},
             initializers=self._initializers(symtab),
         )
+
+    def _bucket_clusters(self, tables: dict[str, _Table], owners: list[_Owner],
+                         bounds: list[int], owner_of: list[int]) -> dict[int, tuple]:
+        """Probable objects in each data/relro bucket of a stripped library (cluster.py).
+
+        The bucket's words are gathered from every class table by bisecting its intervals,
+        merged by address as offset*8+kind keys (as `_merge` does), then cut into runs.
+        """
+        from relrocheck.cluster import find_clusters
+
+        ranges: dict[int, list[tuple[int, int]]] = {}
+        ends = bounds[1:] + [1 << 64]
+        for start, end, index in zip(bounds, ends, owner_of):
+            if index >= 0 and owners[index].unattributed and \
+                    _section_kind(owners[index].section,
+                                  self._in_relro(owners[index].section)) in ("data", "relro"):
+                ranges.setdefault(index, []).append((start, end))
+        out: dict[int, tuple] = {}
+        for index, spans in ranges.items():
+            keys: list[int] = []
+            for table in tables.values():
+                offsets, kinds = table.offsets, table.kinds
+                for start, end in spans:
+                    lo, hi = bisect_left(offsets, start), bisect_left(offsets, end)
+                    if lo < hi:
+                        keys.extend(map(operator.add, map(operator.mul, offsets[lo:hi],
+                                                          repeat(8)), kinds[lo:hi]))
+            if len(keys) < 2:
+                continue
+            keys.sort()
+            found = find_clusters(list(map(operator.rshift, keys, repeat(3))),
+                                  bytes(map(operator.and_, keys, repeat(7))),
+                                  self.elf.word_size)
+            if found:
+                out[index] = tuple(sorted(found, key=lambda c: (-c.words, c.address)))
+        return out
 
     def _initializers(self, symtab: SectionHeader | None) -> dict[str, int]:
         """Code bytes of each translation unit's static initializer, by unit name.

@@ -116,6 +116,19 @@ class Hint:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """A probable object among the unattributed words of a stripped library: a run of
+    relocated words no more than a few words apart (relrocheck.cluster)."""
+
+    address: int  # the first relocated word
+    size: int  # from the first relocated word to the end of the last
+    words: int  # relocated words in it
+    stride: int  # bytes between records (the repeating gap pattern), word size for a table
+    targets: Mapping[str, int]  # TARGET_KINDS -> count
+    label: str  # what it probably is, from what its words point to
+
+
+@dataclass(frozen=True)
 class Symbol:
     """A symbol in writable data, or the unattributed remainder of one section."""
 
@@ -141,6 +154,8 @@ class Symbol:
     pages_exclusive: int = 0
     # The page-aligned addresses its relocation targets touch (for the fix plan; not in JSON).
     page_addresses: Tuple[int, ...] = field(default=(), repr=False, compare=False)
+    # For the unattributed bucket of a stripped library: its probable objects, largest first.
+    clusters: Tuple[Cluster, ...] = ()
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` is this symbol's raw name, an alias, or its demangled name."""

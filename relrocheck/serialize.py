@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError
-from relrocheck.model import Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
+from relrocheck.model import Cluster, Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
 
 REPORT_FORMAT_VERSION = 1
 
@@ -21,6 +21,10 @@ def symbol_to_dict(s: Symbol) -> dict[str, Any]:
     # symbols): tuples serialize as JSON arrays, only the hint needs converting.
     d = dict(vars(s))
     del d["page_addresses"]  # the library's relocated_addresses list the pages once
+    if s.clusters:
+        d["clusters"] = [dict(vars(c)) for c in s.clusters]
+    else:
+        d["clusters"] = []
     if s.hint is not None:
         d["hint"] = {"kind": s.hint.kind, "advice": s.hint.advice}
     return d
@@ -226,4 +230,5 @@ def _symbol_from_dict(s: Mapping[str, Any]) -> Symbol:
         source=s.get("source"),
         hint=None if hint is None else Hint(kind=hint["kind"], advice=hint["advice"]),
         pages_exclusive=s.get("pages_exclusive", 0),
+        clusters=tuple(Cluster(**c) for c in s.get("clusters", ())),
     )

@@ -21,6 +21,7 @@ def _symbol_label(s: Symbol) -> str:
 # The hint goes under the symbol column, wrapped: advice is one or two sentences long.
 _HINT_INDENT = " " * 53
 _HINT_WIDTH = 120
+_CLUSTERS_SHOWN = 5
 
 
 def _hint_lines(s: Symbol) -> str:
@@ -126,6 +127,14 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
                 f"{_symbol_label(s)}")
             if s.hint is not None:
                 add(_hint_lines(s))
+            for c in s.clusters[:_CLUSTERS_SHOWN]:
+                add(f"{_HINT_INDENT}probable object at 0x{c.address:x}, {c.size} B, "
+                    f"{c.words} words, stride {c.stride}: {c.label}"
+                    + (f" ({c.targets['own_export']} of {c.words} symbolic to own exports)"
+                       if c.targets.get("own_export") else ""))
+            if len(s.clusters) > _CLUSTERS_SHOWN:
+                add(f"{_HINT_INDENT}... {len(s.clusters) - _CLUSTERS_SHOWN} more probable "
+                    "objects (JSON: clusters)")
         if len(rows) > len(shown):
             add(f"    ... {len(rows) - len(shown)} more (--top N shows more, --top 0 all)")
     _plan_lines(lib, add)
