@@ -17,7 +17,8 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Sequence
-from itertools import compress, repeat
+from bisect import bisect_left, bisect_right
+from itertools import chain, compress, repeat
 
 from relrocheck.model import TARGET_KINDS, Cluster
 
@@ -27,23 +28,47 @@ MAX_CLUSTERS = 64  # per bucket: the largest ones; a report shows the first few 
 _MAX_PERIOD = 4  # record patterns up to 4 gaps long (e.g. {name, number, number, fn})
 
 
-def find_clusters(offsets: Sequence[int], kinds: bytes, word: int) -> tuple[Cluster, ...]:
-    """Runs of relocated words in sorted `offsets` (with their target kind codes)."""
+def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
+                  ) -> tuple[Cluster, ...]:
+    """Runs of relocated words among `parts`: sorted offsets with their target kind codes,
+    one part per relocation table (relative, symbolic...)."""
+    parts = [(offsets, kinds) for offsets, kinds in parts if len(offsets)]
+    if not parts:
+        return ()
+    # One sorted column of addresses (timsort merges the sorted parts); the kinds are counted
+    # per run in each part, so no key per word is needed.
+    offsets: Sequence[int] = (parts[0][0] if len(parts) == 1 else
+                              sorted(chain.from_iterable(o for o, _ in parts)))
     n = len(offsets)
     if n < 2:
         return ()
     gaps = list(map(operator.sub, offsets[1:], offsets[:-1]))
     limit = GAP_WORDS * word
-    cuts = [i + 1 for i in compress(range(n - 1), map(operator.gt, gaps, repeat(limit)))]
+    cuts = list(compress(range(1, n), map(operator.gt, gaps, repeat(limit))))
     starts = [0, *cuts]
     ends = [*cuts, n]
-    runs = sorted(zip(starts, ends), key=lambda r: (-(r[1] - r[0]), r[0]))[:MAX_CLUSTERS]
+    # The largest runs (by words), in address order.
+    sizes = list(map(operator.sub, ends, starts))
+    if len(sizes) > MAX_CLUSTERS:
+        floor = sorted(sizes, reverse=True)[MAX_CLUSTERS - 1]
+        keep = list(compress(range(len(sizes)), map(operator.ge, sizes, repeat(floor))))
+        runs = [(starts[i], ends[i]) for i in keep[:MAX_CLUSTERS * 4]]
+        runs = sorted(runs, key=lambda r: r[0] - r[1])[:MAX_CLUSTERS]
+    else:
+        runs = list(zip(starts, ends))
     out = []
     for lo, hi in sorted(runs):
         if hi - lo < 2:
             continue
-        targets = {TARGET_KINDS[code]: count for code in range(len(TARGET_KINDS))
-                   if (count := kinds.count(code, lo, hi))}
+        first, last = offsets[lo], offsets[hi - 1]
+        counts = [0] * len(TARGET_KINDS)
+        for part_offsets, kinds in parts:
+            a = bisect_left(part_offsets, first)
+            b = bisect_right(part_offsets, last)
+            if a < b:
+                for code in set(kinds[a:b]):
+                    counts[code] += kinds.count(code, a, b)
+        targets = {TARGET_KINDS[code]: count for code, count in enumerate(counts) if count}
         stride = _stride(gaps[lo:hi - 1])
         out.append(Cluster(address=offsets[lo], size=offsets[hi - 1] - offsets[lo] + word,
                            words=hi - lo, stride=stride, targets=targets,

@@ -295,20 +295,24 @@ class _Measurement:
                 ranges.setdefault(index, []).append((start, end))
         out: dict[int, tuple] = {}
         for index, spans in ranges.items():
-            keys: list[int] = []
+            # Per table, the bucket's words as slices (views of sorted columns, no copies of
+            # single words): a bucket is usually one interval, at most one per symbol.
+            parts = []
             for table in tables.values():
                 offsets, kinds = table.offsets, table.kinds
-                for start, end in spans:
-                    lo, hi = bisect_left(offsets, start), bisect_left(offsets, end)
-                    if lo < hi:
-                        keys.extend(map(operator.add, map(operator.mul, offsets[lo:hi],
-                                                          repeat(8)), kinds[lo:hi]))
-            if len(keys) < 2:
-                continue
-            keys.sort()
-            found = find_clusters(list(map(operator.rshift, keys, repeat(3))),
-                                  bytes(map(operator.and_, keys, repeat(7))),
-                                  self.elf.word_size)
+                slices = [(lo, hi) for lo, hi in
+                          ((bisect_left(offsets, start), bisect_left(offsets, end))
+                           for start, end in spans) if lo < hi]
+                if len(slices) == 1:
+                    lo, hi = slices[0]
+                    parts.append((offsets[lo:hi], kinds[lo:hi]))
+                elif slices:
+                    # The intervals ascend: their slices joined stay sorted.
+                    column = array("Q")
+                    for lo, hi in slices:
+                        column.extend(offsets[lo:hi])
+                    parts.append((column, b"".join(kinds[lo:hi] for lo, hi in slices)))
+            found = find_clusters(parts, self.elf.word_size)
             if found:
                 out[index] = tuple(sorted(found, key=lambda c: (-c.words, c.address)))
         return out
