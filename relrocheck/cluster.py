@@ -15,6 +15,7 @@ and each run's target kinds from bytes.count on a slice.
 from __future__ import annotations
 
 import operator
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from bisect import bisect_left, bisect_right
@@ -24,6 +25,7 @@ from relrocheck.model import TARGET_KINDS, Cluster
 
 # Two relocated words more than this many words apart belong to different objects.
 GAP_WORDS = 4
+MERGE_LIMIT = 1 << 16  # words; beyond, the largest table alone cuts the runs
 MAX_CLUSTERS = 64  # per bucket: the largest ones; a report shows the first few anyway
 _MAX_PERIOD = 4  # record patterns up to 4 gaps long (e.g. {name, number, number, fn})
 
@@ -36,13 +38,20 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
     if not parts:
         return ()
     # One sorted column of addresses (timsort merges the sorted parts); the kinds are counted
-    # per run in each part, so no key per word is needed.
-    offsets: Sequence[int] = (parts[0][0] if len(parts) == 1 else
-                              sorted(chain.from_iterable(o for o, _ in parts)))
+    # per run in each part, so no key per word is needed. A huge bucket (libLLVM's 340,000
+    # words) is cut by its largest part alone, the others counted in the runs they fall in:
+    # a merged list of Python ints would double the peak memory of the measurement.
+    total = sum(len(o) for o, _ in parts)
+    if len(parts) == 1:
+        offsets: Sequence[int] = parts[0][0]
+    elif total <= MERGE_LIMIT:
+        offsets = sorted(chain.from_iterable(o for o, _ in parts))
+    else:
+        offsets = max(parts, key=lambda p: len(p[0]))[0]
     n = len(offsets)
     if n < 2:
         return ()
-    gaps = list(map(operator.sub, offsets[1:], offsets[:-1]))
+    gaps = array("q", map(operator.sub, offsets[1:], offsets[:-1]))
     limit = GAP_WORDS * word
     cuts = list(compress(range(1, n), map(operator.gt, gaps, repeat(limit))))
     starts = [0, *cuts]

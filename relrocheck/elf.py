@@ -20,7 +20,7 @@ import struct
 import sys
 from array import array
 from itertools import repeat
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from relrocheck.errors import ElfError
 
@@ -308,6 +308,10 @@ class ElfFile:
         if section.sh_type == SHT_NOBITS:
             return b""
         return bytes(self._map[section.sh_offset:section.sh_offset + section.sh_size])
+
+    def byte_lookup(self) -> Callable[[int], int]:
+        """The file's byte at a file offset, as a C-level function for bulk lookups (map)."""
+        return self._map.__getitem__
 
     def read_at(self, offset: int, size: int) -> bytes:
         self._check_range(offset, size, "read")

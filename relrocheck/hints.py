@@ -8,9 +8,10 @@ fits gets no hint rather than a vague one.
 The kinds are a stable vocabulary: JSON reports, baselines and scans store them, and policies
 may refer to them. Add kinds; never rename or remove one. `HINT_KINDS` documents each.
 
-Reading the facts: a relocated word's target kind "rodata" means read-only data, which in a
-linked library is where string literals live (together with const tables without pointers),
-so a table whose words all point to "rodata" is, in practice, a table of strings.
+Reading the facts: a relocated word's target kind "rodata" means read-only data: string
+literals and const tables without pointers. `Symbol.string_targets` tells them apart (text at
+the target); a table pointing to read-only data that is not text gets the `pointer_table`
+advice, not the strings one.
 """
 
 from __future__ import annotations
@@ -229,7 +230,10 @@ def _classify_relocated(s: Symbol, n: int, kind: str, facts: LibraryFacts) -> Hi
         return mixed  # before the own-export rule: restructuring removes the cost, -Bsymbolic not
     if own * 2 >= n and s.by_class.get("symbolic", 0):
         return _own_export(s, own, facts)
-    if targets.get("rodata", 0) >= _MOSTLY * n:
+    rodata = targets.get("rodata", 0)
+    if rodata >= _MOSTLY * n:
+        if s.string_targets is not None and s.string_targets * 2 < rodata:
+            return _constants(s, rodata, kind)
         hint = _strings(s, kind, density, word)
         if hint is not None:
             return hint
@@ -363,7 +367,7 @@ def _writable_pointers(s: Symbol) -> Hint:
 
 
 def _what(targets: Mapping[str, int]) -> str:
-    parts = [label for kind, label in (("code", "functions"), ("rodata", "strings or constants"),
+    parts = [label for kind, label in (("code", "functions"), ("rodata", "read-only data"),
                                        ("relro", "objects"), ("data", "objects"),
                                        ("own_export", "exported symbols"),
                                        ("external", "other libraries' symbols"))
@@ -453,6 +457,17 @@ def _strings(s: Symbol, kind: str, density: float, word: int) -> Hint | None:
                      "members by offsets into one char array of all the strings, and the "
                      f"whole table becomes relocation-free .rodata.{also}")
     return None
+
+
+def _constants(s: Symbol, rodata: int, kind: str) -> Hint:
+    # Pointers into read-only data that is not text: numeric tables, other const objects.
+    also = (" Declaring it const would only move it to .data.rel.ro, still written at load."
+            if kind == "data" else "")
+    return _hint("pointer_table",
+                 f"{plural(rodata, 'pointer')} to read-only tables or constants (not strings), "
+                 "each written at load: refer to the tables by an index or an enum (a switch, "
+                 "or one array of them), or embed the small ones, and it becomes "
+                 f"relocation-free .rodata.{also}")
 
 
 def _sparse(s: Symbol, free: int, pointer_bytes: int, page_size: int) -> Hint:

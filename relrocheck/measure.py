@@ -63,6 +63,11 @@ _SYMBOL_TYPES = tuple(E.STT_NAMES.get(t, str(t)) for t in range(16))
 _BINDINGS = tuple(E.STB_NAMES.get(b, str(b)) for b in range(16))
 _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
 _INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
+# Byte classes for the string test, as translate() tables giving 1 or 0 per byte.
+_TEXT = set(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D} | set(range(0xC2, 0xF5))  # UTF-8 leads
+_IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
+_IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
+                        for b in range(256))
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
                       for b in _BINDINGS)
 
@@ -146,6 +151,10 @@ class _Measurement:
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, list[int]] = {}
         self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
+        # Relative table parts with words pointing into read-only data: (offsets, targets).
+        self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
+        self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
+        self._sorted_parts: dict[int, bool] = {}
 
     # -- top level -----------------------------------------------------------------------
 
@@ -202,6 +211,8 @@ class _Measurement:
                 "pages_exclusive": exclusive,
                 "page_addresses": tuple(p << shift for p in page_numbers),
                 "clusters": clusters.get(index, ()),
+                "string_targets": self._string_targets(address, size)
+                if targets.get("rodata") and not owner.unattributed else None,
             }))
         outside = owner_stats.get(-1)
         if outside:
@@ -371,8 +382,10 @@ class _Measurement:
                 offsets = E.decode_relr(elf.column(table, word, 0, word), word)
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
                 by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
-                parts.setdefault("relative", []).append(
-                    (offsets, classify(elf.stored_words(offsets))))
+                targets = elf.stored_words(offsets)
+                codes = classify(targets)
+                self._note_strings(offsets, targets, codes)
+                parts.setdefault("relative", []).append((offsets, codes))
                 continue
             has_addend = table.sh_type == E.SHT_RELA
             entsize = word * (3 if has_addend else 2)
@@ -414,7 +427,9 @@ class _Measurement:
         if cls == "relative":
             if addends is None:
                 addends = self.elf.stored_words(list(offsets))
-            return classify(addends)
+            codes = classify(addends)
+            self._note_strings(offsets, addends, codes)
+            return codes
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
         kinds = self._symbol_kinds(table)
         syms = list(map(operator.rshift, infos, repeat(type_shift)))
@@ -425,6 +440,67 @@ class _Measurement:
         if _OWN in codes:
             self._count_own_exports(cls, table, syms)
         return codes
+
+    def _note_strings(self, offsets: Sequence[int], targets: Sequence[int], codes: bytes
+                      ) -> None:
+        """Keep a relative table part's targets, for `_string_targets` (no copy: the
+        columns exist anyway; only symbols asking are looked at)."""
+        if _KIND["rodata"] in codes:
+            self.string_parts.append((offsets, targets))
+
+    def _rodata_range(self) -> tuple[int, int, int] | None:
+        """(start, end, file offset minus address) of the read-only data sections, when they
+        lie in one range of one segment's file image."""
+        # .rodata and its input-named variants (.rodata.str1.1, .rodata.cst16 with lld):
+        # where literals live.
+        ranges = [(s.sh_addr, s.sh_addr + s.sh_size, s.sh_offset - s.sh_addr)
+                  for s in self.laid_out if s.has_file_bytes and not s.is_writable
+                  and not s.sh_flags & E.SHF_EXECINSTR and s.name.startswith(".rodata")]
+        if not ranges or len({delta for _, _, delta in ranges}) != 1:
+            return None
+        start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        code = [s for s in self.laid_out if s.sh_flags & E.SHF_EXECINSTR
+                and start < s.sh_addr + s.sh_size and s.sh_addr < end]
+        return None if code else (start, end, ranges[0][2])
+
+    def _string_targets(self, address: int, size: int) -> int | None:
+        """How many of the relative words in [address, address + size) point to text.
+
+        A string literal begins with text and is preceded by a NUL (the previous literal's
+        end) or by text (the linker merged it into the tail of a longer literal); a numeric
+        table (zlib's static_ltree) begins with small binary values. Three bytes per target,
+        by C-level maps over this symbol's words only.
+        """
+        if self.rodata_range is False:
+            self.rodata_range = self._rodata_range()
+        span = self.rodata_range
+        if span is None:
+            return None
+        start, end, delta = span
+        last = self.elf.file_size - 1
+        at = self.elf.byte_lookup()
+        count = 0
+        for offsets, targets in self.string_parts:
+            lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
+            if lo >= hi:
+                continue
+            ordered = self._sorted_parts.get(id(offsets))
+            if ordered is None:
+                ordered = self._sorted_parts[id(offsets)] = _is_sorted(offsets)
+            if not ordered:
+                return None  # an unsorted table: bisect cannot find this symbol's words
+            chosen = [t for t in targets[lo:hi] if start <= t < end]
+            if not chosen:
+                continue
+            files = list(map(min, map(max, map(operator.add, chosen, repeat(delta)),
+                                      repeat(1)), repeat(last - 1)))
+            before = bytes(map(at, map(operator.sub, files, repeat(1)))).translate(
+                _IS_TEXT_OR_NUL)
+            first = bytes(map(at, files)).translate(_IS_TEXT)
+            second = bytes(map(at, map(operator.add, files, repeat(1)))).translate(
+                _IS_TEXT_OR_NUL)
+            count += bytes(map(operator.mul, map(operator.mul, before, first), second)).count(1)
+        return count
 
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
         """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):

@@ -156,6 +156,9 @@ class Symbol:
     page_addresses: Tuple[int, ...] = field(default=(), repr=False, compare=False)
     # For the unattributed bucket of a stripped library: its probable objects, largest first.
     clusters: Tuple[Cluster, ...] = ()
+    # Of its words pointing into read-only data, those that point to text (a NUL before the
+    # target, text at it): string literals, not numeric tables. None when not measured.
+    string_targets: Optional[int] = None
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` is this symbol's raw name, an alias, or its demangled name."""

@@ -231,4 +231,5 @@ def _symbol_from_dict(s: Mapping[str, Any]) -> Symbol:
         hint=None if hint is None else Hint(kind=hint["kind"], advice=hint["advice"]),
         pages_exclusive=s.get("pages_exclusive", 0),
         clusters=tuple(Cluster(**c) for c in s.get("clusters", ())),
+        string_targets=s.get("string_targets"),
     )

@@ -193,3 +193,42 @@ def test_exported_tables_say_the_fix_is_an_abi_change(advice_lib):
     assert "level_names" in exported and "configuration_table" not in exported
     assert "public ABI" in _symbol(lib, "level_names").hint.advice
     assert "public ABI" not in _symbol(lib, "configuration_table").hint.advice
+
+
+# -- strings told from other read-only data ---------------------------------------------------
+
+
+def _targets(path: Path, name: str) -> list[int]:
+    """Addends (RELA) of the relocations inside symbol `name`, from readelf -rW and nm."""
+    info = next(s for s in oracle.symbols(path) if s["name"] == name)
+    return [r.addend for r in oracle.relocations(path)
+            if info["address"] <= r.offset < info["address"] + info["size"]]
+
+
+def test_pointers_to_numeric_tables_are_not_called_strings(advice_lib):
+    if oracle.elf_header(advice_lib)["Class"] != "ELF64" or not _targets(advice_lib,
+                                                                       "static_l_desc")[0]:
+        pytest.skip("needs RELA addends")
+    objects = {s["address"]: s["name"] for s in oracle.symbols(advice_lib)
+               if s["section"] == ".rodata"}
+    lib = analyze(str(advice_lib))
+    for name in ("static_l_desc", "static_d_desc"):
+        targets = _targets(advice_lib, name)
+        # The independent facts: every target is the start of a named const table.
+        assert {objects.get(t) for t in targets} <= {"static_ltree", "extra_lbits",
+                                                     "extra_dbits"}, targets
+        s = _symbol(lib, name)
+        assert s.targets == {"rodata": 2} and s.string_targets == 0
+        assert s.hint.kind == "pointer_table" and "not strings" in s.hint.advice
+        assert "string" not in s.hint.advice.replace("not strings", "")
+    # A real string table: each target is NUL-terminated text right after a NUL.
+    rodata = oracle.sections(advice_lib)[".rodata"]
+    data = oracle.section_bytes(advice_lib, ".rodata")
+    targets = _targets(advice_lib, "level_names")
+    for t in targets:
+        at = t - rodata["address"]
+        end = data.index(b"\0", at)
+        assert data[at:end].decode("ascii").isprintable() and end > at
+    names = _symbol(lib, "level_names")
+    assert names.string_targets == len(targets) == 8
+    assert names.hint.kind == "string_pointer_table"
