@@ -54,16 +54,17 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
         if demangler is not None:
             # c++filt works on the other core while hints and sources are computed here.
             demangler.submit(s.name for s in lib.symbols if not s.unattributed)
-        by_index: Mapping[int, Hint] = {}
-        if hints:
-            from relrocheck.hints import classify_library
-
-            by_index = classify_library(lib)
         lines: Mapping[int, str] = {}
         if debug is not None:
             from relrocheck.dwarf import source_lines
 
             lines = source_lines(lib, debug)
+        by_index: Mapping[int, Hint] = {}
+        if hints:
+            from relrocheck.hints import classify_library
+
+            # Sources first: a hint says where generated code must be fixed.
+            by_index = classify_library(lib, lines)
         names = demangler.result() if demangler is not None else {}
     finally:
         if demangler is not None:

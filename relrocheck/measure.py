@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from itertools import compress, groupby, repeat
+from itertools import chain, compress, groupby, repeat
 from typing import Callable, Sequence
 
 from relrocheck import archtables, elf as E
@@ -62,6 +62,12 @@ _AMBIGUOUS = 0xFF
 _SYMBOL_TYPES = tuple(E.STT_NAMES.get(t, str(t)) for t in range(16))
 _BINDINGS = tuple(E.STB_NAMES.get(b, str(b)) for b in range(16))
 _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
+_INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
+# Byte classes for the string test, as translate() tables giving 1 or 0 per byte.
+_TEXT = set(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D} | set(range(0xC2, 0xF5))  # UTF-8 leads
+_IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
+_IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
+                        for b in range(256))
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
                       for b in _BINDINGS)
 
@@ -163,6 +169,11 @@ class _Measurement:
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, list[int]] = {}
+        self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
+        # Relative table parts with words pointing into read-only data: (offsets, targets).
+        self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
+        self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
+        self._sorted_parts: dict[int, bool] = {}
 
     # -- top level -----------------------------------------------------------------------
 
@@ -178,13 +189,18 @@ class _Measurement:
         tables, by_type, by_table, encodings, no_ops = self._read_relocations()
         owners, bounds, owner_of_bound = self._partition()
         owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
+        symtab = self._symbol_table()
+        clusters = ({} if symtab is not None and symtab.sh_type == E.SHT_SYMTAB else
+                    self._bucket_clusters(tables, owners, bounds, owner_of_bound))
 
         section_relocs: Counter[str] = Counter()
         symbols = []
         shift = self.page_shift
-        no_relocations: tuple[dict[str, int], dict[str, int], int] = ({}, {}, 0)
+        no_relocations: tuple[dict[str, int], dict[str, int], int, int, tuple[int, ...]] = (
+            {}, {}, 0, 0, ())
         for index, owner in enumerate(owners):
-            by_class, targets, touched = owner_stats.get(index, no_relocations)
+            by_class, targets, touched, exclusive, page_numbers = owner_stats.get(
+                index, no_relocations)
             count = sum(by_class.values())
             if count:
                 section_relocs[owner.section.name] += count
@@ -211,11 +227,19 @@ class _Measurement:
                 "demangled": None,
                 "source": None,
                 "hint": None,
+                "pages_exclusive": exclusive,
+                "page_addresses": tuple(p << shift for p in page_numbers),
+                "clusters": clusters.get(index, ()),
+                "string_targets": self._string_targets(address, size)
+                if targets.get("rodata") and not owner.unattributed else None,
             }))
         outside = owner_stats.get(-1)
         if outside:
             section_relocs["<none>"] += sum(outside[0].values())
-        symbols.sort(key=lambda s: (-s.pages, -s.relocations, -s.size, s.name))
+        # Pages freed if fixed first, touched pages as the tie-break: a small object straddling a
+        # page boundary must not outrank a table that alone owns its pages.
+        symbols.sort(key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, -s.size,
+                                    s.name))
 
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
@@ -241,7 +265,6 @@ class _Measurement:
         if self.stand_in_sections:
             init_entries = (tags.get(E.DT_INIT_ARRAYSZ, 0)
                             + tags.get(E.DT_PREINIT_ARRAYSZ, 0)) // elf.word_size
-        symtab = self._symbol_table()
         interp = any(p.p_type == E.PT_INTERP for p in elf.segments)
         return Library(
             path=elf.path,
@@ -286,7 +309,84 @@ class _Measurement:
             symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections),
             pages_by_size=pages_by_size,
+            own_export_relocations={cls: dict(sorted(types.items()))
+                                    for cls, types in sorted(self.own_exports.items())},
+            initializers=self._initializers(symtab),
         )
+
+    def _bucket_clusters(self, tables: dict[str, _Table], owners: list[_Owner],
+                         bounds: list[int], owner_of: list[int]) -> dict[int, tuple]:
+        """Probable objects in each data/relro bucket of a stripped library (cluster.py).
+
+        The bucket's words are gathered from every class table by bisecting its intervals,
+        merged by address as offset*8+kind keys (as `_merge` does), then cut into runs.
+        """
+        from relrocheck.cluster import find_clusters
+
+        ranges: dict[int, list[tuple[int, int]]] = {}
+        ends = bounds[1:] + [1 << 64]
+        for start, end, index in zip(bounds, ends, owner_of):
+            if index >= 0 and owners[index].unattributed and \
+                    _section_kind(owners[index].section,
+                                  self._in_relro(owners[index].section)) in ("data", "relro"):
+                ranges.setdefault(index, []).append((start, end))
+        out: dict[int, tuple] = {}
+        for index, spans in ranges.items():
+            # Per table, the bucket's words as slices (views of sorted columns, no copies of
+            # single words): a bucket is usually one interval, at most one per symbol.
+            parts = []
+            for table in tables.values():
+                offsets, kinds = table.offsets, table.kinds
+                slices = [(lo, hi) for lo, hi in
+                          ((bisect_left(offsets, start), bisect_left(offsets, end))
+                           for start, end in spans) if lo < hi]
+                if len(slices) == 1:
+                    lo, hi = slices[0]
+                    parts.append((offsets[lo:hi], kinds[lo:hi]))
+                elif slices:
+                    # The intervals ascend: their slices joined stay sorted.
+                    column = array("Q")
+                    for lo, hi in slices:
+                        column.extend(offsets[lo:hi])
+                    parts.append((column, b"".join(kinds[lo:hi] for lo, hi in slices)))
+            found = find_clusters(parts, self.elf.word_size)
+            if found:
+                out[index] = tuple(sorted(found, key=lambda c: (-c.words, c.address)))
+        return out
+
+    def _initializers(self, symtab: SectionHeader | None) -> dict[str, int]:
+        """Code bytes of each translation unit's static initializer, by unit name.
+
+        GCC and clang name a unit's initializer `_GLOBAL__sub_I_<file>` (its cold part
+        `.cold`): a new global with a constructor in a unit that already had one adds no
+        .init_array entry, only code here. Found by searching the string table for the
+        prefix, so the cost grows with the initializers, not with the symbol table.
+        """
+        if symtab is None or symtab.sh_type != E.SHT_SYMTAB:
+            return {}
+        source = self.symbols
+        strtab, *_ = source.symbol_columns(symtab, ())
+        names = source.section_bytes(strtab)
+        starts = []
+        position = names.find(_INITIALIZER_PREFIX)
+        while position >= 0:
+            starts.append(position)
+            position = names.find(_INITIALIZER_PREFIX, position + 1)
+        if not starts:
+            return {}
+        wanted = set(starts)
+        columns = source.symbol_columns(symtab, ("st_name", "st_size", "st_info"))
+        out: dict[str, int] = {}
+        for index in compress(range(len(columns.st_name)),
+                              map(wanted.__contains__, columns.st_name)):
+            if columns.st_info[index] & 0xF != 2:  # STT_FUNC
+                continue
+            offset = columns.st_name[index]
+            end = names.find(b"\0", offset)
+            name = names[offset + len(_INITIALIZER_PREFIX):end if end >= 0 else len(names)]
+            unit = name.decode("utf-8", "replace").removesuffix(".cold")
+            out[unit] = out.get(unit, 0) + columns.st_size[index]
+        return dict(sorted(out.items()))
 
     # -- relocations ---------------------------------------------------------------------
 
@@ -309,8 +409,10 @@ class _Measurement:
                 offsets = offsets_col
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
                 by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
-                parts.setdefault("relative", []).append(
-                    (offsets, classify(elf.stored_words(offsets))))
+                targets = elf.stored_words(offsets)
+                codes = classify(targets)
+                self._note_strings(offsets, targets, codes)
+                parts.setdefault("relative", []).append((offsets, codes))
                 continue
             if not len(infos):
                 by_table.setdefault(table.name, 0)
@@ -407,14 +509,93 @@ class _Measurement:
         if cls == "relative":
             if addends is None:
                 addends = self.elf.stored_words(list(offsets))
-            return classify(addends)
+            codes = classify(addends)
+            self._note_strings(offsets, addends, codes)
+            return codes
         # symbolic and plt: the target is a symbol of the table's linked symbol table.
         syms = list(map(operator.rshift, infos, repeat(type_shift)))
         kinds = self._symbol_kinds(table, max(syms) + 1 if syms else 0)
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
-        return bytes(map(kinds.__getitem__, syms))
+        codes = bytes(map(kinds.__getitem__, syms))
+        if _OWN in codes:
+            self._count_own_exports(cls, table, syms)
+        return codes
+
+    def _note_strings(self, offsets: Sequence[int], targets: Sequence[int], codes: bytes
+                      ) -> None:
+        """Keep a relative table part's targets, for `_string_targets` (no copy: the
+        columns exist anyway; only symbols asking are looked at)."""
+        if _KIND["rodata"] in codes:
+            self.string_parts.append((offsets, targets))
+
+    def _rodata_range(self) -> tuple[int, int, int] | None:
+        """(start, end, file offset minus address) of the read-only data sections, when they
+        lie in one range of one segment's file image."""
+        # .rodata and its input-named variants (.rodata.str1.1, .rodata.cst16 with lld):
+        # where literals live.
+        ranges = [(s.sh_addr, s.sh_addr + s.sh_size, s.sh_offset - s.sh_addr)
+                  for s in self.laid_out if s.has_file_bytes and not s.is_writable
+                  and not s.sh_flags & E.SHF_EXECINSTR and s.name.startswith(".rodata")]
+        if not ranges or len({delta for _, _, delta in ranges}) != 1:
+            return None
+        start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        code = [s for s in self.laid_out if s.sh_flags & E.SHF_EXECINSTR
+                and start < s.sh_addr + s.sh_size and s.sh_addr < end]
+        return None if code else (start, end, ranges[0][2])
+
+    def _string_targets(self, address: int, size: int) -> int | None:
+        """How many of the relative words in [address, address + size) point to text.
+
+        A string literal begins with text and is preceded by a NUL (the previous literal's
+        end) or by text (the linker merged it into the tail of a longer literal); a numeric
+        table (zlib's static_ltree) begins with small binary values. Three bytes per target,
+        by C-level maps over this symbol's words only.
+        """
+        if self.rodata_range is False:
+            self.rodata_range = self._rodata_range()
+        span = self.rodata_range
+        if span is None:
+            return None
+        start, end, delta = span
+        last = self.elf.file_size - 1
+        at = self.elf.byte_lookup()
+        count = 0
+        for offsets, targets in self.string_parts:
+            lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
+            if lo >= hi:
+                continue
+            ordered = self._sorted_parts.get(id(offsets))
+            if ordered is None:
+                ordered = self._sorted_parts[id(offsets)] = _is_sorted(offsets)
+            if not ordered:
+                return None  # an unsorted table: bisect cannot find this symbol's words
+            chosen = [t for t in targets[lo:hi] if start <= t < end]
+            if not chosen:
+                continue
+            files = list(map(min, map(max, map(operator.add, chosen, repeat(delta)),
+                                      repeat(1)), repeat(last - 1)))
+            before = bytes(map(at, map(operator.sub, files, repeat(1)))).translate(
+                _IS_TEXT_OR_NUL)
+            first = bytes(map(at, files)).translate(_IS_TEXT)
+            second = bytes(map(at, map(operator.add, files, repeat(1)))).translate(
+                _IS_TEXT_OR_NUL)
+            count += bytes(map(operator.mul, map(operator.mul, before, first), second)).count(1)
+        return count
+
+    def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
+        """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
+        what -Bsymbolic-functions (functions only) and -Bsymbolic (all) would bind."""
+        symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
+        columns = self.elf.symbol_columns(symtab, ("st_info", "st_shndx"))
+        info, shndx = columns.st_info, columns.st_shndx
+        per_type = self.own_exports.setdefault(cls, {})
+        # One step per distinct symbol, not per relocation.
+        for sym, count in Counter(syms).items():
+            if sym and shndx[sym] != E.SHN_UNDEF:
+                name = _SYMBOL_TYPES[info[sym] & 0xF]
+                per_type[name] = per_type.get(name, 0) + count
 
     def _symbol_kinds(self, table: SectionHeader, needed: int) -> list[int]:
         """Target kind of the first `needed` symbols in the table's linked symbol table (own
@@ -647,9 +828,11 @@ class _Measurement:
         return owners, bounds, owner_of
 
     def _attribute(self, tables: dict[str, _Table], bounds: list[int], owner_of: list[int]
-                   ) -> tuple[dict[int, tuple[dict[str, int], dict[str, int], int]], set[int]]:
-        """Per owner: relocations by class, by target kind, and distinct pages touched; and
-        the set of all relocated pages.
+                   ) -> tuple[dict[int, tuple[dict[str, int], dict[str, int], int, int,
+                                              tuple[int, ...]]], set[int]]:
+        """Per owner: relocations by class, by target kind, distinct pages touched, those of
+        them no other owner relocates, and the touched page numbers; and the set of all
+        relocated pages.
 
         Offsets are sorted per class. When a class has fewer relocations than there are
         interval bounds, each offset is bisected into the bounds; otherwise each bound is
@@ -706,13 +889,18 @@ class _Measurement:
                     touched.add(first)
                 else:
                     touched.update(_distinct_pages(offsets, lo, hi, shift))
+        # A page is freed by fixing one owner only if no other owner relocates a word on it:
+        # count each page's owners once (one step per owner and page, not per relocation).
+        owners_per_page = Counter(chain.from_iterable(t for _, _, t in rows.values()))
+        single = {page for page, count in owners_per_page.items() if count == 1}
         stats = {
             owner: (dict(compress(zip(RELOCATION_CLASSES, by_class), by_class)),
                     dict(compress(zip(TARGET_KINDS, by_kind), by_kind)),
-                    len(touched))
+                    len(touched), len(touched & single) if single else 0,
+                    tuple(sorted(touched)))
             for owner, (by_class, by_kind, touched) in rows.items()
         }
-        return stats, set().union(*(touched for _, _, touched in rows.values()))
+        return stats, set(owners_per_page)
 
     # -- pages, sections, segments ---------------------------------------------------------
 

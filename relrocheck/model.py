@@ -121,6 +121,19 @@ class Hint:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """A probable object among the unattributed words of a stripped library: a run of
+    relocated words no more than a few words apart (relrocheck.cluster)."""
+
+    address: int  # the first relocated word
+    size: int  # from the first relocated word to the end of the last
+    words: int  # relocated words in it
+    stride: int  # bytes between records (the repeating gap pattern), word size for a table
+    targets: Mapping[str, int]  # TARGET_KINDS -> count
+    label: str  # what it probably is, from what its words point to
+
+
+@dataclass(frozen=True)
 class Symbol:
     """A symbol in writable data, or the unattributed remainder of one section."""
 
@@ -141,6 +154,16 @@ class Symbol:
     demangled: Optional[str] = None
     source: Optional[str] = None  # "file:line" from DWARF, when debug info is present
     hint: Optional[Hint] = None
+    # Relocated pages on which no other symbol or bucket has a relocation target: the pages
+    # fixing this symbol alone frees (`pages` counts touched pages and is not additive).
+    pages_exclusive: int = 0
+    # The page-aligned addresses its relocation targets touch (for the fix plan; not in JSON).
+    page_addresses: Tuple[int, ...] = field(default=(), repr=False, compare=False)
+    # For the unattributed bucket of a stripped library: its probable objects, largest first.
+    clusters: Tuple[Cluster, ...] = ()
+    # Of its words pointing into read-only data, those that point to text (a NUL before the
+    # target, text at it): string literals, not numeric tables. None when not measured.
+    string_targets: Optional[int] = None
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` is this symbol's raw name, an alias, or its demangled name."""
@@ -173,13 +196,20 @@ class Library:
     static_initializers: int  # init_array entries + preinit_array entries + DT_INIT
     relocations: RelocationSummary
     pages: Pages
-    symbols: Tuple[Symbol, ...]  # sorted by cost: relocated pages, relocations, size
+    symbols: Tuple[Symbol, ...]  # sorted by cost: exclusive pages, pages, relocations, size
     symbol_table: Optional[str]  # .symtab, .dynsym, or None when neither exists
     has_debug_info: bool = False
     symbols_from: Optional[str] = None  # the debug file whose symbol table was used, if any
     # The same page counts at the other page sizes asked for (`pages` is the primary one,
     # which symbols, policies and baselines use): Android's move to 16 KiB pages.
     pages_by_size: Tuple[Pages, ...] = ()
+    # Symbolic and PLT relocations against this library's own exports, by relocation class and
+    # the symbol's type (FUNC, OBJECT, IFUNC...): what -Bsymbolic(-functions) would bind.
+    own_export_relocations: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # Per translation unit (the name in its `_GLOBAL__sub_I_<unit>` symbol, from .symtab):
+    # bytes of code its static initializer runs at load. One more global with a constructor
+    # in a unit that had one grows this, not the number of .init_array entries.
+    initializers: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

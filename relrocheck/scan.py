@@ -54,6 +54,7 @@ class SymbolCost:
     relocations: int
     pages: int
     hint: str | None  # a hints.HINT_KINDS value, or None when no hint applies
+    members: int = 0  # with --group-by: the symbols in this group (name is its label)
 
     @property
     def label(self) -> str:
@@ -286,9 +287,29 @@ def _walk(root: str, follow_symlinks: bool, seen_dirs: dict[tuple[int, int], boo
 # -- measuring -------------------------------------------------------------------------------
 
 
-def summarize(lib: Library, symbols: int = DEFAULT_SYMBOLS) -> LibrarySummary:
-    """The compact view of a measured library that a scan keeps."""
+def summarize(lib: Library, symbols: int = DEFAULT_SYMBOLS, group_by: str | None = None
+              ) -> LibrarySummary:
+    """The compact view of a measured library that a scan keeps.
+
+    group_by (file, directory, hint): its costliest groups instead of its symbols.
+    """
     costly = [s for s in lib.symbols if s.relocations][:max(symbols, 0)]
+    rows: tuple[SymbolCost, ...] = tuple(SymbolCost(
+        name=s.name, demangled=s.demangled if s.demangled != s.name else None,
+        section=s.section, size=s.size, relocations=s.relocations, pages=s.pages,
+        hint=s.hint.kind if s.hint is not None else None) for s in costly)
+    if group_by is not None:
+        from relrocheck.group import Group, group_by as grouped
+
+        groups = [g for g in grouped(lib, group_by) if g.relocations][:max(symbols, 0)]
+        def sections(g: Group) -> str:
+            names = sorted({m.section for m in g.members})
+            return ", ".join(names) if len(names) <= 2 else f"{len(names)} sections"
+
+        rows = tuple(SymbolCost(name=g.label, demangled=None, section=sections(g),
+                                size=g.size, relocations=g.relocations, pages=g.pages,
+                                hint=g.hint_kind, members=g.count)
+                     for g in groups)
     hint_relocations: dict[str, int] = {}
     for s in lib.symbols:
         if s.hint is not None and s.relocations:
@@ -306,24 +327,24 @@ def summarize(lib: Library, symbols: int = DEFAULT_SYMBOLS) -> LibrarySummary:
         writable_bytes=lib.writable_bytes,
         textrel=lib.textrel,
         relro=lib.relro,
-        symbols=tuple(SymbolCost(
-            name=s.name, demangled=s.demangled if s.demangled != s.name else None,
-            section=s.section, size=s.size, relocations=s.relocations, pages=s.pages,
-            hint=s.hint.kind if s.hint is not None else None) for s in costly),
+        symbols=rows,
         hint_relocations=dict(sorted(hint_relocations.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
 
 
 def measure_one(path: str, page_size: int = DEFAULT_PAGE_SIZE,
-                symbols: int = DEFAULT_SYMBOLS) -> LibrarySummary | ScanError:
+                symbols: int = DEFAULT_SYMBOLS, group_by: str | None = None
+                ) -> LibrarySummary | ScanError:
     from relrocheck.analyze import analyze
 
     try:
         # A scan keeps a few symbols per library: it demangles those in one c++filt run at
         # the end (not one c++filt process per library here) and shows no source lines
-        # (DWARF). Hints stay on: they cost 3% and feed the totals by hint kind.
-        library = analyze(path, page_size=page_size, demangle=False, sources=False)
-        return summarize(library, symbols)
+        # (DWARF) unless it groups by them. Hints stay on: they cost 3% and feed the totals
+        # by hint kind.
+        library = analyze(path, page_size=page_size, demangle=False,
+                          sources=group_by in ("file", "directory"))
+        return summarize(library, symbols, group_by)
     except RelrocheckError as exc:
         return ScanError(path, exc.message)
     except (OSError, MemoryError) as exc:
@@ -333,9 +354,9 @@ def measure_one(path: str, page_size: int = DEFAULT_PAGE_SIZE,
                                "please report it with the file")
 
 
-def _measure_batch(paths: Sequence[str], page_size: int, symbols: int
-                   ) -> list[LibrarySummary | ScanError]:
-    return [measure_one(p, page_size, symbols) for p in paths]
+def _measure_batch(paths: Sequence[str], page_size: int, symbols: int,
+                   group_by: str | None = None) -> list[LibrarySummary | ScanError]:
+    return [measure_one(p, page_size, symbols, group_by) for p in paths]
 
 
 def make_batches(candidates: Iterable[Candidate], jobs: int) -> list[list[str]]:
@@ -370,7 +391,8 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: int
+def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: int,
+                 group_by: str | None = None
                  ) -> Iterator[tuple[list[str], list[LibrarySummary | ScanError]]]:
     """Measure the batches, in `jobs` worker processes when more than one.
 
@@ -381,7 +403,8 @@ def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: i
     """
     if jobs <= 1 or len(batches) <= 1:
         for batch in batches:
-            yield batch, _measure_batch(batch, page_size, symbols)
+            yield batch, _measure_batch(batch, page_size, symbols, *((group_by,) if group_by
+                                                                      else ()))
         return
     import multiprocessing
 
@@ -411,7 +434,8 @@ def _pool_round(batches: list[list[str]], jobs: int, page_size: int, symbols: in
     executor = ProcessPoolExecutor(max_workers=min(jobs, len(batches)),
                                    mp_context=context,  # type: ignore[arg-type]
                                    initializer=_ignore_sigint)
-    futures = {executor.submit(_measure_batch, batch, page_size, symbols): batch
+    grouping = (group_by,) if group_by else ()  # the three-argument call unless grouping
+    futures = {executor.submit(_measure_batch, batch, page_size, symbols, *grouping): batch
                for batch in batches}
     unfinished: list[str] = []
     try:
@@ -482,11 +506,12 @@ def compute_totals(libraries: Iterable[LibrarySummary]) -> Totals:
 
 def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
          page_size: int = DEFAULT_PAGE_SIZE, symbols: int = DEFAULT_SYMBOLS,
-         progress: Progress | None = None) -> ScanResult:
+         progress: Progress | None = None, group_by: str | None = None) -> ScanResult:
     """Find, measure and rank every ET_DYN ELF file under the roots.
 
     A file that cannot be measured becomes a `ScanError` and the scan goes on. Raises
     `UsageError` only for a root that is missing, unreadable, or neither a folder nor a file.
+    group_by (file, directory, hint): each library's costliest groups instead of symbols.
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {jobs}")
@@ -496,7 +521,7 @@ def scan(roots: Sequence[str], jobs: int = 1, follow_symlinks: bool = False,
     libraries: list[LibrarySummary] = []
     errors = list(discovery.errors)
     done = 0
-    for batch, results in _run_batches(batches, jobs, page_size, symbols):
+    for batch, results in _run_batches(batches, jobs, page_size, symbols, group_by):
         for item in results:
             if isinstance(item, LibrarySummary):
                 libraries.append(item)

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError
-from relrocheck.model import Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
+from relrocheck.model import Cluster, Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
 
 REPORT_FORMAT_VERSION = 1
 
@@ -20,6 +20,11 @@ def symbol_to_dict(s: Symbol) -> dict[str, Any]:
     # A copy of the instance's fields (C-level; a large library has tens of thousands of
     # symbols): tuples serialize as JSON arrays, only the hint needs converting.
     d = dict(vars(s))
+    del d["page_addresses"]  # the library's relocated_addresses list the pages once
+    if s.clusters:
+        d["clusters"] = [dict(vars(c)) for c in s.clusters]
+    else:
+        d["clusters"] = []
     if s.hint is not None:
         d["hint"] = {"kind": s.hint.kind, "advice": s.hint.advice}
     return d
@@ -46,8 +51,43 @@ def _pages_from_dict(pages: Mapping[str, Any]) -> Pages:
         zero_filled_addresses=tuple(pages.get("zero_filled_addresses", ())))
 
 
-def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
+def plan_to_dict(lib: Library) -> dict[str, Any]:
+    """The fix plan and the flag what-ifs of a library (relrocheck.plan)."""
+    from relrocheck.plan import fix_plan, what_ifs
+
+    plan = fix_plan(lib)
+    return {
+        "fix_plan": {
+            "steps": [{"symbol": step.symbol, "label": step.label, "hint_kind": step.hint_kind,
+                       "pages_freed": step.pages_freed, "total_freed": step.total_freed,
+                       "members": list(step.members)}
+                      for step in plan.steps],
+            "freed_pages": plan.freed_pages,
+            "freed_bytes": plan.freed_pages * plan.page_size,
+            "relocated_pages": plan.relocated_pages,
+            "summary": plan.summary(),
+        },
+        "what_ifs": [{"flag": w.flag, "bound": w.bound, "plt_removed": w.plt_removed,
+                      "relocations_removed_at_least": w.relocations_removed_at_least,
+                      "table_shrink_bytes": w.table_shrink_bytes, "pages_stay": w.pages_stay,
+                      "advice": w.advice}
+                     for w in what_ifs(lib)],
+    }
+
+
+def groups_to_list(lib: Library, group_by: str) -> list[dict[str, Any]]:
+    from relrocheck.group import group_by as grouped
+
+    return [{"label": g.label, "hint_kind": g.hint_kind, "count": g.count,
+             "relocations": g.relocations, "size": g.size, "pages": g.pages,
+             "pages_exclusive": g.pages_exclusive, "members": [m.name for m in g.members]}
+            for g in grouped(lib, group_by)]
+
+
+def library_to_dict(lib: Library, top: int | None = None, group_by: str | None = None
+                    ) -> dict[str, Any]:
     symbols = lib.symbols if top is None else lib.symbols[:top]
+    extra = {"group_by": group_by, "groups": groups_to_list(lib, group_by)} if group_by else {}
     return {
         "path": lib.path,
         "name": lib.name,
@@ -99,6 +139,11 @@ def library_to_dict(lib: Library, top: int | None = None) -> dict[str, Any]:
         "symbol_table": lib.symbol_table,
         "symbols_from": lib.symbols_from,
         "has_debug_info": lib.has_debug_info,
+        "own_export_relocations": {cls: dict(types)
+                                   for cls, types in lib.own_export_relocations.items()},
+        "initializers": dict(lib.initializers),
+        **plan_to_dict(lib),
+        **extra,
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
     }
@@ -115,7 +160,8 @@ def report_document(libraries: list[Library], errors: list[tuple[str, str]],
 
 
 def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
-                       top: int | None = None, batch: int = 2000) -> Iterator[str]:
+                       top: int | None = None, batch: int = 2000,
+                       group_by: str | None = None) -> Iterator[str]:
     """The compact JSON text of `report_document`, in pieces.
 
     A large library's symbols are encoded a batch at a time, so the whole document never
@@ -128,7 +174,7 @@ def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
     yield head[:-len('],"errors":[]}')]
     for n, lib in enumerate(libraries):
         # "symbols" is the entry's last key: its empty list is opened and then filled.
-        entry = dumps(library_to_dict(lib, top=0))
+        entry = dumps(library_to_dict(lib, top=0, group_by=group_by))
         assert entry.endswith('"symbols":[]}')
         symbols = lib.symbols if top is None else lib.symbols[:top]
         yield ("," if n else "") + entry[:-2]
@@ -178,6 +224,8 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
             symbol_table=d.get("symbol_table"),
             symbols_from=d.get("symbols_from"),
             has_debug_info=d.get("has_debug_info", False),
+            own_export_relocations=d.get("own_export_relocations", {}),
+            initializers=d.get("initializers", {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RelrocheckError(f"not a relrocheck JSON report (bad or missing field: {exc})"
@@ -194,4 +242,7 @@ def _symbol_from_dict(s: Mapping[str, Any]) -> Symbol:
         unattributed=s.get("unattributed", False), demangled=s.get("demangled"),
         source=s.get("source"),
         hint=None if hint is None else Hint(kind=hint["kind"], advice=hint["advice"]),
+        pages_exclusive=s.get("pages_exclusive", 0),
+        clusters=tuple(Cluster(**c) for c in s.get("clusters", ())),
+        string_targets=s.get("string_targets"),
     )

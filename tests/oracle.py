@@ -627,3 +627,40 @@ def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
     if not seen_got:
         raise OracleError(f"{path}: readelf -A lists no primary GOT")
     return parts
+
+
+def owner_pages(path: StrPath, page_size: int = 4096) -> dict[str, set[int]]:
+    """Owner -> pages its relocation targets touch, from readelf -rW, readelf -SW and nm.
+
+    An owner is the nm symbol whose [address, address + size) holds the target (in a
+    writable section; TLS symbols left out), else the section's remainder
+    "<unattributed in SECTION>", else "<none>" for an address in no section.
+    """
+    secs = sections(path)
+    writable = {name for name, info in secs.items() if "W" in info["flags"]}
+    spans = sorted((info["address"], info["address"] + info["size"], name)
+                   for name, info in secs.items()
+                   if info["address"] and info["size"] and "A" in info["flags"]
+                   and not ("T" in info["flags"] and info["type"] == "NOBITS"))
+    syms = sorted((s["address"], s["address"] + s["size"], s["name"])
+                  for s in symbols(path)
+                  if s["size"] and s["section"] in writable and s["type"] != "TLS")
+    starts = [start for start, _end, _name in syms]
+    section_starts = [start for start, _end, _name in spans]
+    pages: dict[str, set[int]] = {}
+    for r in relocations(path):
+        i = bisect.bisect_right(starts, r.offset) - 1
+        if i >= 0 and syms[i][0] <= r.offset < syms[i][1]:
+            owner = syms[i][2]
+        else:
+            j = bisect.bisect_right(section_starts, r.offset) - 1
+            inside = j >= 0 and spans[j][0] <= r.offset < spans[j][1]
+            owner = f"<unattributed in {spans[j][2]}>" if inside else "<none>"
+        pages.setdefault(owner, set()).add(r.offset // page_size)
+    return pages
+
+
+def exclusive_pages(pages: dict[str, set[int]]) -> dict[str, int]:
+    """Owner -> pages on which it alone relocates words (from `owner_pages`)."""
+    owners = Counter(page for touched in pages.values() for page in touched)
+    return {name: sum(1 for p in touched if owners[p] == 1) for name, touched in pages.items()}

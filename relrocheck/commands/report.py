@@ -25,6 +25,7 @@ examples:
   relrocheck report build/libfoo.so
   relrocheck report --top 0 --format json build/libfoo.so > report.json
   relrocheck report --page-size 4096,16384,65536 build/libfoo.so
+  relrocheck report --group-by file build/libfoo.so    # which source files cost the most
 """
 
 
@@ -33,6 +34,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_format(parser, ("text", "json"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="symbols to list (text default 20, JSON default all; 0 = all)")
+    parser.add_argument("--group-by", choices=("file", "directory", "hint"), default=None,
+                        help="add up the symbols per source file or directory (from DWARF "
+                             "debug info; '(no source)' without it) or per hint kind, and "
+                             "list those groups instead of the symbols (JSON: 'groups')")
     add_page_size(parser, several=True)
     add_debug_file(parser)
 
@@ -51,11 +56,13 @@ def execute(args: argparse.Namespace) -> int:
         # Compact, so that the C encoder is used (ten times faster on a large library's
         # report; pipe it to `jq` to read), and in pieces, to keep the peak memory low.
         write = sys.stdout.write
-        for chunk in report_json_chunks(libraries, errors, top=resolve_top(args.top, None)):
+        for chunk in report_json_chunks(libraries, errors, top=resolve_top(args.top, None),
+                                        group_by=args.group_by):
             write(chunk)
         write("\n")
     else:
         from relrocheck.render.report import DEFAULT_TOP, render_report
 
-        sys.stdout.write(render_report(libraries, top=resolve_top(args.top, DEFAULT_TOP)))
+        sys.stdout.write(render_report(libraries, top=resolve_top(args.top, DEFAULT_TOP),
+                                       group_by=args.group_by))
     return EXIT_ERROR if errors else EXIT_OK

@@ -73,6 +73,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         metavar="K",
                         help=f"costliest symbols listed per library (default {_DEFAULT_SYMBOLS};"
                              " 0 = none)")
+    parser.add_argument("--group-by", choices=("file", "directory", "hint"), default=None,
+                        help="list each library's costliest groups of symbols instead: per "
+                             "source file or directory (reads DWARF debug info, slower) or "
+                             "per hint kind")
     add_format(parser, ("text", "json", "markdown"))
     add_page_size(parser)
 
@@ -116,7 +120,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         result = scan(args.roots, jobs=args.jobs or _default_jobs(),
                       follow_symlinks=args.follow_symlinks, page_size=args.page_size,
-                      symbols=args.symbols, progress=progress)
+                      symbols=args.symbols, progress=progress, group_by=args.group_by)
     finally:
         if progress is not None:
             progress.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 
 from relrocheck.model import Library, Symbol
 from relrocheck.render.units import counts, human_bytes, kib, plural
@@ -18,8 +19,9 @@ def _symbol_label(s: Symbol) -> str:
 
 
 # The hint goes under the symbol column, wrapped: advice is one or two sentences long.
-_HINT_INDENT = " " * 47
+_HINT_INDENT = " " * 53
 _HINT_WIDTH = 120
+_CLUSTERS_SHOWN = 5
 
 
 def _hint_lines(s: Symbol) -> str:
@@ -29,7 +31,9 @@ def _hint_lines(s: Symbol) -> str:
                          break_on_hyphens=False, break_long_words=False)
 
 
-def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
+def render_library(lib: Library, top: int | None = DEFAULT_TOP,
+                   group_by: str | None = None) -> str:
+    """The text report; `group_by` (file, directory, hint) lists groups instead of symbols."""
     out: list[str] = []
     add = out.append
     head = lib.name if lib.name == lib.path else f"{lib.name} ({lib.path})"
@@ -81,29 +85,94 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     if r.total:
         add(f"    by class: {counts(r.by_class)}")
         add(f"    by type:  {counts(r.by_type)}")
-        add(f"    by table: " + ", ".join(
+        add("    by table: " + ", ".join(
             f"{name} {count}" + (f" ({r.encodings[name]})" if name in r.encodings else "")
             for name, count in r.by_table.items()))
+    from relrocheck.group import Group, group_by as grouped, page_owners, similar
+
     symbols = [s for s in lib.symbols if s.relocations or s.size]
-    shown = symbols if top is None else symbols[:top]
-    add("")
+    owners = page_owners(lib)
     table = lib.symbol_table or "no symbol table"
     if lib.symbols_from:
         table += f" of {lib.symbols_from}"
-    add(f"  Symbols in writable data, by cost ({table}):")
+    add("")
+    if group_by is not None:
+        groups = grouped(lib, group_by)
+        shown_groups = groups if top is None else groups[:top]
+        add(f"  Symbols in writable data by {group_by}, by pages freed if fixed ({table}):")
+        add(f"    {'freed':>5} {'pages':>5} {'relocs':>7} {'bytes':>10} {'symbols':>8}  {group_by}")
+        for g in shown_groups:
+            add(f"    {g.pages_exclusive:>5} {g.pages:>5} {g.relocations:>7} {g.size:>10} "
+                f"{g.count:>8}  {g.label}")
+        if not shown_groups:
+            add("    none")
+        if len(groups) > len(shown_groups):
+            add(f"    ... {len(groups) - len(shown_groups)} more (--top N shows more, --top 0 all)")
+        _plan_lines(lib, add)
+        return "\n".join(out) + "\n"
+    # Look-alikes (one hint, one name pattern or source file) are one row.
+    rows = similar(symbols, owners)
+    shown = rows if top is None else rows[:top]
+    add(f"  Symbols in writable data, by pages freed if fixed ({table}):")
     if not shown:
         add("    none")
     else:
-        add(f"    {'pages':>5} {'relocs':>7} {'bytes':>10}  {'section':<16} symbol")
-        for s in shown:
-            add(f"    {s.pages:>5} {s.relocations:>7} {s.size:>10}  {s.section:<16} "
+        # "freed": the pages no other symbol relocates, what fixing this one alone saves;
+        # "pages": all it touches (shared pages make that column sum to more than the total).
+        add(f"    {'freed':>5} {'pages':>5} {'relocs':>7} {'bytes':>10}  {'section':<16} symbol")
+        for row in shown:
+            if isinstance(row, Group):
+                first = row.members[0]
+                each = row.each()
+                add(f"    {row.pages_exclusive:>5} {row.pages:>5} {row.relocations:>7} "
+                    f"{row.size:>10}  {first.section:<16} {row.count} x {row.label}"
+                    + (f": {each}" if each else ""))
+                if first.hint is not None:
+                    add(_hint_lines(first))
+                continue
+            s = row
+            add(f"    {s.pages_exclusive:>5} {s.pages:>5} {s.relocations:>7} {s.size:>10}  "
+                f"{s.section:<16} "
                 f"{_symbol_label(s)}")
             if s.hint is not None:
                 add(_hint_lines(s))
-        if len(symbols) > len(shown):
-            add(f"    ... {len(symbols) - len(shown)} more (--top N shows more, --top 0 all)")
+            for c in s.clusters[:_CLUSTERS_SHOWN]:
+                add(f"{_HINT_INDENT}probable object at 0x{c.address:x}, {c.size} B, "
+                    f"{c.words} words, stride {c.stride}: {c.label}"
+                    + (f" ({c.targets['own_export']} of {c.words} symbolic to own exports)"
+                       if c.targets.get("own_export") else ""))
+            if len(s.clusters) > _CLUSTERS_SHOWN:
+                add(f"{_HINT_INDENT}... {len(s.clusters) - _CLUSTERS_SHOWN} more probable "
+                    "objects (JSON: clusters)")
+        if len(rows) > len(shown):
+            add(f"    ... {len(rows) - len(shown)} more (--top N shows more, --top 0 all)")
+    _plan_lines(lib, add)
     return "\n".join(out) + "\n"
 
 
-def render_report(libraries: list[Library], top: int | None = DEFAULT_TOP) -> str:
-    return "\n".join(render_library(lib, top) for lib in libraries)
+def _plan_lines(lib: Library, add: Callable[[str], None]) -> None:
+    from relrocheck.plan import fix_plan, what_ifs
+
+    plan = fix_plan(lib)
+    if plan.relocated_pages:
+        add("")
+        add("  Fix first (pages freed when these symbols lose their relocations):")
+        for n, step in enumerate(plan.steps, 1):
+            add(f"    {n:>2}. {step.label}  ({step.hint_kind}): frees {step.pages_freed}, "
+                f"total {step.total_freed}")
+        add(textwrap.fill(plan.summary(), width=_HINT_WIDTH, initial_indent="    ",
+                          subsequent_indent="      ", break_on_hyphens=False,
+                          break_long_words=False))
+    flags = what_ifs(lib)
+    if flags:
+        add("")
+        add("  What the linker flags would change (counted from this file):")
+        for w in flags:
+            add(textwrap.fill(f"{w.flag}: {w.advice}", width=_HINT_WIDTH, initial_indent="    ",
+                              subsequent_indent="      ", break_on_hyphens=False,
+                              break_long_words=False))
+
+
+def render_report(libraries: list[Library], top: int | None = DEFAULT_TOP,
+                  group_by: str | None = None) -> str:
+    return "\n".join(render_library(lib, top, group_by) for lib in libraries)

@@ -103,8 +103,9 @@ def _hint_lines(result: ScanResult) -> list[str]:
 
 def _symbol_line(s: SymbolCost) -> str:
     hint = f"  [{s.hint}]" if s.hint else ""
+    group = f"{s.members} x " if s.members else ""
     return (f"{'':>6} {s.pages:>8} {s.relocations:>9}  {'':>10}  "
-            f"{s.section:<14} {s.label}{hint}")
+            f"{s.section:<14} {group}{s.label}{hint}")
 
 
 def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
@@ -214,8 +215,11 @@ def render_markdown(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
 
 
 def _symbol_dict(s: SymbolCost) -> dict[str, Any]:
-    return {"name": s.name, "demangled": s.demangled, "section": s.section, "size": s.size,
-            "relocations": s.relocations, "pages": s.pages, "hint": s.hint}
+    d = {"name": s.name, "demangled": s.demangled, "section": s.section, "size": s.size,
+         "relocations": s.relocations, "pages": s.pages, "hint": s.hint}
+    if s.members:
+        d["members"] = s.members  # --group-by: name is the group's label
+    return d
 
 
 def _library_dict(rank: int, lib: LibrarySummary) -> dict[str, Any]:
