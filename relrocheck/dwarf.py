@@ -40,6 +40,7 @@ from typing import Literal
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError, UsageError
 from relrocheck.model import Library
+from relrocheck.text import printable
 
 DEBUG_ROOT = "/usr/lib/debug"
 SHF_COMPRESSED = 0x800
@@ -630,7 +631,7 @@ class _Reader:
                 names = self._file_names(file_unit)
                 if (isinstance(file_index, int) and 0 <= file_index < len(names)
                         and names[file_index]):
-                    return f"{names[file_index]}:{line}"
+                    return printable(f"{names[file_index]}:{line}")
                 return None
             ref = attrs.get(DW_AT_specification) or attrs.get(DW_AT_abstract_origin)
             if ref is None:

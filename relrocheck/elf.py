@@ -23,6 +23,7 @@ from itertools import repeat
 from typing import NamedTuple
 
 from relrocheck.errors import ElfError
+from relrocheck.text import printable
 
 ELF_MAGIC = b"\x7fELF"
 AR_MAGIC = b"!<arch>\n"
@@ -471,7 +472,7 @@ class ElfFile:
         end = self._map.find(b"\0", start, strtab.sh_offset + strtab.sh_size)
         if end < 0:
             end = strtab.sh_offset + strtab.sh_size
-        return bytes(self._map[start:end]).decode("utf-8", "replace")
+        return printable(bytes(self._map[start:end]).decode("utf-8", "replace"))
 
     def build_id(self) -> str | None:
         for s in self.sections:
@@ -514,7 +515,7 @@ def _cstring(blob: bytes, offset: int) -> str:
     if offset >= len(blob):
         return ""
     end = blob.find(b"\0", offset)
-    return blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace")
+    return printable(blob[offset:end if end >= 0 else len(blob)].decode("utf-8", "replace"))
 
 
 def decode_relr(entries: "array | list[int]", word_size: int) -> list[int]:

@@ -36,6 +36,7 @@ from relrocheck.model import (
     symbol_from_fields,
     unattributed_name,
 )
+from relrocheck.text import printable
 
 DEFAULT_PAGE_SIZE = 4096
 
@@ -473,7 +474,8 @@ class _Measurement:
                 # the size of its code; the descriptor is what holds relocated words.
                 size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
             end = find_nul(b"\0", name_offset)
-            name = names[name_offset:end if end >= 0 else len(names)].decode("utf-8", "replace")
+            name = printable(names[name_offset:end if end >= 0 else len(names)].decode("utf-8",
+                                                                             "replace"))
             # Sorted as tuples: by address, the largest first, GLOBAL before WEAK before LOCAL.
             candidates.append((address, -size, _BINDING_RANK[info >> 4], name, info, other,
                                shndx))

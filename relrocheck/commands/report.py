@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from relrocheck.commands._common import (add_debug_file, add_format, add_page_size,
-                                         measure_all, resolve_top, top_count)
+from relrocheck.commands._common import (CI_FORMATS, add_debug_file, add_output_format,
+                                         add_page_size, measure_all, output_format,
+                                         resolve_top, top_count)
 from relrocheck.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 NAME = "report"
@@ -29,7 +30,7 @@ examples:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("libraries", nargs="+", metavar="LIB", help="ELF files to measure")
-    add_format(parser, ("text", "json"))
+    add_output_format(parser, ("text", "json", *CI_FORMATS))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="symbols to list (text default 20, JSON default all; 0 = all)")
     add_page_size(parser)
@@ -41,7 +42,8 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError("--debug-file belongs to one library; name only that LIB")
     libraries, errors = measure_all(args.libraries, args.page_size,
                                     {"debug_file": args.debug_file})
-    if args.format == "json":
+    fmt = output_format(args)
+    if fmt == "json":
         from relrocheck.serialize import report_json_chunks
 
         # Compact, so that the C encoder is used (ten times faster on a large library's
@@ -50,6 +52,13 @@ def execute(args: argparse.Namespace) -> int:
         for chunk in report_json_chunks(libraries, errors, top=resolve_top(args.top, None)):
             write(chunk)
         write("\n")
+    elif fmt in CI_FORMATS:
+        from relrocheck.render.ci import render_report
+        from relrocheck.render.report import DEFAULT_TOP, render_report as render_text
+
+        top = resolve_top(args.top, DEFAULT_TOP)
+        sys.stdout.write(render_report(fmt, libraries, args.source_root, top,
+                                       lambda: render_text(libraries, top=top)))
     else:
         from relrocheck.render.report import DEFAULT_TOP, render_report
 
