@@ -87,7 +87,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", choices=("check", "update"), default="check",
                         help="check against the baseline (default), or update: record the "
                              "libraries' current numbers in it")
-    add_output_format(parser, ("text", "json", "markdown", *CI_FORMATS))
+    add_output_format(parser, ("text", "json", "markdown", *CI_FORMATS, "html"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="changed symbols to list per library (text and Markdown default "
                              "20, JSON all; 0 = all)")
@@ -234,6 +234,10 @@ def _print(args: argparse.Namespace, run: GateRun, libraries: list[Library],
                                                    errors), indent=2) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP), errors))
+    elif fmt == "html":
+        from relrocheck.render.ci import check_html
+
+        sys.stdout.write(check_html(run, libraries, errors))
     elif fmt in CI_FORMATS:
         from relrocheck.render.ci import render_check
 

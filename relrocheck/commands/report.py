@@ -30,7 +30,7 @@ examples:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("libraries", nargs="+", metavar="LIB", help="ELF files to measure")
-    add_output_format(parser, ("text", "json", *CI_FORMATS))
+    add_output_format(parser, ("text", "json", *CI_FORMATS, "html"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="symbols to list (text default 20, JSON default all; 0 = all)")
     add_page_size(parser)
@@ -52,6 +52,12 @@ def execute(args: argparse.Namespace) -> int:
         for chunk in report_json_chunks(libraries, errors, top=resolve_top(args.top, None)):
             write(chunk)
         write("\n")
+    elif fmt == "html":
+        from relrocheck.render.html import MapEntry, render_html
+
+        sys.stdout.write(render_html("relrocheck report: page map",
+                                     [MapEntry(lib) for lib in libraries],
+                                     [f"error: {path}: {msg}" for path, msg in errors]))
     elif fmt in CI_FORMATS:
         from relrocheck.render.ci import render_report
         from relrocheck.render.report import DEFAULT_TOP, render_report as render_text

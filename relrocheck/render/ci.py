@@ -30,6 +30,19 @@ def render_check(fmt: str, run: GateRun, libraries: list[Library], root: str,
     return _render(fmt, F.from_run(run, libraries, root), root, log)
 
 
+def check_html(run: GateRun, libraries: list[Library], errors: list[tuple[str, str]]) -> str:
+    """The page map of each checked library, with its verdict and violations."""
+    from relrocheck.render.check import _status_text
+    from relrocheck.render.html import MapEntry, render_html
+
+    by_name = {lib.name: lib for lib in libraries}
+    entries = [MapEntry(by_name[o.name], None, [v.message for v in o.violations],
+                        f"{'FAIL' if o.failed else 'ok'}: {_status_text(run, o)}")
+               for o in run.outcomes if o.name in by_name]
+    notes = [f"error: {path}: {message}" for path, message in errors]
+    return render_html("relrocheck check: page map", entries, notes)
+
+
 def render_report(fmt: str, libraries: list[Library], root: str, top: int | None,
                   log: Callable[[], str]) -> str:
     return _render(fmt, F.from_report(libraries, root, top), root, log)
