@@ -262,7 +262,7 @@ def assert_safe(text: str, own_commands: bool = False) -> None:
             assert "main.c" not in properties, line
 
 
-@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "codequality", "github"])
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "codequality", "github", "html"])
 def test_hostile_names_in_report(hostile_lib: Path, fmt: str) -> None:
     proc = run_cli("report", "--format", fmt, "--top", "0", str(hostile_lib))
     assert proc.returncode == 0, proc.stderr
@@ -274,7 +274,8 @@ def test_hostile_names_in_report(hostile_lib: Path, fmt: str) -> None:
     assert "\\x1b]0;x\\x07\\x1b[2K" in shown
 
 
-@pytest.mark.parametrize("fmt", ["text", "markdown", "json", "sarif", "codequality", "github"])
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json", "sarif", "codequality", "github",
+                                 "html"])
 def test_hostile_names_in_check(tmp_path: Path, hostile_lib: Path, fmt: str) -> None:
     base = tmp_path / "base.json"
     base.write_text('{"format_version": 1, "libraries": {}}')
