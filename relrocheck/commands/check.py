@@ -70,6 +70,8 @@ examples:
   relrocheck --baseline update build/libfoo.so --policy relro.yaml
   relrocheck check --baseline-file relro-baseline.json build/*.so --format markdown \\
       >> "$GITHUB_STEP_SUMMARY"
+  relrocheck check build/*.so --format sarif > relro.sarif    (GitHub code scanning)
+  relrocheck check build/*.so --format html > relro.html      (the page map, to look at)
   relrocheck check build/libfoo.so --stamp build/libfoo.relro.stamp \\
       --depfile build/libfoo.relro.d          (for a build system rule)
 

@@ -25,6 +25,8 @@ EPILOG = """\
 examples:
   relrocheck report build/libfoo.so
   relrocheck report --top 0 --format json build/libfoo.so > report.json
+  relrocheck report --format sarif --source-root . build/libfoo.so > relro.sarif
+  relrocheck report --format html build/libfoo.so > pages.html      (the page map)
 """
 
 
