@@ -258,8 +258,10 @@ def assert_safe(text: str, own_commands: bool = False) -> None:
         if line.startswith("::"):
             assert own_commands, line
             assert re.match(r"::(error|warning|notice) (file|title)=", line), line
-            properties = line[2:].split("::", 1)[0]
-            assert "main.c" not in properties, line
+            # Parsed as the runner does: "::cmd k=v,k=v::data"; escaped commas stay inside.
+            properties = line[2:].split("::", 1)[0].split(" ", 1)[1]
+            props = dict(kv.split("=", 1) for kv in properties.split(","))
+            assert props.get("file") != "main.c" and props.get("line") != "1", line
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "codequality", "github", "html"])
@@ -301,3 +303,21 @@ def test_hostile_file_name_in_an_error_line(tmp_path: Path) -> None:
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("relrocheck: error: ")
     assert_safe(proc.stderr)
+
+
+@pytest.mark.parametrize("command, fmt", [
+    (c, f) for c, formats in (("report", ("text", "github", "html")),
+                              ("check", ("text", "markdown", "github", "html")),
+                              ("scan", ("text", "markdown"))) for f in formats])
+def test_hostile_file_name_in_every_text_format(tmp_path: Path, fmt: str, command: str) -> None:
+    """A library without SONAME is known by its file name, which may hold anything."""
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    lib = folder / "lib\n::error file=main.c,line=1::x\x1b[2K.so"
+    subprocess.run(["cc", "-O2", "-fPIC", "-shared", "-o", str(lib), str(SOURCE)], check=True)
+    target = [str(folder)] if command == "scan" else [str(lib)]
+    extra = ["--baseline-file", str(tmp_path / "none.json")] if command == "check" else []
+    proc = run_cli(command, "--format", fmt, *target, *extra)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "\\x0a::error file=main.c" in proc.stdout  # the name is shown, escaped
+    assert_safe(proc.stdout + proc.stderr, own_commands=fmt == "github")

@@ -15,6 +15,7 @@ from relrocheck.gate import GateRun, Outcome, Violation
 from relrocheck.model import Library, Symbol
 from relrocheck.render import diff as D
 from relrocheck.render.units import human_bytes
+from relrocheck.text import printable
 
 CHECK_FORMAT_VERSION = 1
 
@@ -93,9 +94,9 @@ def _shows_diff(run: GateRun, o: Outcome) -> bool:
 def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     out: list[str] = []
     for o in run.outcomes:
-        out.append(f"relrocheck: {o.name}: {_status_text(run, o)}\n")
+        out.append(printable(f"relrocheck: {o.name}: {_status_text(run, o)}") + "\n")
         for v in o.violations:
-            out.append(f"  - {v.message}\n")
+            out.append(f"  - {printable(v.message)}\n")
         if _shows_diff(run, o):
             assert o.diff is not None
             label = "against the baseline" if run.mode == "check" else "against the old entry"
@@ -105,16 +106,16 @@ def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
         out.append("\nwhat to do next:\n")
         out.extend(f"  - {line}\n" for line in _next_steps(run))
         if _shows_accept(run):
-            out.append(f"      {run.accept_command}\n")
+            out.append(f"      {printable(run.accept_command)}\n")
     elif _stale(run):
         out.append("\nthe baseline is stale: the numbers shrank, but the baseline still allows the "
                    "old ones; lock in the gain with:\n")
-        out.append(f"      {run.accept_command}\n")
+        out.append(f"      {printable(run.accept_command)}\n")
     return "".join(out)
 
 
 def _md_message(text: str) -> str:
-    return D.md_escape(text.replace(" -> ", " → "))
+    return D.md_escape(printable(text).replace(" -> ", " → "))
 
 
 def _unchanged(run: GateRun, o: Outcome) -> bool:
@@ -126,14 +127,15 @@ def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP,
                     errors: list[tuple[str, str]] | None = None) -> str:
     out: list[str] = []
     for path, message in errors or ():
-        out += [f"### ⛔ {D.md_code(path)}: error, not checked", "",
-                f"- {_md_message(message)}", ""]
+        out += [f"### ⛔ {D.md_code(printable(path))}: error, not checked", "",
+                f"- {_md_message(printable(message))}", ""]
     quiet = [o for o in run.outcomes if _unchanged(run, o)]
     for o in run.outcomes:
         if o in quiet:
             continue
         mark = "❌" if o.failed else "✅"
-        out += [f"### {mark} {D.md_code(o.name)}: {D.md_escape(_status_text(run, o))}", ""]
+        out += [f"### {mark} {D.md_code(printable(o.name))}: "
+                f"{D.md_escape(printable(_status_text(run, o)))}", ""]
         if o.violations:
             out.extend(f"- {_md_message(v.message)}" for v in o.violations)
             out.append("")
@@ -152,7 +154,7 @@ def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP,
             "the baseline is stale: the numbers shrank; lock in the gain:"]
         out.extend(f"- {_md_message(s)}" for s in steps)
         if _shows_accept(run):
-            out += ["", "```sh", run.accept_command, "```"]
+            out += ["", "```sh", printable(run.accept_command), "```"]
         out.append("")
     return "\n".join(out)
 

@@ -101,5 +101,6 @@ def from_report(libraries: Iterable[Library], root: str, top: int | None) -> lis
 
 
 def library_location(f: Finding, root: str) -> str:
-    """The library file, relative to the source root when inside it."""
-    return relative_to(f.library, root)
+    """The library file, relative to the source root when inside it (printable: a file name
+    may hold anything)."""
+    return printable(relative_to(f.library, root))

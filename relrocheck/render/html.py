@@ -16,6 +16,12 @@ from html import escape
 from typing import Any, Iterable, Optional, Sequence
 
 from relrocheck.model import Library, labelled
+from relrocheck.text import printable
+
+
+def _text(s: str) -> str:
+    """A name or path for the page: printable (it may come from a file name), HTML-escaped."""
+    return escape(printable(s))
 
 
 @dataclass(frozen=True)
@@ -127,12 +133,12 @@ def _library_section(index: int, entry: MapEntry) -> str:
     zero = set(lib.pages.zero_filled_addresses)
     old = set(entry.old.pages.relocated_addresses) if entry.old is not None else None
     most = max(counts.values(), default=0)
-    out = [f'<section class="library" id="lib{index}" data-library="{escape(lib.name)}">',
-           f"<h2>{escape(lib.name)} <small><code>{escape(lib.path)}</code></small>"
+    out = [f'<section class="library" id="lib{index}" data-library="{_text(lib.name)}">',
+           f"<h2>{_text(lib.name)} <small><code>{_text(lib.path)}</code></small>"
            + (f' <span class="{"fail" if "FAIL" in entry.status else "ok"}">'
-              f"{escape(entry.status)}</span>" if entry.status else "") + "</h2>"]
+              f"{_text(entry.status)}</span>" if entry.status else "") + "</h2>"]
     if entry.messages:
-        out.append('<ul class="messages">' + "".join(f"<li>{escape(m)}</li>"
+        out.append('<ul class="messages">' + "".join(f"<li>{_text(m)}</li>"
                                                    for m in entry.messages) + "</ul>")
     p = lib.pages
     out.append(f"<p>{p.relocated} of {p.writable_file_backed} writable file-backed pages hold "
@@ -179,14 +185,14 @@ def _symbol_table(lib: Library) -> str:
     for s in lib.symbols:
         if not (s.relocations or s.size):
             continue
-        cells = [f"<td>{escape(labelled(s.name, s.demangled))}</td>",
-                 f"<td>{escape(s.section)}</td>",
+        cells = [f"<td>{_text(labelled(s.name, s.demangled))}</td>",
+                 f"<td>{_text(s.section)}</td>",
                  f'<td class="num" data-value="{s.address}">0x{s.address:x}</td>',
                  f'<td class="num" data-value="{s.size}">{s.size}</td>',
                  f'<td class="num" data-value="{s.relocations}">{s.relocations}</td>',
                  f'<td class="num" data-value="{s.pages}">{s.pages}</td>',
                  f"<td>{escape(s.hint.kind) if s.hint else ''}</td>",
-                 f"<td>{escape(s.source or '')}</td>"]
+                 f"<td>{_text(s.source or '')}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return ('<table class="symbols"><thead><tr>'
             + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>\n"
@@ -195,7 +201,7 @@ def _symbol_table(lib: Library) -> str:
 
 def render_html(title: str, entries: Iterable[MapEntry], notes: Sequence[str] = ()) -> str:
     body = "\n".join(_library_section(i, e) for i, e in enumerate(entries))
-    note_html = "".join(f"<p class=\"note\">{escape(n)}</p>" for n in notes)
+    note_html = "".join(f"<p class=\"note\">{_text(n)}</p>" for n in notes)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>\n"
             f"<h1>{escape(title)}</h1>{note_html}\n{body}\n<script>{_SCRIPT}</script>\n"
