@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -172,11 +173,7 @@ def test_github_is_chosen_inside_github_actions_unless_redirected(tmp_path: Path
     env = dict(os.environ, GITHUB_ACTIONS="true",
                PYTHONPATH=os.pathsep.join(p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH"))
                                           if p))
-    argv = ["python3" if shutil.which("python3") else "python", "-m", "relrocheck", "report",
-            str(lib)]
-    import sys
-
-    argv[0] = sys.executable
+    argv = [sys.executable, "-m", "relrocheck", "report", str(lib)]
     piped = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert piped.stdout.startswith("::warning "), piped.stdout[:200]
     out = tmp_path / "report.txt"
@@ -321,3 +318,17 @@ def test_hostile_file_name_in_every_text_format(tmp_path: Path, fmt: str, comman
     assert proc.returncode in (0, 1), proc.stderr
     assert "\\x0a::error file=main.c" in proc.stdout  # the name is shown, escaped
     assert_safe(proc.stdout + proc.stderr, own_commands=fmt == "github")
+
+
+def test_sarif_warns_of_a_costly_new_symbol_the_policy_allows(tmp_path: Path, lib: Path) -> None:
+    policy = tmp_path / "relro.yaml"
+    policy.write_text("regression:\n  new_symbols: allow\n  relocations: null\n"
+                      "  relocated_pages: null\n  writable_bytes: null\n")
+    proc = check_without_names(tmp_path, lib, "sarif", "--policy", str(policy))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = json.loads(proc.stdout)
+    assert not list(sarif_validator().iter_errors(log))
+    (result,) = log["runs"][0]["results"]
+    assert result["level"] == "warning" and result["ruleId"] == "string_pointer_table"
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] == declaration_line("names")

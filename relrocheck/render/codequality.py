@@ -22,7 +22,8 @@ def to_codequality(findings: Iterable[Finding], root: str) -> list[dict[str, Any
             path, line = f.source_file, f.line
         else:
             path, line = library_location(f, root), 1
-        key = f"{f.library_name}\0{f.rule_id}\0{f.symbol or ''}\0{f.violation or ''}\0{f.metric or ''}"
+        key = "\0".join((f.library_name, f.rule_id, f.symbol or "", f.violation or "",
+                         f.metric or ""))
         out.append({
             "description": f.message,
             "check_name": f.rule_id,

@@ -81,6 +81,22 @@ def from_run(run: GateRun, libraries: Iterable[Library], root: str) -> list[Find
             out.append(Finding(_violation_rule(v, hint.kind if hint else None), "error",
                                printable(message), o.path, o.name, v.symbol, path, line,
                                v.kind, hint.kind if hint else None, v.metric))
+        # A costly new symbol the policy lets pass (allowlisted, or new_symbols: pass) is
+        # still worth a look in review: a warning.
+        judged = {v.symbol for v in o.violations if v.symbol}
+        for c in o.diff.symbols if o.diff is not None else ():
+            sym = symbols.get(c.name)
+            if c.status != "added" or not c.new_relocations or c.name in judged or sym is None \
+                    or sym.unattributed:
+                continue
+            path, line = _place(sym, root)
+            message = (f"{o.name}: new symbol {labelled(sym.name, sym.demangled)} with "
+                       f"{sym.relocations} relocations in {sym.section}")
+            if sym.hint is not None:
+                message += f". Fix: {sym.hint.advice}"
+            out.append(Finding(sym.hint.kind if sym.hint else "new_symbol", "warning",
+                               printable(message), o.path, o.name, sym.name, path, line, None,
+                               sym.hint.kind if sym.hint else None, "symbol"))
     return out
 
 

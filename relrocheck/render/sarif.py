@@ -16,7 +16,9 @@ from urllib.parse import quote
 from relrocheck import __version__
 from relrocheck.render.findings import Finding, library_location
 
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# The official schema's id (OASIS SARIF 2.1.0, errata 01).
+SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
+                "sarif-schema-2.1.0.json")
 
 
 def _uri(path: str) -> str:
