@@ -332,3 +332,19 @@ def test_sarif_warns_of_a_costly_new_symbol_the_policy_allows(tmp_path: Path, li
     assert result["level"] == "warning" and result["ruleId"] == "string_pointer_table"
     region = result["locations"][0]["physicalLocation"]["region"]
     assert region["startLine"] == declaration_line("names")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_hostile_names_from_a_baseline_in_diff(tmp_path: Path, lib: Path, fmt: str) -> None:
+    """A baseline (or JSON report) is a file too: its names are shown escaped."""
+    base = tmp_path / "base.json"
+    assert run_cli("--baseline", "update", str(lib), "--baseline-file", str(base)).returncode == 0
+    document = json.loads(base.read_text())
+    for entry in document["libraries"].values():
+        entry["symbols"] = {(HOSTILE["evil_newline"] if k == "names" else k): v
+                            for k, v in entry["symbols"].items()}
+    base.write_text(json.dumps(document))
+    proc = run_cli("diff", str(base), str(lib), "--format", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert "\\x0a::error file=main.c,line=1::relrocheck passed" in proc.stdout
+    assert_safe(proc.stdout)
