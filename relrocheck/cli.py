@@ -4,13 +4,20 @@ Each module in relrocheck.commands exposes NAME, HELP, ORDER, `configure_parser(
 `execute(args) -> int`; this module only finds them, parses, and turns a RelrocheckError into
 one line on stderr and exit code 2. Without a subcommand, `check` is implied, so that
 `relrocheck --baseline update LIB` (the spelling users know) works as it reads.
+
+Options may stand anywhere between the arguments (`check a.so --policy p.yaml b.so`): each
+subcommand parses its arguments intermixed. A first word that is no file but close to a
+command or an option of `check` (`relrocheck reprot lib.so`, `relrocheck baseline update
+lib.so`) is answered with "did you mean ...?" and exit 2: it is a typo, not a library.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import importlib
+import os
 import pkgutil
 import sys
 from types import ModuleType
@@ -86,6 +93,33 @@ class _ClosedStdout:
         pass
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _typo_suggestion(argv: list[str], commands: dict[str, argparse.ArgumentParser]
+                     ) -> str | None:
+    """What a first word that is neither a command nor a file was probably meant to be."""
+    if not argv or argv[0] in commands or argv[0].startswith("-"):
+        return None
+    word = argv[0]
+    if os.path.lexists(word) or "/" in word:
+        return None
+    check = commands.get(DEFAULT_COMMAND)
+    if check is not None:
+        for action in check._actions:
+            if f"--{word}" in action.option_strings:
+                # `relrocheck baseline update lib.so`: the option without its dashes.
+                value = f" {argv[1]}" if action.nargs is None and action.choices and \
+                    len(argv) > 1 and argv[1] in action.choices else ""
+                return f"--{word}{value}"
+    close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def main(argv: list[str] | None = None) -> int:
     # A short-lived process that builds tens of thousands of acyclic objects: the cyclic
     # collector would only rescan them, several percent of a large library's run.
@@ -95,7 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     modules = _command_modules()
     parser = build_parser(modules)
-    args = parser.parse_args(_with_default_command(argv, {m.NAME for m in modules}))
+    commands = _subparsers(parser)
+    suggestion = _typo_suggestion(argv, commands)
+    if suggestion is not None:
+        from relrocheck.text import printable
+
+        print(f"{PROG}: error: {printable(argv[0])!r} is neither a file nor a command: did you "
+              f"mean {suggestion!r}? (`{PROG} --help` lists the commands)", file=sys.stderr)
+        return EXIT_ERROR
+    argv = _with_default_command(argv, set(commands))
+    if argv and argv[0] in commands:
+        # Intermixed: options between the library arguments, as a newcomer writes them.
+        args = commands[argv[0]].parse_intermixed_args(argv[1:])
+        args.command, args.cmake_dir = argv[0], False
+    else:
+        args = parser.parse_args(argv)
     if not args.cmake_dir and not getattr(args, "execute", None):
         parser.print_help(sys.stderr)
         return EXIT_ERROR

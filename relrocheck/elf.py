@@ -31,6 +31,7 @@ from itertools import accumulate, compress, repeat
 from typing import Callable, Collection, NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
+from relrocheck.text import printable
 
 ELF_MAGIC = b"\x7fELF"
 AR_MAGIC = b"!<arch>\n"
@@ -433,11 +434,11 @@ class ElfFile:
             chunk = self._read(start, min(piece, end - start))
             nul = chunk.find(b"\0")
             if nul >= 0:
-                return (out + chunk[:nul]).decode("utf-8", "replace")
+                return printable((out + chunk[:nul]).decode("utf-8", "replace"))
             out += chunk
             start += len(chunk)
             piece *= 4
-        return out.decode("utf-8", "replace")
+        return printable(out.decode("utf-8", "replace"))
 
     def string_table(self, strtab: SectionHeader) -> "Callable[[int], str]":
         """name offset -> name in the string table `strtab`, reading no more than needed."""
@@ -957,8 +958,8 @@ def _cstring(blob: bytes, offset: int) -> str:
     if offset >= len(blob):
         return ""
     end = blob.find(b"\0", offset, offset + MAX_NAME_BYTES)
-    return blob[offset:end if end >= 0 else min(len(blob), offset + MAX_NAME_BYTES)].decode(
-        "utf-8", "replace")
+    return printable(blob[offset:end if end >= 0 else min(len(blob), offset + MAX_NAME_BYTES)].decode(
+        "utf-8", "replace"))
 
 
 def relr_count(entries: "array | Sequence[int]", word_size: int) -> int:

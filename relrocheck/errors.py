@@ -19,7 +19,10 @@ class RelrocheckError(Exception):
         self.path = path
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        from relrocheck.text import printable
+
+        # Messages quote names and paths read from files: one line, no terminal escapes.
+        return printable(f"{self.path}: {self.message}" if self.path else self.message)
 
 
 class ElfError(RelrocheckError):

@@ -259,6 +259,10 @@ class _Measurement:
             load_dirty=len(page_set.union(bss_pages)),
             relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
             zero_filled_addresses=tuple(p << self.page_shift for p in sorted(bss_pages)),
+            # Two bisections per page and class into the sorted offsets: no per-relocation work.
+            relocation_counts=tuple(
+                sum(bisect_left(t.offsets, (p + 1) << shift) - bisect_left(t.offsets, p << shift)
+                    for t in tables.values()) for p in relocated_pages),
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))

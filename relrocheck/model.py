@@ -112,6 +112,8 @@ class Pages:
     relocated_addresses: Tuple[int, ...] = field(default=(), repr=False)  # page-aligned vaddrs
     # The pages .data shares with .bss, which the loader zero-fills (page-aligned vaddrs).
     zero_filled_addresses: Tuple[int, ...] = field(default=(), repr=False)
+    # Relocation targets on each page of relocated_addresses, aligned with it (the page map).
+    relocation_counts: Tuple[int, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

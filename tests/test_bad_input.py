@@ -4,6 +4,7 @@ libraries on the command line are still reported."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import shutil
@@ -227,9 +228,24 @@ def test_fuzzing_reaches_the_cli_as_one_line(tmp_path: Path, good_lib: Path) -> 
 
 
 def test_unreadable_file(tmp_path: Path, good_lib: Path) -> None:
-    if shutil.which("id") and subprocess.run(["id", "-u"], capture_output=True,
-                                             text=True).stdout.strip() == "0":
-        pytest.skip("root reads every file")
+    if os.geteuid() == 0:
+        # Root reads every file: measure as an unprivileged user, in a forked child.
+        from unprivileged import in_child_as_nobody, shared_folder
+
+        with shared_folder() as folder:
+            path = folder / "secret.so"
+            shutil.copy(good_lib, path)
+            path.chmod(0)
+
+            def refused() -> bool:
+                try:
+                    measure(str(path))
+                except ElfError as exc:
+                    return "cannot read" in str(exc)
+                return False
+
+            in_child_as_nobody(refused)
+        return
     path = tmp_path / "secret.so"
     shutil.copy(good_lib, path)
     path.chmod(0)

@@ -206,9 +206,27 @@ def test_update_creates_missing_folders(tmp_path: Path, table_lib: Path) -> None
     assert set(baseline.read(str(path)) or {}) == {"libgate.so"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_update_into_a_read_only_folder_is_one_error_line(tmp_path: Path,
                                                           table_lib: Path) -> None:
+    if os.geteuid() == 0:
+        # Root writes into read-only folders: run the update as an unprivileged user, in a
+        # forked child (the interpreter itself may live where that user cannot read).
+        from unprivileged import cli_as_nobody, shared_folder
+
+        with shared_folder() as shared:
+            lib = shared / table_lib.name
+            lib.write_bytes(table_lib.read_bytes())
+            lib.chmod(0o644)
+            folder = shared / "ro"
+            folder.mkdir()
+            folder.chmod(0o555)
+            warm_up = ["--baseline", "update", str(lib), "--baseline-file",
+                       str(tmp_path / "warm.json")]
+            proc = cli_as_nobody(["--baseline", "update", str(lib), "--baseline-file",
+                                  str(folder / "b.json")], warm_up, tmp_path)
+            assert_one_error_line(proc, "cannot write baseline: Permission denied")
+            assert list(folder.iterdir()) == []
+        return
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)

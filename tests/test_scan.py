@@ -380,7 +380,7 @@ def test_command_defaults_are_the_library_defaults():
     assert args.page_size == scan_module.DEFAULT_PAGE_SIZE
     help_text = " ".join(_run("--help").stdout.split())
     assert f"text and Markdown default {DEFAULT_TOP}" in help_text
-    assert f"(default {scan_module.DEFAULT_SYMBOLS}; 0 = none)" in help_text
+    assert f"(default {scan_module.DEFAULT_SYMBOLS}; 0 = all, as for --top)" in help_text
 
 
 def test_progress_only_on_a_terminal(tree):

@@ -86,6 +86,39 @@ def add_format(parser: argparse.ArgumentParser, choices: Iterable[str] = ("text"
                         help=f"output format ({', '.join(choices)}; default text)")
 
 
+CI_FORMATS = ("sarif", "github", "codequality")
+
+
+def add_output_format(parser: argparse.ArgumentParser, choices: Iterable[str]) -> None:
+    """--format with the CI formats, and --source-root for the paths they report."""
+    choices = tuple(choices)
+    parser.add_argument(
+        "--format", choices=choices, default=None,
+        help=f"output format ({', '.join(choices)}; default text, or github when "
+             "GITHUB_ACTIONS=true and the output is not redirected to a file)")
+    parser.add_argument(
+        "--source-root", metavar="DIR", default=".",
+        help="folder that source paths in sarif, github and codequality output are relative "
+             "to: the repository root (default the current folder)")
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The --format given, else github inside GitHub Actions unless stdout is a file."""
+    if args.format is not None:
+        return str(args.format)
+    import os
+    import stat
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        try:
+            regular = stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+        except (OSError, ValueError):
+            regular = True  # no real stdout (captured): not the runner's log
+        if not regular:
+            return "github"
+    return "text"
+
+
 def add_debug_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--debug-file", metavar="FILE", default=None,
@@ -101,7 +134,7 @@ def add_debug_file(parser: argparse.ArgumentParser) -> None:
 
 
 def print_error(exc: RelrocheckError) -> None:
-    print(f"relrocheck: error: {exc}", file=sys.stderr)
+    print(f"relrocheck: error: {exc}", file=sys.stderr)  # str(exc) is printable()
 
 
 def measure_all(paths: list[str], page_size: int, analyze_options: dict | None = None

@@ -15,10 +15,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from relrocheck.commands._common import (
-    add_format,
+    CI_FORMATS,
+    add_output_format,
     add_page_size,
     measure_all,
     resolve_top,
+    output_format,
     top_count,
 )
 from relrocheck.errors import (
@@ -72,6 +74,8 @@ examples:
   relrocheck --baseline update build/libfoo.so --policy relro.yaml
   relrocheck check --baseline-file relro-baseline.json build/*.so --format markdown \\
       >> "$GITHUB_STEP_SUMMARY"
+  relrocheck check build/*.so --format sarif > relro.sarif    (GitHub code scanning)
+  relrocheck check build/*.so --format html > relro.html      (the page map, to look at)
   relrocheck check build/libfoo.so --stamp build/libfoo.relro.stamp \\
       --depfile build/libfoo.relro.d          (for a build system rule)
 
@@ -93,7 +97,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", choices=("check", "update"), default="check",
                         help="check against the baseline (default), or update: record the "
                              "libraries' current numbers in it")
-    add_format(parser, ("text", "json", "markdown"))
+    add_output_format(parser, ("text", "json", "markdown", *CI_FORMATS, "html"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="changed symbols to list per library (text and Markdown default "
                              "20, JSON all; 0 = all)")
@@ -228,12 +232,12 @@ def _execute(args: argparse.Namespace, deps: list[str]) -> int:
             return EXIT_ERROR  # each error is on stderr already; a failed run writes nothing
         code = _update(args, policy, baseline_file, libraries)
     else:
-        code = _check(args, policy, baseline_file, libraries)
+        code = _check(args, policy, baseline_file, libraries, errors)
     return EXIT_ERROR if errors else code
 
 
 def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
-           libraries: list[Library]) -> int:
+           libraries: list[Library], errors: list[tuple[str, str]]) -> int:
     from relrocheck import baseline
     from relrocheck.gate import evaluate
 
@@ -258,7 +262,8 @@ def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
                  if o.failed or (o.diff is not None and o.diff.shrank)]
     failed = _show(args, "check", baseline_file, outcomes,
-                   accept_command(args, to_accept or list(args.libraries), baseline_file))
+                   accept_command(args, to_accept or list(args.libraries), baseline_file),
+                   libraries, errors)
     return EXIT_VIOLATION if failed else EXIT_OK
 
 
@@ -291,13 +296,14 @@ def _update(args: argparse.Namespace, policy: Policy, baseline_file: str,
 
 
 def _show(args: argparse.Namespace, mode: str, baseline_file: str, outcomes: list[Outcome],
-          command: str) -> bool:
+          command: str, libraries: list[Library] | None = None,
+          errors: list[tuple[str, str]] | None = None) -> bool:
     """Print one run of the gate in the chosen format; whether it failed."""
     from relrocheck.gate import GateRun
 
     run = GateRun(mode=mode, baseline_file=baseline_file, outcomes=tuple(outcomes),
                   accept_command=command)
-    _print(args, run)
+    _print(args, run, libraries or [], errors or [])
     return run.failed
 
 
@@ -313,14 +319,26 @@ def _same_measurement(baseline_file: str, lib: Library, old: Entry) -> None:
                             f"--page-size {old.page_size} or record it anew", baseline_file)
 
 
-def _print(args: argparse.Namespace, run: GateRun) -> None:
+def _print(args: argparse.Namespace, run: GateRun, libraries: list[Library],
+           errors: list[tuple[str, str]]) -> None:
     from relrocheck.render import check as render
     from relrocheck.render.diff import DEFAULT_TOP
 
-    if args.format == "json":
-        text = json.dumps(render.to_dict(run, resolve_top(args.top, None)), indent=2) + "\n"
-    elif args.format == "markdown":
-        text = render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP))
+    fmt = output_format(args)
+    if fmt == "json":
+        text = json.dumps(render.to_dict(run, resolve_top(args.top, None), libraries, errors),
+                          indent=2) + "\n"
+    elif fmt == "markdown":
+        text = render.render_markdown(run, resolve_top(args.top, DEFAULT_TOP), errors)
+    elif fmt == "html":
+        from relrocheck.render.ci import check_html
+
+        text = check_html(run, libraries, errors)
+    elif fmt in CI_FORMATS:
+        from relrocheck.render.ci import render_check
+
+        text = render_check(fmt, run, libraries, args.source_root, lambda: (
+            render.render_text(run, resolve_top(args.top, DEFAULT_TOP))))
     else:
         text = render.render_text(run, resolve_top(args.top, DEFAULT_TOP))
     _write_output(args, text)

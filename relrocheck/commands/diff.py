@@ -47,7 +47,7 @@ examples:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", metavar="OLD", help="ELF file, JSON report or baseline file")
     parser.add_argument("new", metavar="NEW", help="ELF file, JSON report or baseline file")
-    add_format(parser, ("text", "json", "markdown"))
+    add_format(parser, ("text", "json", "markdown", "html"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="changed symbols to list per library (text and Markdown default "
                              "20, JSON all; 0 = all)")
@@ -147,6 +147,9 @@ def execute(args: argparse.Namespace) -> int:
         d = diff_entries(name, o[0] if o else None, n[0])
         results.append((name, (d, labels), None if o else "only in NEW"))
 
+    if args.format == "html":
+        sys.stdout.write(_html(_pairs(old, new)))
+        return EXIT_OK
     top = resolve_top(args.top, None if args.format == "json" else render.DEFAULT_TOP)
     if args.format == "json":
         doc = {"format_version": 1, "old": args.old, "new": args.new, "libraries": [
@@ -167,3 +170,21 @@ def execute(args: argparse.Namespace) -> int:
                 out.append(render.render_text(r[0], r[1], top))
     sys.stdout.write("".join(out))
     return EXIT_OK
+
+
+def _html(pairs: list[tuple[str, Side | None, Side | None]]) -> str:
+    """The page map of NEW, its pages marked dirty or clean against OLD where both sides
+    carry page addresses (an ELF file or a JSON report; a baseline has none)."""
+    from relrocheck.render.html import MapEntry, render_html
+
+    entries, notes = [], []
+    for name, o, n in pairs:
+        if n is None or n[1] is None:
+            notes.append(f"{name}: {'only in OLD' if n is None else 'NEW is a baseline entry'}"
+                         ": no page map")
+            continue
+        old_lib = o[1] if o is not None else None
+        note = [] if old_lib is not None else [
+            "OLD has no page addresses (a baseline, or no such library): changes not marked"]
+        entries.append(MapEntry(n[1], old_lib, note))
+    return render_html("relrocheck diff: page map", entries, notes)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from relrocheck.commands._common import (add_debug_file, add_format, add_page_size,
-                                         measure_all, resolve_top, top_count)
+from relrocheck.commands._common import (CI_FORMATS, add_debug_file, add_output_format,
+                                         add_page_size, measure_all, output_format,
+                                         resolve_top, top_count)
 from relrocheck.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 NAME = "report"
@@ -26,12 +27,14 @@ examples:
   relrocheck report --top 0 --format json build/libfoo.so > report.json
   relrocheck report --page-size 4096,16384,65536 build/libfoo.so
   relrocheck report --group-by file build/libfoo.so    # which source files cost the most
+  relrocheck report --format sarif --source-root . build/libfoo.so > relro.sarif
+  relrocheck report --format html build/libfoo.so > pages.html      (the page map)
 """
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("libraries", nargs="+", metavar="LIB", help="ELF files to measure")
-    add_format(parser, ("text", "json"))
+    add_output_format(parser, ("text", "json", *CI_FORMATS, "html"))
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="symbols to list (text default 20, JSON default all; 0 = all)")
     parser.add_argument("--group-by", choices=("file", "directory", "hint"), default=None,
@@ -50,7 +53,8 @@ def execute(args: argparse.Namespace) -> int:
                                     {"debug_file": args.debug_file,
                                      "debuginfod": args.debuginfod,
                                      "also_page_sizes": tuple(others)})
-    if args.format == "json":
+    fmt = output_format(args)
+    if fmt == "json":
         from relrocheck.serialize import report_json_chunks
 
         # Compact, so that the C encoder is used (ten times faster on a large library's
@@ -60,6 +64,19 @@ def execute(args: argparse.Namespace) -> int:
                                         group_by=args.group_by):
             write(chunk)
         write("\n")
+    elif fmt == "html":
+        from relrocheck.render.html import MapEntry, render_html
+
+        sys.stdout.write(render_html("relrocheck report: page map",
+                                     [MapEntry(lib) for lib in libraries],
+                                     [f"error: {path}: {msg}" for path, msg in errors]))
+    elif fmt in CI_FORMATS:
+        from relrocheck.render.ci import render_report
+        from relrocheck.render.report import DEFAULT_TOP, render_report as render_text
+
+        top = resolve_top(args.top, DEFAULT_TOP)
+        sys.stdout.write(render_report(fmt, libraries, args.source_root, top,
+                                       lambda: render_text(libraries, top=top)))
     else:
         from relrocheck.render.report import DEFAULT_TOP, render_report
 

@@ -69,10 +69,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=top_count, default=None, metavar="N",
                         help="libraries to list (text and Markdown default 20, JSON default "
                              "all; 0 = all); totals always cover every library")
-    parser.add_argument("--symbols", type=whole_number(0, "none"), default=_DEFAULT_SYMBOLS,
+    parser.add_argument("--symbols", type=top_count, default=_DEFAULT_SYMBOLS,
                         metavar="K",
                         help=f"costliest symbols listed per library (default {_DEFAULT_SYMBOLS};"
-                             " 0 = none)")
+                             " 0 = all, as for --top)")
     parser.add_argument("--group-by", choices=("file", "directory", "hint"), default=None,
                         help="list each library's costliest groups of symbols instead: per "
                              "source file or directory (reads DWARF debug info, slower) or "
@@ -120,7 +120,8 @@ def execute(args: argparse.Namespace) -> int:
     try:
         result = scan(args.roots, jobs=args.jobs or _default_jobs(),
                       follow_symlinks=args.follow_symlinks, page_size=args.page_size,
-                      symbols=args.symbols, progress=progress, group_by=args.group_by)
+                      symbols=args.symbols or sys.maxsize, progress=progress,
+                      group_by=args.group_by)
     finally:
         if progress is not None:
             progress.clear()

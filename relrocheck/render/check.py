@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from relrocheck.gate import GateRun, Outcome, Violation
+from relrocheck.model import Library, Symbol
 from relrocheck.render import diff as D
 from relrocheck.render.units import human_bytes
+from relrocheck.text import printable
 
 CHECK_FORMAT_VERSION = 1
 
@@ -93,18 +95,18 @@ def _command_lines(run: GateRun) -> list[str]:
     """The accept command, one line each when a build system gave its own before relrocheck's;
     the alternatives are told apart so that nobody runs both."""
     commands = run.accept_command.splitlines()
-    lines = [f"      {commands[0]}\n"]
-    lines += [f"    or: {c}\n" for c in commands[1:]]
+    lines = [f"      {printable(commands[0])}\n"]
+    lines += [f"    or: {printable(c)}\n" for c in commands[1:]]
     return lines
 
 
 def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
     out: list[str] = []
     for o in run.outcomes:
-        out.append(f"relrocheck: {o.name}: {_status_text(run, o)}\n")
-        out.extend(f"  note: {n}\n" for n in o.notes)
+        out.append(printable(f"relrocheck: {o.name}: {_status_text(run, o)}") + "\n")
+        out.extend(f"  note: {printable(n)}\n" for n in o.notes)
         for v in o.violations:
-            out.append(f"  - {v.message}\n")
+            out.append(f"  - {printable(v.message)}\n")
         if _shows_diff(run, o):
             assert o.diff is not None
             label = "against the baseline" if run.mode == "check" else "against the old entry"
@@ -123,16 +125,29 @@ def render_text(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
 
 
 def _md_message(text: str) -> str:
-    return D.md_escape(text.replace(" -> ", " → "))
+    return D.md_escape(printable(text).replace(" -> ", " → "))
 
 
-def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
+def _unchanged(run: GateRun, o: Outcome) -> bool:
+    """A passing library whose numbers did not move: one line in a folded list suffices."""
+    return not o.failed and o.diff is not None and not o.diff.changed and run.mode == "check"
+
+
+def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP,
+                    errors: list[tuple[str, str]] | None = None) -> str:
     out: list[str] = []
+    for path, message in errors or ():
+        out += [f"### ⛔ {D.md_code(printable(path))}: error, not checked", "",
+                f"- {_md_message(printable(message))}", ""]
+    quiet = [o for o in run.outcomes if _unchanged(run, o)]
     for o in run.outcomes:
+        if o in quiet:
+            continue
         mark = "❌" if o.failed else "✅"
-        out += [f"### {mark} {D.md_code(o.name)}: {D.md_escape(_status_text(run, o))}", ""]
+        out += [f"### {mark} {D.md_code(printable(o.name))}: "
+                f"{D.md_escape(printable(_status_text(run, o)))}", ""]
         if o.notes:
-            out.extend(f"> {_md_message(n)}" for n in o.notes)
+            out.extend(f"> {_md_message(printable(n))}" for n in o.notes)
             out.append("")
         if o.violations:
             out.extend(f"- {_md_message(v.message)}" for v in o.violations)
@@ -140,34 +155,48 @@ def render_markdown(run: GateRun, top: int | None = D.DEFAULT_TOP) -> str:
         if _shows_diff(run, o):
             assert o.diff is not None
             out.append(D.render_markdown(o.diff, o.labels, top))
+    if quiet:
+        n = len(quiet)
+        out += ["<details>", f"<summary>✅ {n} unchanged librar{'ies' if n != 1 else 'y'}"
+                "</summary>", ""]
+        out.extend(f"- {D.md_code(o.name)}: {D.md_escape(_status_text(run, o))}" for o in quiet)
+        out += ["", "</details>", ""]
     if run.failed or _stale(run):
         out += ["#### What to do next", ""]
         steps = _next_steps(run) if run.failed else [
             "the baseline is stale: the numbers shrank; lock in the gain:"]
         out.extend(f"- {_md_message(s)}" for s in steps)
         if _shows_accept(run):
-            out += ["", "```sh", run.accept_command, "```"]
+            out += ["", "```sh", printable(run.accept_command), "```"]
         out.append("")
     return "\n".join(out)
 
 
-def _violation_dict(v: Violation) -> dict[str, Any]:
+def _violation_dict(v: Violation, symbols: dict[str, Symbol]) -> dict[str, Any]:
+    sym = symbols.get(v.symbol) if v.symbol else None
     return {"kind": v.kind, "metric": v.metric, "message": v.message, "symbol": v.symbol,
-            "old": v.old, "new": v.new, "limit": v.limit}
+            "old": v.old, "new": v.new, "limit": v.limit,
+            "source": sym.source if sym is not None else None,
+            "hint": sym.hint.kind if sym is not None and sym.hint is not None else None}
 
 
-def to_dict(run: GateRun, top: int | None = None) -> dict[str, Any]:
+def to_dict(run: GateRun, top: int | None = None, libraries: list[Library] | None = None,
+            errors: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The JSON of `check` (relrocheck/schemas/check.schema.json); status `error` when an
+    input could not be read, whatever the others' verdict: nothing complete was judged."""
+    by_name = {lib.name: {s.name: s for s in lib.symbols} for lib in libraries or ()}
     return {
         "format_version": CHECK_FORMAT_VERSION,
         "mode": run.mode,
-        "status": "fail" if run.failed else "ok",
+        "status": "error" if errors else ("fail" if run.failed else "ok"),
         "baseline_file": run.baseline_file,
+        "errors": [{"path": path, "message": message} for path, message in errors or ()],
         "libraries": [{
             "name": o.name,
             "path": o.path,
             "status": "fail" if o.failed else "ok",
             "notes": list(o.notes),
-            "violations": [_violation_dict(v) for v in o.violations],
+            "violations": [_violation_dict(v, by_name.get(o.name, {})) for v in o.violations],
             "diff": None if o.diff is None else D.diff_to_dict(o.diff, o.labels, top),
             "hints": [{"symbol": name, "kind": h.kind, "advice": h.advice} for name, h in o.hints],
         } for o in run.outcomes],

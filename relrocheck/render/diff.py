@@ -15,6 +15,7 @@ from typing import Any
 
 from relrocheck.diff import Change, LibraryDiff
 from relrocheck.model import labelled
+from relrocheck.text import printable
 
 DEFAULT_TOP = 20
 
@@ -35,12 +36,13 @@ def summary_line(d: LibraryDiff, arrow: str = "->") -> str:
 
 
 def label(name: str, labels: Mapping[str, str]) -> str:
-    """A symbol's raw name, with its demangled name when it has one."""
-    return labelled(name, labels.get(name))
+    """A symbol's raw name, with its demangled name when it has one (printable: a baseline
+    or JSON report may name anything)."""
+    return printable(labelled(name, labels.get(name)))
 
 
 def section_label(c: Change, arrow: str = "->") -> str:
-    return f"{c.old_section}{arrow}{c.section}" if c.moved else c.section
+    return printable(f"{c.old_section}{arrow}{c.section}" if c.moved else c.section)
 
 
 def _text_row(c: Change, name: str) -> str:
@@ -92,7 +94,7 @@ def md_code(text: str) -> str:
     """A code span; only the table separator needs escaping inside one."""
     fence = "``" if "`" in text else "`"
     pad = " " if "`" in text else ""
-    body = text.replace("|", "\\|")
+    body = printable(text).replace("|", "\\|")
     return f"{fence}{pad}{body}{pad}{fence}"
 
 

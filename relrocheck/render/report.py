@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from relrocheck.model import Library, Symbol
 from relrocheck.render.units import counts, human_bytes, kib, plural
+from relrocheck.text import printable
 
 DEFAULT_TOP = 20
 
@@ -37,7 +38,7 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
     out: list[str] = []
     add = out.append
     head = lib.name if lib.name == lib.path else f"{lib.name} ({lib.path})"
-    add(head)
+    add(printable(head))  # a file name may hold anything
     add(f"  {lib.machine} ELF{lib.elf_class} {lib.endian}-endian {lib.file_type}"
         f"{' (PIE)' if lib.pie else ''}, page size {lib.page_size}"
         f" (file supports up to {lib.max_page_size})")

@@ -13,6 +13,7 @@ from relrocheck import __version__
 from relrocheck.hints import HINT_KINDS
 from relrocheck.render.units import human_bytes, kib, plural
 from relrocheck.scan import LibrarySummary, ScanResult, SymbolCost
+from relrocheck.text import printable
 
 DEFAULT_TOP = 20
 _TEXT_WIDTH = 100  # wrap long prose lines of the text output here
@@ -29,7 +30,7 @@ def _number(value: float) -> float | int:
 def _library_label(lib: LibrarySummary) -> str:
     base = lib.path.rsplit("/", 1)[-1]
     label = lib.path if lib.name == base else f"{lib.path} ({lib.name})"
-    return label + (" [PIE executable]" if lib.pie else "")
+    return printable(label) + (" [PIE executable]" if lib.pie else "")
 
 
 def _shown(result: ScanResult, top: int | None) -> tuple[LibrarySummary, ...]:
@@ -140,7 +141,7 @@ def render_text(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
         add("")
         add(f"Errors: {plural(len(result.errors), 'file')} could not be measured:")
         for e in result.errors:
-            add(f"  {e.path}: {e.message}")
+            add(printable(f"  {e.path}: {e.message}"))
     return "\n".join(out) + "\n"
 
 
@@ -183,7 +184,7 @@ def render_markdown(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
         for rank, lib in enumerate(shown, 1):
             flags = " **TEXTREL**" if lib.textrel else ""
             flags += " (PIE executable)" if lib.pie else ""
-            add(f"| {rank} | {_code(lib.name)}{flags}<br>{_code(lib.path)} | "
+            add(f"| {rank} | {_code(printable(lib.name))}{flags}<br>{_code(printable(lib.path))} | "
                 f"{lib.relocated_pages} | {kib(lib.dirty_bytes)} | {lib.relocations} | "
                 f"{human_bytes(lib.writable_bytes)} | {_md_symbols(lib)} |")
         if len(result.libraries) > len(shown):
@@ -207,7 +208,7 @@ def render_markdown(result: ScanResult, top: int | None = DEFAULT_TOP) -> str:
         add(f"### Errors ({len(result.errors)})")
         add("")
         for e in result.errors:
-            add(f"- {_code(e.path)}: {e.message}")
+            add(printable(f"- {_code(e.path)}: {e.message}"))
     return "\n".join(out) + "\n"
 
 

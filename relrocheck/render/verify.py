@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from relrocheck.text import printable
 from relrocheck.verify import Verification
 
 VERIFY_FORMAT_VERSION = 1
@@ -23,7 +24,7 @@ def render_text(results: Sequence[Verification], tolerance: int) -> str:
     add = out.append
     for r in results:
         head = r.name if r.name == r.path else f"{r.name} ({r.path})"
-        add(head)
+        add(printable(head))
         add(f"  predicted {r.predicted_pages} pages ({r.relocated_pages} relocated), measured "
             f"{r.measured_pages} ({r.private_dirty_kb} kB Private_Dirty): "
             f"{_verdict(r, tolerance)}")
