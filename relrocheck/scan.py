@@ -412,19 +412,19 @@ def _run_batches(batches: list[list[str]], jobs: int, page_size: int, symbols: i
     # or forkserver would re-import Python and relrocheck in every worker.
     context = (multiprocessing.get_context("fork")
                if sys.platform.startswith("linux") else multiprocessing.get_context())
-    suspects = yield from _pool_round(batches, jobs, page_size, symbols, context)
+    suspects = yield from _pool_round(batches, jobs, page_size, symbols, context, group_by)
     if suspects:
         suspects = yield from _pool_round([[p] for p in suspects], jobs, page_size, symbols,
-                                          context)
+                                          context, group_by)
     for path in suspects:
-        left = yield from _pool_round([[path]], 1, page_size, symbols, context)
+        left = yield from _pool_round([[path]], 1, page_size, symbols, context, group_by)
         if left:
             yield [path], [ScanError(path, "not measured: its worker process died (killed, "
                                            "or out of memory?) while measuring it")]
 
 
 def _pool_round(batches: list[list[str]], jobs: int, page_size: int, symbols: int,
-                context: object) -> Generator[
+                context: object, group_by: str | None = None) -> Generator[
                     tuple[list[str], list[LibrarySummary | ScanError]], None, list[str]]:
     """Run batches in one pool, yielding finished ones; return the paths of the batches a
     dead worker left unfinished."""
