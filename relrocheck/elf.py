@@ -451,10 +451,6 @@ class ElfFile:
             return b""
         return self._read(section.sh_offset, section.sh_size)
 
-    def byte_lookup(self) -> Callable[[int], int]:
-        """The file's byte at a file offset, as a C-level function for bulk lookups (map)."""
-        return self._map.__getitem__
-
     def read_at(self, offset: int, size: int) -> bytes:
         self._check_range(offset, size, "read")
         return self._read(offset, size)

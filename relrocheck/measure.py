@@ -563,8 +563,17 @@ class _Measurement:
         if span is None:
             return None
         start, end, delta = span
-        last = self.elf.file_size - 1
-        at = self.elf.byte_lookup()
+        # The read-only data and a byte either side, read once: three bytes per target are
+        # looked up in it by C-level maps.
+        base = max(start + delta - 1, 0)
+        blob = getattr(self, "_rodata_bytes", None)
+        if blob is None:
+            top = min(end + delta + 1, self.elf.file_size)
+            blob = self._rodata_bytes = self.elf.read_at(base, max(top - base, 0))
+        if len(blob) < 3:
+            return None
+        last = len(blob) - 1
+        at = blob.__getitem__
         count = 0
         for offsets, targets in self.string_parts:
             lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
@@ -578,7 +587,7 @@ class _Measurement:
             chosen = [t for t in targets[lo:hi] if start <= t < end]
             if not chosen:
                 continue
-            files = list(map(min, map(max, map(operator.add, chosen, repeat(delta)),
+            files = list(map(min, map(max, map(operator.add, chosen, repeat(delta - base)),
                                       repeat(1)), repeat(last - 1)))
             before = bytes(map(at, map(operator.sub, files, repeat(1)))).translate(
                 _IS_TEXT_OR_NUL)
