@@ -627,3 +627,19 @@ def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
     if not seen_got:
         raise OracleError(f"{path}: readelf -A lists no primary GOT")
     return parts
+
+
+# --- LIEF: a third reader, a library rather than a dumper (test-only: its import is slow) ----
+
+
+def lief_relocations(path: StrPath) -> list[tuple[int, str]] | None:
+    """(address, R_ type name) of every dynamic and PLT relocation LIEF decodes (APS2 and RELR
+    included), or None when LIEF is not installed."""
+    try:
+        import lief  # noqa: PLC0415 - imported only by the tests that use it
+    except ImportError:
+        return None
+    binary = lief.parse(os.fspath(path))
+    if binary is None:
+        raise OracleError(f"{path}: LIEF cannot parse it")
+    return [(r.address, "R_" + str(r.type).split(".", 1)[1]) for r in binary.relocations]

@@ -378,6 +378,7 @@ _PACKINGS = {
     "relr": ("-Wl,--pack-dyn-relocs=relr",),
     "android+relr": ("-Wl,--pack-dyn-relocs=android+relr",),
     "android+relr-tags": ("-Wl,--pack-dyn-relocs=android+relr", "-Wl,--use-android-relr-tags"),
+    "relr-tags": ("-Wl,--pack-dyn-relocs=relr", "-Wl,--use-android-relr-tags"),
 }
 
 
@@ -422,8 +423,20 @@ def test_android_packed_tables_match_llvm_readelf(tmp_path: Path, target: str,
     if "relr" in packing:
         assert encodings[".relr.dyn"] == ("RELR (DT_ANDROID_RELR)" if packing.endswith("tags")
                                           else "RELR")
+    # LIEF, a third decoder, reads the same relocations.
+    lief = oracle.lief_relocations(path)
+    if lief is not None:
+        assert sorted(lief) == sorted((r.offset, r.type) for r in truth)
     # Per symbol, the packed build attributes exactly what the unpacked one does.
     assert _per_symbol(lib) == _per_symbol(measure(str(plain)))
+    # explain reads the packed tables too: the words of `names` are llvm-readelf's.
+    from relrocheck.explain import relocated_words
+
+    names = next(s for s in oracle.symbols(path) if s["name"] == "names")
+    inside = sorted(r.offset for r in truth
+                    if names["address"] <= r.offset < names["address"] + names["size"])
+    assert [w.address for w in relocated_words(str(path), lib, lib.symbol("names"))] == inside
+    assert len(inside) == 40
 
 
 def _section_header(path: Path, name: str) -> tuple[int, int, str]:
@@ -650,3 +663,36 @@ def test_several_page_sizes_in_one_run_match_readelf(host_libs: dict[str, Path])
                           capture_output=True, text=True, check=True).stdout
     for pages in all_pages[1:]:
         assert f"at {pages['page_size']}-byte pages: {pages['relocated']} relocated" in text
+
+
+def _debian_corpus(count: int = 30) -> list[Path]:
+    """Shared libraries of this system, spread over the alphabet (real files, < 30 MB)."""
+    folder = Path("/usr/lib/x86_64-linux-gnu")
+    if not folder.is_dir():
+        return []
+    libs = []
+    for p in sorted(folder.glob("*.so*")):
+        if p.is_symlink() or not p.is_file() or p.stat().st_size > 30_000_000:
+            continue
+        with p.open("rb") as f:
+            if f.read(4) == b"\x7fELF":
+                libs.append(p)
+    return libs[::max(1, len(libs) // count)]
+
+
+@pytest.mark.parametrize("path", _debian_corpus(), ids=lambda p: p.name)
+def test_debian_corpus_agrees_with_readelf_and_the_dynamic_section(path: Path) -> None:
+    """Every relocation readelf lists by section is one the loader finds through the
+    dynamic tags (llvm-readelf --dyn-relocations), and relrocheck counts each once."""
+    truth = oracle.relocations(path)
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
+    writes = {r.offset // 4096 * 4096 for r in truth if not r.type.endswith("_NONE")}
+    assert set(lib.pages.relocated_addresses) == writes
+    import shutil
+
+    if shutil.which(oracle.LLVM_READELF) is not None:
+        dynamic = oracle.llvm_relocations(path, dynamic=True)
+        assert sorted((r.offset, r.type) for r in dynamic) == sorted(
+            (r.offset, r.type) for r in truth)
