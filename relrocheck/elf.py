@@ -547,7 +547,7 @@ class ElfFile:
                 raise self.fail(f"dynamic section: {name} entry size {tags[ent_tag]} "
                                 f"(expected {entry})")
             ranges.append((name, encoding, tags[addr_tag], tags[size_tag]))
-        if DT_JMPREL in tags:
+        if DT_JMPREL in tags and tags.get(DT_PLTRELSZ, 1):
             kind = tags.get(DT_PLTREL)
             if kind not in (DT_REL, DT_RELA):
                 raise self.fail(f"dynamic section: DT_PLTREL {kind} names neither DT_REL nor "
@@ -626,7 +626,10 @@ class ElfFile:
                                                                          ("X", 1)))
             flags = (SHF_ALLOC | (SHF_WRITE if p.p_flags & PF_W else 0)
                      | (SHF_EXECINSTR if p.p_flags & 1 else 0))
-            start, file_end, end = p.p_vaddr, p.p_vaddr + p.p_filesz, p.p_vaddr + p.p_memsz
+            # Only the bytes actually in the file back a stand-in.
+            filesz = max(0, min(p.p_filesz, self.file_size - p.p_offset))
+            start, file_end = p.p_vaddr, p.p_vaddr + filesz
+            end = max(file_end, p.p_vaddr + p.p_memsz)
             label = f"[PT_LOAD {number} {rwx}"
             if relro is not None and p.p_flags & PF_W and start <= relro[0] < file_end:
                 add(label + "]", SHT_PROGBITS, flags, start, relro[0], p)
