@@ -19,8 +19,7 @@ import stat
 import struct
 import sys
 from array import array
-from functools import partial
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 from typing import NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
@@ -888,14 +887,23 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
     """
     if blob[:4] != b"APS2":
         raise ValueError("no APS2 magic: not an Android packed relocation table")
+    try:
+        return _decode_aps2_groups(blob, is_rela, word_size, limit)
+    except OverflowError:
+        raise ValueError("an offset or info outside the word size") from None
+
+
+def _decode_aps2_groups(blob: bytes, is_rela: bool, word_size: int, limit: int
+                        ) -> tuple[array, array, array | None]:
     mask = (1 << (8 * word_size)) - 1
+    code = _U64 if word_size == 8 else _U32
     (count, offset), pos = _sleb128(blob, 4, 2)
     if count < 0 or count > limit:
         raise ValueError(f"claims {count} relocations, more than the image has words")
-    offsets: list[int] = []
-    infos: list[int] = []
-    addends: list[int] = []
-    info = addend = 0
+    # Columns filled by C-level extends; an offset or info out of the word's range is the
+    # file's fault (OverflowError). Addends are signed: stored as two's complement words.
+    offsets, infos, addends = array(code), array(code), array(code)
+    info = addend = delta = 0
     while len(offsets) < count:
         (size, flags), pos = _sleb128(blob, pos, 2)
         if size <= 0 or size > count - len(offsets):
@@ -919,12 +927,14 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
         values, pos = _sleb128(blob, pos, per_entry * size)
         field = 0
         if by_offset:
-            offsets.extend(range(offset + delta, offset + delta * size + (1 if delta >= 0 else -1),
-                                 delta) if delta else repeat(offset, size))
+            if delta:
+                offsets.extend(range(offset + delta, offset + delta * size + (1 if delta > 0
+                                                                               else -1), delta))
+            else:
+                offsets.extend(repeat(offset, size))
             offset += delta * size
         else:
-            offsets.extend(accumulate(values[0::per_entry], initial=offset))
-            del offsets[-size - 1]  # the initial value accumulate() puts first
+            offsets.extend(islice(accumulate(values[0::per_entry], initial=offset), 1, None))
             offset = offsets[-1]
             field = 1
         if by_info:
@@ -935,15 +945,13 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
             field += 1
         if is_rela:
             if has_addend and not by_addend:
-                addends.extend(accumulate(values[field::per_entry], initial=addend))
-                del addends[-size - 1]
-                addend = addends[-1]
+                running = list(islice(accumulate(values[field::per_entry], initial=addend), 1,
+                                      None))
+                addend = running[-1]
+                addends.extend(map(mask.__and__, running))
             else:
-                addends.extend(repeat(addend, size))
-    code = _U64 if word_size == 8 else _U32
-    as_words = partial(map, mask.__and__)
-    return (array(code, as_words(offsets)), array(code, as_words(infos)),
-            array(code, as_words(addends)) if is_rela else None)
+                addends.extend(repeat(addend & mask, size))
+    return offsets, infos, addends if is_rela else None
 
 
 def _mips64_infos(infos: array, little_endian: bool) -> array:
