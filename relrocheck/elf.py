@@ -19,8 +19,9 @@ import stat
 import struct
 import sys
 from array import array
+from collections.abc import Sequence
 from itertools import accumulate, islice, repeat
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 from relrocheck.errors import ElfError
 
@@ -412,7 +413,7 @@ class ElfFile:
             words.byteswap()
         return words
 
-    def stored_words(self, vaddrs: list[int]) -> list[int]:
+    def stored_words(self, vaddrs: Sequence[int]) -> list[int]:
         """The word stored at each virtual address (0 where no file bytes back it).
 
         REL and RELR relocations keep their addend in the relocated word itself. The common
@@ -513,7 +514,7 @@ class ElfFile:
 
     # -- relocation tables ---------------------------------------------------------------
 
-    def relocation_tables(self) -> list["RelocationTable"]:
+    def relocation_tables(self) -> list[RelocationTable]:
         """Every dynamic relocation table, as the loader finds it.
 
         The dynamic section is what the loader follows, so its tags decide where each table
@@ -670,8 +671,8 @@ class ElfFile:
         raise self.fail(f"{what} at 0x{vaddr:x} (size 0x{size:x}) lies in no loaded part of "
                         "the file")
 
-    def read_relocations(self, table: "RelocationTable"
-                         ) -> "tuple[Sequence[int], array | None, array | None]":
+    def read_relocations(self, table: RelocationTable
+                         ) -> tuple[Sequence[int], array | None, array | None]:
         """A table's (r_offset, r_info, r_addend) columns, whatever its encoding.
 
         RELR tables give offsets only (each is a RELATIVE relocation whose addend is the

@@ -636,7 +636,7 @@ def lief_relocations(path: StrPath) -> list[tuple[int, str]] | None:
     """(address, R_ type name) of every dynamic and PLT relocation LIEF decodes (APS2 and RELR
     included), or None when LIEF is not installed."""
     try:
-        import lief  # noqa: PLC0415 - imported only by the tests that use it
+        import lief  # imported only by the tests that use it: its import is slow
     except ImportError:
         return None
     binary = lief.parse(os.fspath(path))

@@ -81,7 +81,7 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP) -> str:
     if r.total:
         add(f"    by class: {counts(r.by_class)}")
         add(f"    by type:  {counts(r.by_type)}")
-        add(f"    by table: " + ", ".join(
+        add("    by table: " + ", ".join(
             f"{name} {count}" + (f" ({r.encodings[name]})" if name in r.encodings else "")
             for name, count in r.by_table.items()))
     symbols = [s for s in lib.symbols if s.relocations or s.size]
