@@ -724,6 +724,27 @@ class ElfFile:
                     return None
                 start = 12 + ((namesz + 3) & ~3)
                 return raw[start:start + descsz].hex() or None
+        if not self.sections or all(s.name.startswith("[") or not s.name
+                                    for s in self.sections):
+            return self._build_id_from_segments()
+        return None
+
+    def _build_id_from_segments(self) -> str | None:
+        """The GNU build-id from PT_NOTE segments, for a file without section headers."""
+        for p in self.segments:
+            if p.p_type != PT_NOTE or p.p_offset + p.p_filesz > self.file_size:
+                continue
+            raw = bytes(self._map[p.p_offset:p.p_offset + p.p_filesz])
+            at = 0
+            while at + 12 <= len(raw):
+                namesz, descsz, ntype = struct.unpack_from(self._bo + "III", raw, at)
+                name_end = at + 12 + ((namesz + 3) & ~3)
+                desc_end = name_end + ((descsz + 3) & ~3)
+                if desc_end > len(raw):
+                    break
+                if ntype == NT_GNU_BUILD_ID and raw[at + 12:at + 12 + namesz] == b"GNU\0":
+                    return raw[name_end:name_end + descsz].hex() or None
+                at = desc_end
         return None
 
 

@@ -522,6 +522,14 @@ def test_an_undecodable_relocation_tag_is_an_error_naming_it(
     assert "RELA" not in oracle.dynamic(path)
     with pytest.raises(ElfError, match=r"DT_CREL .*cannot decode"):
         measure(str(path))
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.startswith(f"relrocheck: error: {path}: has a DT_CREL relocation table")
+    assert run.stderr.count("\n") == 1
 
 
 def test_none_relocations_are_counted_but_write_no_page(
@@ -619,6 +627,10 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
     assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
     assert lib.pages.relocated == oracle.pages_with_relocations(original)
     assert lib.soname == oracle.dynamic(original)["SONAME"][0].strip("[]")
+    notes = oracle._run(oracle.READELF, ("-n",), original)
+    build_id = next((line.split(":", 1)[1].strip() for line in notes.splitlines()
+                     if "Build ID:" in line), None)
+    assert lib.build_id == build_id
     tags = oracle.dynamic(original)
     init = sum(int(tags[t][0].split()[0]) for t in ("INIT_ARRAYSZ", "PREINIT_ARRAYSZ")
                if t in tags) // 8
