@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Tuple
 
-
 # The class of R_*_NONE: counted, but it writes no word (model.RelocationSummary.no_ops).
 NO_OP = "none"
 

@@ -27,7 +27,7 @@ import sys
 from array import array
 from bisect import bisect_right
 from functools import partial
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, compress, islice, repeat
 from typing import Callable, Collection, NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
@@ -672,7 +672,7 @@ class ElfFile:
 
     # -- relocation tables ---------------------------------------------------------------
 
-    def relocation_tables(self) -> list["RelocationTable"]:
+    def relocation_tables(self) -> list[RelocationTable]:
         """Every dynamic relocation table, as the loader finds it.
 
         The dynamic section is what the loader follows, so its tags decide where each table
@@ -705,7 +705,7 @@ class ElfFile:
                 raise self.fail(f"dynamic section: {name} entry size {tags[ent_tag]} "
                                 f"(expected {entry})")
             ranges.append((name, encoding, tags[addr_tag], tags[size_tag]))
-        if DT_JMPREL in tags:
+        if DT_JMPREL in tags and tags.get(DT_PLTRELSZ, 1):
             kind = tags.get(DT_PLTREL)
             if kind not in (DT_REL, DT_RELA):
                 raise self.fail(f"dynamic section: DT_PLTREL {kind} names neither DT_REL nor "
@@ -784,7 +784,10 @@ class ElfFile:
                                                                          ("X", 1)))
             flags = (SHF_ALLOC | (SHF_WRITE if p.p_flags & PF_W else 0)
                      | (SHF_EXECINSTR if p.p_flags & 1 else 0))
-            start, file_end, end = p.p_vaddr, p.p_vaddr + p.p_filesz, p.p_vaddr + p.p_memsz
+            # Only the bytes actually in the file back a stand-in.
+            filesz = max(0, min(p.p_filesz, self.file_size - p.p_offset))
+            start, file_end = p.p_vaddr, p.p_vaddr + filesz
+            end = max(file_end, p.p_vaddr + p.p_memsz)
             label = f"[PT_LOAD {number} {rwx}"
             if relro is not None and p.p_flags & PF_W and start <= relro[0] < file_end:
                 add(label + "]", SHT_PROGBITS, flags, start, relro[0], p)
@@ -826,8 +829,8 @@ class ElfFile:
         raise self.fail(f"{what} at 0x{vaddr:x} (size 0x{size:x}) lies in no loaded part of "
                         "the file")
 
-    def read_relocations(self, table: "RelocationTable"
-                         ) -> "tuple[Sequence[int], array | None, array | None]":
+    def read_relocations(self, table: RelocationTable
+                         ) -> tuple[Sequence[int], array | None, array | None]:
         """A table's (r_offset, r_info, r_addend) columns, whatever its encoding.
 
         RELR tables give offsets only (each is a RELATIVE relocation whose addend is the
@@ -896,6 +899,28 @@ class ElfFile:
             # Read only the descriptor, and no more than a build-id can be.
             length = min(descsz, _MAX_BUILD_ID, max(0, s.sh_size - start))
             return self._read(s.sh_offset + start, length).hex() or None
+        if not self.sections or all(s.name.startswith("[") or not s.name
+                                    for s in self.sections):
+            return self._build_id_from_segments()
+        return None
+
+    def _build_id_from_segments(self) -> str | None:
+        """The GNU build-id from PT_NOTE segments, for a file without section headers."""
+        for p in self.segments:
+            if p.p_type != PT_NOTE or p.p_offset + p.p_filesz > self.file_size:
+                continue
+            # A note segment is a few dozen bytes; one claiming more is not read whole.
+            raw = self._read(p.p_offset, min(p.p_filesz, 1 << 16))
+            at = 0
+            while at + 12 <= len(raw):
+                namesz, descsz, ntype = struct.unpack_from(self._bo + "III", raw, at)
+                name_end = at + 12 + ((namesz + 3) & ~3)
+                desc_end = name_end + ((descsz + 3) & ~3)
+                if desc_end > len(raw):
+                    break
+                if ntype == NT_GNU_BUILD_ID and raw[at + 12:at + 12 + namesz] == b"GNU\0":
+                    return raw[name_end:name_end + descsz].hex() or None
+                at = desc_end
         return None
 
 
@@ -1132,14 +1157,23 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
     """
     if blob[:4] != b"APS2":
         raise ValueError("no APS2 magic: not an Android packed relocation table")
+    try:
+        return _decode_aps2_groups(blob, is_rela, word_size, limit)
+    except OverflowError:
+        raise ValueError("an offset or info outside the word size") from None
+
+
+def _decode_aps2_groups(blob: bytes, is_rela: bool, word_size: int, limit: int
+                        ) -> tuple[array, array, array | None]:
     mask = (1 << (8 * word_size)) - 1
+    code = _U64 if word_size == 8 else _U32
     (count, offset), pos = _sleb128(blob, 4, 2)
     if count < 0 or count > limit:
         raise ValueError(f"claims {count} relocations, more than the image has words")
-    offsets: list[int] = []
-    infos: list[int] = []
-    addends: list[int] = []
-    info = addend = 0
+    # Columns filled by C-level extends; an offset or info out of the word's range is the
+    # file's fault (OverflowError). Addends are signed: stored as two's complement words.
+    offsets, infos, addends = array(code), array(code), array(code)
+    info = addend = delta = 0
     while len(offsets) < count:
         (size, flags), pos = _sleb128(blob, pos, 2)
         if size <= 0 or size > count - len(offsets):
@@ -1163,12 +1197,14 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
         values, pos = _sleb128(blob, pos, per_entry * size)
         field = 0
         if by_offset:
-            offsets.extend(range(offset + delta, offset + delta * size + (1 if delta >= 0 else -1),
-                                 delta) if delta else repeat(offset, size))
+            if delta:
+                offsets.extend(range(offset + delta, offset + delta * size + (1 if delta > 0
+                                                                               else -1), delta))
+            else:
+                offsets.extend(repeat(offset, size))
             offset += delta * size
         else:
-            offsets.extend(accumulate(values[0::per_entry], initial=offset))
-            del offsets[-size - 1]  # the initial value accumulate() puts first
+            offsets.extend(islice(accumulate(values[0::per_entry], initial=offset), 1, None))
             offset = offsets[-1]
             field = 1
         if by_info:
@@ -1179,15 +1215,13 @@ def decode_aps2(blob: bytes, is_rela: bool, word_size: int, limit: int
             field += 1
         if is_rela:
             if has_addend and not by_addend:
-                addends.extend(accumulate(values[field::per_entry], initial=addend))
-                del addends[-size - 1]
-                addend = addends[-1]
+                running = list(islice(accumulate(values[field::per_entry], initial=addend), 1,
+                                      None))
+                addend = running[-1]
+                addends.extend(map(mask.__and__, running))
             else:
-                addends.extend(repeat(addend, size))
-    code = _U64 if word_size == 8 else _U32
-    as_words = partial(map, mask.__and__)
-    return (array(code, as_words(offsets)), array(code, as_words(infos)),
-            array(code, as_words(addends)) if is_rela else None)
+                addends.extend(repeat(addend & mask, size))
+    return offsets, infos, addends if is_rela else None
 
 
 def _mips64_infos(infos: array, little_endian: bool) -> array:

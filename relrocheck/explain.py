@@ -150,7 +150,6 @@ class _Reader:
                 for address, stored in zip(picked, elf.stored_words(picked)):
                     yield address, self.arch.relative_type, table, 0, stored, None
                 continue
-            rela = addend_column is not None
             index = [i for i in compress(range(len(offsets)),
                                          map(operator.and_, map(lo.__le__, offsets),
                                              map(hi.__gt__, offsets)))
@@ -158,7 +157,7 @@ class _Reader:
             if not index:
                 continue
             shift, mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-            if rela:
+            if addend_column is not None:
                 addends = [_signed(addend_column[i], word) for i in index]
             else:
                 addends = elf.stored_words([offsets[i] for i in index])

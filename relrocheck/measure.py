@@ -616,12 +616,13 @@ class _Measurement:
         cache = self._symbol_kinds_cache
         if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
             return cache[table.sh_link]
+        kinds: list[int]
         if table.sh_link == 0 and table.number < 0 and needed > 1:
             # A table found through the dynamic tags alone: its symbols are at DT_SYMTAB.
             shndx = self.elf.dynamic_symbol_sections(needed)
             kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
         elif table.sh_link == 0:
-            kinds: list[int] = []
+            kinds = []
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
             entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]

@@ -92,7 +92,9 @@ class Segment:
 @dataclass(frozen=True)
 class RelocationSummary:
     total: int
-    by_type: Mapping[str, int]  # architecture's type name -> count; RELR counts as RELATIVE
+    # architecture's type name -> count; RELR counts as RELATIVE; the MIPS GOT's entries
+    # (written without records) as "MIPS GOT local/global entry (no record)"
+    by_type: Mapping[str, int]
     by_class: Mapping[str, int]  # RELOCATION_CLASSES -> count (only classes present)
     by_table: Mapping[str, int]  # relocation section name (.rela.dyn, .relr.dyn, ...) -> count
     by_section: Mapping[str, int]  # section written into -> count ("<none>" if no section)

@@ -664,3 +664,19 @@ def exclusive_pages(pages: dict[str, set[int]]) -> dict[str, int]:
     """Owner -> pages on which it alone relocates words (from `owner_pages`)."""
     owners = Counter(page for touched in pages.values() for page in touched)
     return {name: sum(1 for p in touched if owners[p] == 1) for name, touched in pages.items()}
+
+
+# --- LIEF: a third reader, a library rather than a dumper (test-only: its import is slow) ----
+
+
+def lief_relocations(path: StrPath) -> list[tuple[int, str]] | None:
+    """(address, R_ type name) of every dynamic and PLT relocation LIEF decodes (APS2 and RELR
+    included), or None when LIEF is not installed."""
+    try:
+        import lief  # imported only by the tests that use it: its import is slow
+    except ImportError:
+        return None
+    binary = lief.parse(os.fspath(path))
+    if binary is None:
+        raise OracleError(f"{path}: LIEF cannot parse it")
+    return [(r.address, "R_" + str(r.type).split(".", 1)[1]) for r in binary.relocations]

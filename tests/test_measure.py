@@ -378,6 +378,7 @@ _PACKINGS = {
     "relr": ("-Wl,--pack-dyn-relocs=relr",),
     "android+relr": ("-Wl,--pack-dyn-relocs=android+relr",),
     "android+relr-tags": ("-Wl,--pack-dyn-relocs=android+relr", "-Wl,--use-android-relr-tags"),
+    "relr-tags": ("-Wl,--pack-dyn-relocs=relr", "-Wl,--use-android-relr-tags"),
 }
 
 
@@ -422,8 +423,20 @@ def test_android_packed_tables_match_llvm_readelf(tmp_path: Path, target: str,
     if "relr" in packing:
         assert encodings[".relr.dyn"] == ("RELR (DT_ANDROID_RELR)" if packing.endswith("tags")
                                           else "RELR")
+    # LIEF, a third decoder, reads the same relocations.
+    lief = oracle.lief_relocations(path)
+    if lief is not None:
+        assert sorted(lief) == sorted((r.offset, r.type) for r in truth)
     # Per symbol, the packed build attributes exactly what the unpacked one does.
     assert _per_symbol(lib) == _per_symbol(measure(str(plain)))
+    # explain reads the packed tables too: the words of `names` are llvm-readelf's.
+    from relrocheck.explain import relocated_words
+
+    names = next(s for s in oracle.symbols(path) if s["name"] == "names")
+    inside = sorted(r.offset for r in truth
+                    if names["address"] <= r.offset < names["address"] + names["size"])
+    assert [w.address for w in relocated_words(str(path), lib, lib.symbol("names"))] == inside
+    assert len(inside) == 40
 
 
 def _section_header(path: Path, name: str) -> tuple[int, int, str]:
@@ -509,6 +522,14 @@ def test_an_undecodable_relocation_tag_is_an_error_naming_it(
     assert "RELA" not in oracle.dynamic(path)
     with pytest.raises(ElfError, match=r"DT_CREL .*cannot decode"):
         measure(str(path))
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.startswith(f"relrocheck: error: {path}: has a DT_CREL relocation table")
+    assert run.stderr.count("\n") == 1
 
 
 def test_none_relocations_are_counted_but_write_no_page(
@@ -606,6 +627,10 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
     assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
     assert lib.pages.relocated == oracle.pages_with_relocations(original)
     assert lib.soname == oracle.dynamic(original)["SONAME"][0].strip("[]")
+    notes = oracle._run(oracle.READELF, ("-n",), original)
+    build_id = next((line.split(":", 1)[1].strip() for line in notes.splitlines()
+                     if "Build ID:" in line), None)
+    assert lib.build_id == build_id
     tags = oracle.dynamic(original)
     init = sum(int(tags[t][0].split()[0]) for t in ("INIT_ARRAYSZ", "PREINIT_ARRAYSZ")
                if t in tags) // 8
@@ -650,3 +675,36 @@ def test_several_page_sizes_in_one_run_match_readelf(host_libs: dict[str, Path])
                           capture_output=True, text=True, check=True).stdout
     for pages in all_pages[1:]:
         assert f"at {pages['page_size']}-byte pages: {pages['relocated']} relocated" in text
+
+
+def _debian_corpus(count: int = 30) -> list[Path]:
+    """Shared libraries of this system, spread over the alphabet (real files, < 30 MB)."""
+    folder = Path("/usr/lib/x86_64-linux-gnu")
+    if not folder.is_dir():
+        return []
+    libs = []
+    for p in sorted(folder.glob("*.so*")):
+        if p.is_symlink() or not p.is_file() or p.stat().st_size > 30_000_000:
+            continue
+        with p.open("rb") as f:
+            if f.read(4) == b"\x7fELF":
+                libs.append(p)
+    return libs[::max(1, len(libs) // count)]
+
+
+@pytest.mark.parametrize("path", _debian_corpus(), ids=lambda p: p.name)
+def test_debian_corpus_agrees_with_readelf_and_the_dynamic_section(path: Path) -> None:
+    """Every relocation readelf lists by section is one the loader finds through the
+    dynamic tags (llvm-readelf --dyn-relocations), and relrocheck counts each once."""
+    truth = oracle.relocations(path)
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
+    writes = {r.offset // 4096 * 4096 for r in truth if not r.type.endswith("_NONE")}
+    assert set(lib.pages.relocated_addresses) == writes
+    import shutil
+
+    if shutil.which(oracle.LLVM_READELF) is not None:
+        dynamic = oracle.llvm_relocations(path, dynamic=True)
+        assert sorted((r.offset, r.type) for r in dynamic) == sorted(
+            (r.offset, r.type) for r in truth)

@@ -15,8 +15,10 @@ ORDER = 10
 HELP = "measure libraries: writable data, dynamic relocations, dirty pages, costly symbols"
 DESCRIPTION = """\
 Measure each ELF shared library (or PIE executable): its writable sections, its dynamic
-relocations (REL, RELA, RELR, PLT) by type and class, the pages the loader dirties in every
-process, and the symbols that cause them, most costly first.
+relocations (REL, RELA, RELR, PLT, Android's packed APS2 and DT_ANDROID_RELR, relrhack's
+hidden RELR, the MIPS GOT) by type, class and table encoding, found through the dynamic
+section the loader follows, the pages the loader dirties in every process (at several page
+sizes with --page-size 4096,16384,65536), and the symbols that cause them, most costly first.
 
 A file that cannot be read is reported as one error line; the others are still measured
 and the exit code is 2.
