@@ -15,7 +15,11 @@ HELP = "measure libraries: writable data, dynamic relocations, dirty pages, cost
 DESCRIPTION = """\
 Measure each ELF shared library (or PIE executable): its writable sections, its dynamic
 relocations (REL, RELA, RELR, PLT) by type and class, the pages the loader dirties in every
-process, and the symbols that cause them, most costly first.
+process, and the symbols that cause them, ranked by the pages fixing each one frees
+("freed": pages no other symbol relocates), each with a fix hint. Look-alike symbols (one
+hint, one name pattern or source file) are one row. Then a fix plan (the fixes that free the
+most pages, with the running total) and what -Bsymbolic-functions, -Bsymbolic and RELR
+would change, counted from the file.
 
 A file that cannot be read is reported as one error line; the others are still measured
 and the exit code is 2.
