@@ -18,7 +18,11 @@ Measure each ELF shared library (or PIE executable): its writable sections, its 
 relocations (REL, RELA, RELR, PLT, Android's packed APS2 and DT_ANDROID_RELR, relrhack's
 hidden RELR, the MIPS GOT) by type, class and table encoding, found through the dynamic
 section the loader follows, the pages the loader dirties in every process (at several page
-sizes with --page-size 4096,16384,65536), and the symbols that cause them, most costly first.
+sizes with --page-size 4096,16384,65536), and the symbols that cause them, ranked by the pages
+fixing each one frees ("freed": pages no other symbol relocates), each with a fix hint.
+Look-alike symbols (one hint, one name pattern or source file) are one row. Then a fix plan
+(the fixes that free the most pages, with the running total) and what -Bsymbolic-functions,
+-Bsymbolic and RELR would change, counted from the file.
 
 A file that cannot be read is reported as one error line; the others are still measured
 and the exit code is 2.
