@@ -159,9 +159,14 @@ def _from_debuginfod(build_id: str) -> str | None:
         with ElfFile(path) as elf:
             other = elf.build_id()
     except ElfError as exc:
-        warn(f"{build_id}: the file the server sent is unusable ({exc.message})")
-        return None
-    if other != build_id:
-        warn(f"{build_id}: the server sent the debug file of another build ({other})")
-        return None
-    return path
+        problem = f"unusable ({exc.message})"
+    else:
+        if other == build_id:
+            return path
+        problem = f"the debug file of another build ({other})"
+    warn(f"{build_id}: the file a server sent is {problem}; removed from the cache")
+    try:
+        os.unlink(path)  # so that the next run asks again
+    except OSError:
+        pass
+    return None

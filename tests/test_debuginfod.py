@@ -206,3 +206,17 @@ def test_a_file_larger_than_debuginfod_maxsize_is_refused(stripped, server, tmp_
     assert "file_ops" not in symbols_of(run)
     assert "DEBUGINFOD_MAXSIZE" in run.stderr and run.stderr.count("\n") == 1
     assert not list((tmp_path / "cache").rglob("*debuginfo*"))
+
+
+def test_a_cached_file_of_another_build_is_refused_and_removed(stripped, tmp_path):
+    """What a server sent is checked like a --debug-file: its build-id must be the library's."""
+    lib, _unstripped, _served = stripped
+    other = build_library(tmp_path / "other", "pt", "int other_table[4] = {1};", flags=["-g"])
+    cached = tmp_path / "cache" / build_id(lib) / "debuginfo"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(other, cached)
+    run = report(lib, {"DEBUGINFOD_URLS": f"http://127.0.0.1:{free_port()}",
+                       "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+    assert "file_ops" not in symbols_of(run)
+    assert run.stderr.count("\n") == 1 and "another build" in run.stderr
+    assert build_id(other) in run.stderr and not cached.exists()
