@@ -159,6 +159,14 @@ def test_a_stripped_library_is_attributed_through_debuginfod_then_from_the_cache
     assert cached.read_bytes() == (served / "libpt.so.debug").read_bytes()
     assert not [p for p in cached.parent.iterdir() if p.name != "debuginfo"]  # no temporary
 
+    # The cache where elfutils keeps it: $XDG_CACHE_HOME/debuginfod_client, else ~/.cache/.
+    for variables, where in (({"XDG_CACHE_HOME": str(tmp_path / "xdg")},
+                              tmp_path / "xdg" / "debuginfod_client"),
+                             ({"HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": ""},
+                              tmp_path / "home" / ".cache" / "debuginfod_client")):
+        symbols_of(report(lib, {"DEBUGINFOD_URLS": server.url, **variables}))
+        assert (where / build_id(lib) / "debuginfo").is_file(), where
+
     server.stop()
     assert get(f"{server.url}/metrics") == 0
     second = report(lib, env)
@@ -220,3 +228,21 @@ def test_a_cached_file_of_another_build_is_refused_and_removed(stripped, tmp_pat
     assert "file_ops" not in symbols_of(run)
     assert run.stderr.count("\n") == 1 and "another build" in run.stderr
     assert build_id(other) in run.stderr and not cached.exists()
+
+
+def test_a_server_that_never_answers_is_given_up_after_debuginfod_timeout(stripped, tmp_path):
+    lib, _unstripped, _served = stripped
+    start = time.monotonic()
+    symbols_of(report(lib, {"DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")}))
+    without_server = time.monotonic() - start
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        run = report(lib, {"DEBUGINFOD_URLS": url, "DEBUGINFOD_TIMEOUT": "1",
+                           "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+        elapsed = time.monotonic() - start
+    symbols_of(run)
+    assert run.stderr.count("\n") == 1 and "relrocheck: warning: debuginfod:" in run.stderr
+    assert elapsed < without_server + 6  # 1 s asked; the default would wait 10 s
