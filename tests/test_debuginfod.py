@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -246,3 +247,36 @@ def test_a_server_that_never_answers_is_given_up_after_debuginfod_timeout(stripp
     symbols_of(run)
     assert run.stderr.count("\n") == 1 and "relrocheck: warning: debuginfod:" in run.stderr
     assert elapsed < without_server + 6  # 1 s asked; the default would wait 10 s
+
+
+def test_a_server_sending_a_byte_now_and_then_is_given_up_after_debuginfod_maxtime(tmp_path):
+    """In process: the client alone, against a server that answers 200 and then drips."""
+    from relrocheck.debuginfod import fetch_debuginfo
+
+    with socket.socket() as drip:
+        drip.bind(("127.0.0.1", 0))
+        drip.listen(1)
+
+        def serve() -> None:
+            connection, _ = drip.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                for _ in range(60):
+                    try:
+                        connection.sendall(b"x")
+                    except OSError:
+                        return
+                    time.sleep(0.25)
+
+        threading.Thread(target=serve, daemon=True).start()
+        warnings: list[str] = []
+        start = time.monotonic()
+        found = fetch_debuginfo("ab" * 20, {
+            "DEBUGINFOD_URLS": f"http://127.0.0.1:{drip.getsockname()[1]}",
+            "DEBUGINFOD_CACHE_PATH": str(tmp_path), "DEBUGINFOD_MAXTIME": "2",
+            "DEBUGINFOD_TIMEOUT": "1"}, report=warnings.append)
+        elapsed = time.monotonic() - start
+    assert found is None and len(warnings) == 1 and "DEBUGINFOD_MAXTIME" in warnings[0]
+    assert elapsed < 6  # the drip lasts 15 s
+    assert not list(tmp_path.rglob("*"))[1:]  # at most the build-id folder, no file in it
