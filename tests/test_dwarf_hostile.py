@@ -240,7 +240,7 @@ def _mutations(rng: random.Random, size: int) -> tuple[int, bytes]:
 
 def test_fuzzed_debug_sections_only_ever_drop_source_lines(tmp_path):
     builds = [("cc", ["-g"], POINTER_TABLES, "c"), ("cc", ["-gdwarf-4"], POINTER_TABLES, "c"),
-              ("c++", ["-g"], DWARF_CASES, "c++")]
+              ("c++", ["-g"], DWARF_CASES, "c++"), ("cc", ["-g", "-gz=zlib"], POINTER_TABLES, "c")]
     if HAVE_CLANG:
         builds.append(("clang", ["-g", "-gdwarf-5"], POINTER_TABLES, "c"))
     rng = random.Random(9)
