@@ -293,3 +293,17 @@ def test_every_table_of_a_large_unit_gets_its_line_in_linear_time(tmp_path, comp
     for i in range(count):
         assert by_name[f"table{i}"].endswith(f".c:{i + 1}"), (i, by_name[f"table{i}"])
     assert elapsed < 3, elapsed
+
+
+def test_finding_the_debug_file_costs_no_network_module_without_servers(split):
+    """urllib is imported only to ask a server; the names once in dwarf.py still import."""
+    lib, _debug = split
+    probe = ("import os, sys; os.environ.pop('DEBUGINFOD_URLS', None); "
+             "from relrocheck.analyze import analyze; "
+             f"analyze({str(lib)!r}, debuginfod=True); "
+             "from relrocheck.dwarf import debug_file_for, find_debug_file, check_debug_file; "
+             "import relrocheck.debugfile as d; assert debug_file_for is d.debug_file_for; "
+             "print('urllib.request' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
