@@ -84,10 +84,15 @@ def fetch_debuginfo(build_id: str, environ: Mapping[str, str] = os.environ,
     maxtime = _number(environ, "DEBUGINFOD_MAXTIME", DEFAULT_MAXTIME)
     problem = None
     for url in urls:
+        if url in _unreachable:
+            continue
         try:
             if _download(f"{url}/buildid/{build_id}/debuginfo", cached, timeout, maxsize,
                          time.monotonic() + maxtime):
                 return cached
+        except _Unreachable as exc:
+            _unreachable.add(url)
+            problem = f"{url}: {exc} (not asked again by this run)"
         except _Failed as exc:
             problem = f"{url}: {exc}"
     if problem is not None:
@@ -97,6 +102,14 @@ def fetch_debuginfo(build_id: str, environ: Mapping[str, str] = os.environ,
 
 class _Failed(Exception):
     """A server could not be asked, or its answer is unusable."""
+
+
+class _Unreachable(_Failed):
+    """No answer at all (refused, timed out): a `report` of many libraries must not wait
+    for that server once per library."""
+
+
+_unreachable: set[str] = set()
 
 
 def _download(url: str, target: str, timeout: float, maxsize: int, deadline: float) -> bool:
@@ -117,8 +130,10 @@ def _download(url: str, target: str, timeout: float, maxsize: int, deadline: flo
             return False
         raise _Failed(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise _Failed(str(exc.reason)) from None
-    except (OSError, ValueError) as exc:  # time-outs, resets, a malformed answer
+        raise _Unreachable(str(exc.reason)) from None
+    except (TimeoutError, ConnectionError) as exc:
+        raise _Unreachable(str(exc) or type(exc).__name__) from None
+    except (OSError, ValueError) as exc:  # a malformed answer, the cache not writable
         raise _Failed(str(exc) or type(exc).__name__) from None
 
 

@@ -195,6 +195,13 @@ def test_a_server_that_is_down_costs_one_warning_never_the_report(stripped, tmp_
     assert len(lines) == 1 and lines[0].startswith("relrocheck: warning: debuginfod:"), lines
     assert build_id(lib) in lines[0]
     assert not (tmp_path / "cache" / build_id(lib) / "debuginfo").exists()
+    # Several libraries, one run: the server that did not answer is not asked again.
+    copy = tmp_path / "copy" / "libpt.so"
+    copy.parent.mkdir()
+    shutil.copy(lib, copy)
+    run = report(lib, env, str(copy))
+    assert run.returncode == 0 and run.stderr.count("\n") == 1, run.stderr
+    assert "not asked again" in run.stderr
 
 
 def test_an_unknown_build_id_is_no_failure(stripped, server, tmp_path):
