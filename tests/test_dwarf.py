@@ -307,3 +307,15 @@ def test_finding_the_debug_file_costs_no_network_module_without_servers(split):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+@pytest.mark.parametrize("target", ["s390x-linux-gnu", "powerpc64-linux-gnu", "i686-linux-gnu",
+                                    "aarch64-linux-gnu"])
+def test_source_lines_on_other_architectures(tmp_path, target):
+    """Big-endian (s390x, ppc64) and 32-bit (i686) DWARF, built with clang for the target."""
+    from libbuild import have_cross
+
+    if not have_cross(target):
+        pytest.skip(f"no toolchain for {target}")
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, target=target, flags=["-g", "-O2"])
+    assert_sources(lib, POINTER_TABLES, C_TABLES)
