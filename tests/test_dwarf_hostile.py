@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from libbuild import build_library, fixture
+from libbuild import build_library, fixture, have_cross
 
 from relrocheck.analyze import analyze
 from relrocheck.dwarf import _sleb_at, _Unsupported, _uleb_at, producers, source_lines
@@ -243,13 +243,18 @@ def test_fuzzed_debug_sections_only_ever_drop_source_lines(tmp_path):
               ("c++", ["-g"], DWARF_CASES, "c++"), ("cc", ["-g", "-gz=zlib"], POINTER_TABLES, "c")]
     if HAVE_CLANG:
         builds.append(("clang", ["-g", "-gdwarf-5"], POINTER_TABLES, "c"))
+    if have_cross("s390x-linux-gnu"):  # big-endian
+        builds.append(("s390x-linux-gnu", ["-g"], POINTER_TABLES, "c"))
     rng = random.Random(9)
     cases = 400
     slowest = changed = 0.0
     total_start = time.perf_counter()
     for n, (compiler, flags, source, lang) in enumerate(builds):
         folder = tmp_path / str(n)
-        lib = build_library(folder, "f", source, lang=lang, compiler=compiler, flags=flags)
+        if "-linux-" in compiler:
+            lib = build_library(folder, "f", source, lang=lang, target=compiler, flags=flags)
+        else:
+            lib = build_library(folder, "f", source, lang=lang, compiler=compiler, flags=flags)
         model = measure(str(lib))
         original = lib.read_bytes()
         clean = source_lines(model, str(lib))
