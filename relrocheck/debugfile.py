@@ -56,7 +56,7 @@ def check_debug_file(lib: Library, path: str) -> None:
     """A debug file given by the user must describe this build of the library."""
     try:
         with ElfFile(path) as elf:
-            other = elf.build_id()
+            other = _build_id(elf)
             has_info = any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections)
     except ElfError as exc:
         raise UsageError(f"debug file {exc}") from None
@@ -77,6 +77,15 @@ def debug_file_for(lib: Library, debug_file: str | None = None,
     if debug_file is not None:
         check_debug_file(lib, debug_file)
     return path
+
+
+def _build_id(elf: ElfFile) -> str | None:
+    """The build-id of a candidate debug file, which we did not make: a note too short for
+    its header (or without bytes) is the file's error, not ours."""
+    try:
+        return elf.build_id()
+    except (struct.error, IndexError, ValueError):
+        raise elf.fail("malformed .note.gnu.build-id") from None
 
 
 # -- .gnu_debuglink ----------------------------------------------------------------------------
@@ -126,7 +135,7 @@ def _matches(candidate: str, build_id: str | None, crc: int) -> bool:
     if build_id:
         try:
             with ElfFile(candidate) as elf:
-                other = elf.build_id()
+                other = _build_id(elf)
         except ElfError:
             return False
         if other:
@@ -157,11 +166,16 @@ def _from_debuginfod(build_id: str) -> str | None:
         return None
     try:
         with ElfFile(path) as elf:
-            other = elf.build_id()
+            other = _build_id(elf)
     except ElfError as exc:
-        warn(f"{build_id}: the file the server sent is unusable ({exc.message})")
-        return None
-    if other != build_id:
-        warn(f"{build_id}: the server sent the debug file of another build ({other})")
-        return None
-    return path
+        problem = f"unusable ({exc.message})"
+    else:
+        if other == build_id:
+            return path
+        problem = f"the debug file of another build ({other})"
+    warn(f"{build_id}: the file a server sent is {problem}; removed from the cache")
+    try:
+        os.unlink(path)  # so that the next run asks again
+    except OSError:
+        pass
+    return None

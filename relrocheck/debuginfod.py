@@ -9,7 +9,9 @@ and cache are shared:
   there, used without asking any server;
 - DEBUGINFOD_TIMEOUT: seconds to wait for a server to answer or to send more data. elfutils
   waits 90 s; a build step should not, so the default here is 10 s;
-- DEBUGINFOD_MAXSIZE: the largest file accepted, in bytes (default 4 GiB).
+- DEBUGINFOD_MAXSIZE: the largest file accepted, in bytes (default 4 GiB);
+- DEBUGINFOD_MAXTIME: seconds a whole download may take (default 300: a server sending a
+  byte now and then must not hold the command forever).
 
 A download goes to a temporary file in the cache and is renamed into place once complete, so
 a reader never sees half a file. Nothing here ever fails the command: a server that is down,
@@ -22,10 +24,12 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAXSIZE = 4 << 30
+DEFAULT_MAXTIME = 300.0
 _CHUNK = 1 << 20
 _BUILD_ID = re.compile(r"[0-9a-f]{2,128}")
 
@@ -77,11 +81,18 @@ def fetch_debuginfo(build_id: str, environ: Mapping[str, str] = os.environ,
         return None
     timeout = _number(environ, "DEBUGINFOD_TIMEOUT", DEFAULT_TIMEOUT)
     maxsize = int(_number(environ, "DEBUGINFOD_MAXSIZE", DEFAULT_MAXSIZE))
+    maxtime = _number(environ, "DEBUGINFOD_MAXTIME", DEFAULT_MAXTIME)
     problem = None
     for url in urls:
+        if url in _unreachable:
+            continue
         try:
-            if _download(f"{url}/buildid/{build_id}/debuginfo", cached, timeout, maxsize):
+            if _download(f"{url}/buildid/{build_id}/debuginfo", cached, timeout, maxsize,
+                         time.monotonic() + maxtime):
                 return cached
+        except _Unreachable as exc:
+            _unreachable.add(url)
+            problem = f"{url}: {exc} (not asked again by this run)"
         except _Failed as exc:
             problem = f"{url}: {exc}"
     if problem is not None:
@@ -93,7 +104,15 @@ class _Failed(Exception):
     """A server could not be asked, or its answer is unusable."""
 
 
-def _download(url: str, target: str, timeout: float, maxsize: int) -> bool:
+class _Unreachable(_Failed):
+    """No answer at all (refused, timed out): a `report` of many libraries must not wait
+    for that server once per library."""
+
+
+_unreachable: set[str] = set()
+
+
+def _download(url: str, target: str, timeout: float, maxsize: int, deadline: float) -> bool:
     """Store the body of `url` at `target`; False on 404 (the server has no such file)."""
     import urllib.error
     import urllib.request
@@ -104,19 +123,21 @@ def _download(url: str, target: str, timeout: float, maxsize: int) -> bool:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > maxsize:
                 raise _Failed(f"{int(length)} bytes, more than DEBUGINFOD_MAXSIZE={maxsize}")
-            _store(response, target, maxsize)
+            _store(response, target, maxsize, deadline)
             return True
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return False
         raise _Failed(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise _Failed(str(exc.reason)) from None
-    except (OSError, ValueError) as exc:  # time-outs, resets, a malformed answer
+        raise _Unreachable(str(exc.reason)) from None
+    except (TimeoutError, ConnectionError) as exc:
+        raise _Unreachable(str(exc) or type(exc).__name__) from None
+    except (OSError, ValueError) as exc:  # a malformed answer, the cache not writable
         raise _Failed(str(exc) or type(exc).__name__) from None
 
 
-def _store(response, target: str, maxsize: int) -> None:
+def _store(response, target: str, maxsize: int, deadline: float) -> None:
     folder = os.path.dirname(target)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -126,10 +147,12 @@ def _store(response, target: str, maxsize: int) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             size = 0
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read1(_CHUNK):  # what has arrived: the deadline holds
                 size += len(chunk)
                 if size > maxsize:
                     raise _Failed(f"more than DEBUGINFOD_MAXSIZE={maxsize} bytes")
+                if time.monotonic() > deadline:
+                    raise _Failed("the download took longer than DEBUGINFOD_MAXTIME")
                 out.write(chunk)
         if size == 0:
             raise _Failed("an empty answer")

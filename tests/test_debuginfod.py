@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -159,6 +160,14 @@ def test_a_stripped_library_is_attributed_through_debuginfod_then_from_the_cache
     assert cached.read_bytes() == (served / "libpt.so.debug").read_bytes()
     assert not [p for p in cached.parent.iterdir() if p.name != "debuginfo"]  # no temporary
 
+    # The cache where elfutils keeps it: $XDG_CACHE_HOME/debuginfod_client, else ~/.cache/.
+    for variables, where in (({"XDG_CACHE_HOME": str(tmp_path / "xdg")},
+                              tmp_path / "xdg" / "debuginfod_client"),
+                             ({"HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": ""},
+                              tmp_path / "home" / ".cache" / "debuginfod_client")):
+        symbols_of(report(lib, {"DEBUGINFOD_URLS": server.url, **variables}))
+        assert (where / build_id(lib) / "debuginfo").is_file(), where
+
     server.stop()
     assert get(f"{server.url}/metrics") == 0
     second = report(lib, env)
@@ -186,6 +195,13 @@ def test_a_server_that_is_down_costs_one_warning_never_the_report(stripped, tmp_
     assert len(lines) == 1 and lines[0].startswith("relrocheck: warning: debuginfod:"), lines
     assert build_id(lib) in lines[0]
     assert not (tmp_path / "cache" / build_id(lib) / "debuginfo").exists()
+    # Several libraries, one run: the server that did not answer is not asked again.
+    copy = tmp_path / "copy" / "libpt.so"
+    copy.parent.mkdir()
+    shutil.copy(lib, copy)
+    run = report(lib, env, str(copy))
+    assert run.returncode == 0 and run.stderr.count("\n") == 1, run.stderr
+    assert "not asked again" in run.stderr
 
 
 def test_an_unknown_build_id_is_no_failure(stripped, server, tmp_path):
@@ -206,3 +222,68 @@ def test_a_file_larger_than_debuginfod_maxsize_is_refused(stripped, server, tmp_
     assert "file_ops" not in symbols_of(run)
     assert "DEBUGINFOD_MAXSIZE" in run.stderr and run.stderr.count("\n") == 1
     assert not list((tmp_path / "cache").rglob("*debuginfo*"))
+
+
+def test_a_cached_file_of_another_build_is_refused_and_removed(stripped, tmp_path):
+    """What a server sent is checked like a --debug-file: its build-id must be the library's."""
+    lib, _unstripped, _served = stripped
+    other = build_library(tmp_path / "other", "pt", "int other_table[4] = {1};", flags=["-g"])
+    cached = tmp_path / "cache" / build_id(lib) / "debuginfo"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(other, cached)
+    run = report(lib, {"DEBUGINFOD_URLS": f"http://127.0.0.1:{free_port()}",
+                       "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+    assert "file_ops" not in symbols_of(run)
+    assert run.stderr.count("\n") == 1 and "another build" in run.stderr
+    assert build_id(other) in run.stderr and not cached.exists()
+
+
+def test_a_server_that_never_answers_is_given_up_after_debuginfod_timeout(stripped, tmp_path):
+    lib, _unstripped, _served = stripped
+    start = time.monotonic()
+    symbols_of(report(lib, {"DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")}))
+    without_server = time.monotonic() - start
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        run = report(lib, {"DEBUGINFOD_URLS": url, "DEBUGINFOD_TIMEOUT": "1",
+                           "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+        elapsed = time.monotonic() - start
+    symbols_of(run)
+    assert run.stderr.count("\n") == 1 and "relrocheck: warning: debuginfod:" in run.stderr
+    assert elapsed < without_server + 6  # 1 s asked; the default would wait 10 s
+
+
+def test_a_server_sending_a_byte_now_and_then_is_given_up_after_debuginfod_maxtime(tmp_path):
+    """In process: the client alone, against a server that answers 200 and then drips."""
+    from relrocheck.debuginfod import fetch_debuginfo
+
+    with socket.socket() as drip:
+        drip.bind(("127.0.0.1", 0))
+        drip.listen(1)
+
+        def serve() -> None:
+            connection, _ = drip.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                for _ in range(60):
+                    try:
+                        connection.sendall(b"x")
+                    except OSError:
+                        return
+                    time.sleep(0.25)
+
+        threading.Thread(target=serve, daemon=True).start()
+        warnings: list[str] = []
+        start = time.monotonic()
+        found = fetch_debuginfo("ab" * 20, {
+            "DEBUGINFOD_URLS": f"http://127.0.0.1:{drip.getsockname()[1]}",
+            "DEBUGINFOD_CACHE_PATH": str(tmp_path), "DEBUGINFOD_MAXTIME": "2",
+            "DEBUGINFOD_TIMEOUT": "1"}, report=warnings.append)
+        elapsed = time.monotonic() - start
+    assert found is None and len(warnings) == 1 and "DEBUGINFOD_MAXTIME" in warnings[0]
+    assert elapsed < 6  # the drip lasts 15 s
+    assert not list(tmp_path.rglob("*"))[1:]  # at most the build-id folder, no file in it

@@ -293,3 +293,57 @@ def test_every_table_of_a_large_unit_gets_its_line_in_linear_time(tmp_path, comp
     for i in range(count):
         assert by_name[f"table{i}"].endswith(f".c:{i + 1}"), (i, by_name[f"table{i}"])
     assert elapsed < 3, elapsed
+
+
+def test_finding_the_debug_file_costs_no_network_module_without_servers(split):
+    """urllib is imported only to ask a server; the names once in dwarf.py still import."""
+    lib, _debug = split
+    probe = ("import os, sys; os.environ.pop('DEBUGINFOD_URLS', None); "
+             "from relrocheck.analyze import analyze; "
+             f"analyze({str(lib)!r}, debuginfod=True); "
+             "from relrocheck.dwarf import debug_file_for, find_debug_file, check_debug_file; "
+             "import relrocheck.debugfile as d; assert debug_file_for is d.debug_file_for; "
+             "print('urllib.request' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
+
+
+@pytest.mark.parametrize("target", ["s390x-linux-gnu", "powerpc64-linux-gnu", "i686-linux-gnu",
+                                    "aarch64-linux-gnu"])
+def test_source_lines_on_other_architectures(tmp_path, target):
+    """Big-endian (s390x, ppc64) and 32-bit (i686) DWARF, built with clang for the target."""
+    from libbuild import have_cross
+
+    if not have_cross(target):
+        pytest.skip(f"no toolchain for {target}")
+    lib = build_library(tmp_path, "pt", POINTER_TABLES, target=target, flags=["-g", "-O2"])
+    assert_sources(lib, POINTER_TABLES, C_TABLES)
+
+
+def test_a_debug_file_with_a_build_id_note_without_bytes_is_an_error_not_a_crash(split):
+    """A NOBITS .note.gnu.build-id (crafted: the section type patched, located by readelf)."""
+    import re
+
+    lib, debug = split
+    out = subprocess.run(["readelf", "-SW", str(debug)], capture_output=True, text=True,
+                         check=True).stdout
+    (index,) = [int(m.group(1)) for m in re.finditer(r"\[\s*(\d+)\]\s+\.note\.gnu\.build-id", out)]
+    header = subprocess.run(["readelf", "-hW", str(debug)], capture_output=True, text=True,
+                            check=True).stdout
+    start = int(re.search(r"Start of section headers:\s+(\d+)", header).group(1))
+    size = int(re.search(r"Size of section headers:\s+(\d+)", header).group(1))
+    with open(debug, "r+b") as f:
+        f.seek(start + index * size + 4)  # sh_type
+        f.write((8).to_bytes(4, "little"))  # SHT_NOBITS
+    assert "NOBITS" in subprocess.run(["readelf", "-SW", str(debug)], capture_output=True,
+                                      text=True, check=True).stdout.split("build-id")[1][:40]
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(lib),
+                          "--debug-file", str(debug)], capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith("relrocheck: error:") and "build-id" in run.stderr
+    # Found through .gnu_debuglink instead: the candidate is not the debug file, no error.
+    subprocess.run(["objcopy", f"--add-gnu-debuglink={debug}", str(lib)], check=True,
+                   cwd=debug.parent)
+    assert all(s.source is None for s in analyze(str(lib)).symbols)
