@@ -260,7 +260,52 @@ class _Measurement:
             symbol_table=symtab.name if symtab is not None else None,
             symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
+            got_slots=self._got_slots(),
         )
+
+    def _got_slots(self) -> tuple[tuple[str, str, str], ...]:
+        """(symbol, external | own_export, section) of every GOT/PLT slot a symbolic or PLT
+        relocation fills, sorted: one row per import or own export, so that a reviewer sees
+        which slot a count moved by. Relocation columns are read in bulk; the RELATIVE run
+        linkers put first is skipped, and rows exist only per slot."""
+        elf = self.elf
+        got = [(s.sh_addr, s.sh_addr + s.sh_size, s.name) for s in self.alloc
+               if s.is_writable and s.name in (".got", ".got.plt")]
+        if not got:
+            return ()
+        word = elf.word_size
+        shift = 32 if word == 8 else 8
+        slots: dict[tuple[int, int], str] = {}  # (symbol table, symbol index) -> section
+        for table in elf.sections:
+            if (table.sh_type not in (E.SHT_REL, E.SHT_RELA) or not table.is_alloc
+                    or table.sh_link == 0 or table.sh_size == 0):
+                continue
+            entsize = word * (3 if table.sh_type == E.SHT_RELA else 2)
+            offsets, infos = elf.columns(table, entsize, ((0, word), (word, word)))
+            head = _leading_run(infos, self.arch.relative_type)
+            for offset, info in zip(offsets[head:], infos[head:]):
+                index = info >> shift
+                if index == 0:
+                    continue
+                for lo, hi, name in got:
+                    if lo <= offset < hi:
+                        slots.setdefault((table.sh_link, index), name)
+                        break
+        rows = set()
+        for link, index_section in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
+            symtab = elf.section_by_index(link, "relocation section")
+            columns = elf.symbol_columns(symtab, ("st_name", "st_shndx"))
+            names = elf.section_bytes(columns.strtab)
+            for (_, index), section in index_section:
+                if index >= len(columns.st_name):
+                    continue  # reported by the relocation reader already
+                start = columns.st_name[index]
+                end = names.find(b"\0", start)
+                name = bytes(names[start:end if end >= 0 else len(names)]).decode(
+                    "utf-8", "replace")
+                kind = "external" if columns.st_shndx[index] == E.SHN_UNDEF else "own_export"
+                rows.add((name, kind, section))
+        return tuple(sorted(rows))
 
     # -- relocations ---------------------------------------------------------------------
 

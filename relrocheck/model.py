@@ -172,6 +172,8 @@ class Library:
     symbol_table: Optional[str]  # .symtab, .dynsym, or None when neither exists
     has_debug_info: bool = False
     symbols_from: Optional[str] = None  # the debug file whose symbol table was used, if any
+    # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills.
+    got_slots: Tuple[Tuple[str, str, str], ...] = ()
 
     @property
     def name(self) -> str:
