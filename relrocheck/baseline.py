@@ -85,6 +85,9 @@ class Entry:
     totals: Mapping[str, int]
     sections: Mapping[str, SectionEntry]
     symbols: Mapping[str, SymbolEntry]
+    # GOT/PLT slots by symbol name: (external | own_export, sections, bytes); None in an
+    # entry recorded before they were.
+    got_slots: Mapping[str, tuple[str, str, int]] | None = None
 
     def bytes_by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -167,9 +170,15 @@ def entry_from_library(lib: Library) -> Entry:
             section = ",".join(sorted(set(old.section.split(",")) | {sym.section}))
             symbols[key] = SymbolEntry(section, old.bytes + sym.size,
                                        old.relocations + sym.relocations, old.copies + 1)
+    got: dict[str, tuple[str, str, int]] = {}
+    for name, kind, section in lib.got_slots:
+        seen_slot = got.get(name)
+        where = section if seen_slot is None else ",".join(sorted({*seen_slot[1].split(","),
+                                                                   section}))
+        got[name] = (kind, where, (seen_slot[2] if seen_slot else 0) + lib.word_size)
     return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
                  textrel=lib.textrel, totals=library_totals(lib), sections=sections,
-                 symbols=symbols)
+                 symbols=symbols, got_slots=got)
 
 
 # --- text form ----------------------------------------------------------------------------
@@ -187,6 +196,9 @@ def _entry_to_dict(e: Entry) -> dict[str, Any]:
         "symbols": {name: {"section": s.section, "bytes": s.bytes, "relocations": s.relocations,
                            **({"copies": s.copies} if s.copies != 1 else {})}
                     for name, s in e.symbols.items()},
+        **({} if e.got_slots is None else {"got_slots": {
+            name: {"kind": kind, "section": section, "bytes": size}
+            for name, (kind, section, size) in e.got_slots.items()}}),
     }
 
 
@@ -256,8 +268,19 @@ def _object(value: Any, where: str, keys: set[str] | None = None,
 _ENTRY_KEYS = {"machine", "page_size", "relro", "textrel", "totals", "sections", "symbols"}
 
 
+def _got_slots(d: Any, where: str) -> dict[str, tuple[str, str, int]]:
+    out = {}
+    for name, slot in _object(d, where).items():
+        at = f"{where}[{name!r}]"
+        slot = _object(slot, at, {"kind", "section", "bytes"})
+        kind = _str(slot, "kind", at)
+        _expect(kind in ("external", "own_export"), f"{at}.kind", f"unknown kind {kind!r}")
+        out[name] = (kind, _str(slot, "section", at), _int(slot, "bytes", at))
+    return out
+
+
 def _entry_from_dict(d: Any, where: str) -> Entry:
-    d = _object(d, where, _ENTRY_KEYS)
+    d = _object(d, where, _ENTRY_KEYS, frozenset({"got_slots"}))
     totals_d = _object(d["totals"], f"{where}.totals", set(TOTAL_METRICS))
     totals = {m: _int(totals_d, m, f"{where}.totals") for m in TOTAL_METRICS}
     sections = {}
@@ -279,8 +302,10 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
     _expect(isinstance(d["textrel"], bool), f"{where}.textrel", "expected true or false")
     page_size = _int(d, "page_size", where)
     _expect(page_size > 0, f"{where}.page_size", "must be positive")
+    got = _got_slots(d["got_slots"], f"{where}.got_slots") if "got_slots" in d else None
     return Entry(machine=_str(d, "machine", where), page_size=page_size, relro=relro,
-                 textrel=d["textrel"], totals=totals, sections=sections, symbols=symbols)
+                 textrel=d["textrel"], totals=totals, sections=sections, symbols=symbols,
+                 got_slots=got)
 
 
 _ADVICE = "restore it from version control, or delete it and run `relrocheck --baseline update`"

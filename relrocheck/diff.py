@@ -11,8 +11,9 @@ shrink at the very end, as in bloat-o-meter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from relrocheck.baseline import TOTAL_METRICS, Entry, SectionEntry, SymbolEntry
 from relrocheck.model import Symbol
@@ -70,6 +71,9 @@ class LibraryDiff:
     new_relro: str | None = None
     old_textrel: bool | None = None
     new_textrel: bool | None = None
+    # GOT/PLT slots by name, when both sides recorded them: (name, kind, sections, bytes).
+    slots_added: tuple[tuple[str, str, str, int], ...] = ()
+    slots_removed: tuple[tuple[str, str, str, int], ...] = ()
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.symbols if c.status == status)
@@ -99,6 +103,7 @@ class LibraryDiff:
     @property
     def changed(self) -> bool:
         return bool(self.symbols or self.sections or any(t.delta for t in self.totals)
+                    or self.slots_added or self.slots_removed
                     or self.old_relro != self.new_relro or self.old_textrel != self.new_textrel)
 
     @property
@@ -165,7 +170,18 @@ def diff_entries(name: str, old: Entry | None, new: Entry) -> LibraryDiff:
         sections=tuple(_changes(old_sections, _section_rows(dict(new.sections)))),
         symbols=tuple(_changes(old_symbols, _symbol_rows(dict(new.symbols)))),
         old_relro=old.relro if old else None, new_relro=new.relro,
-        old_textrel=old.textrel if old else None, new_textrel=new.textrel)
+        old_textrel=old.textrel if old else None, new_textrel=new.textrel,
+        **_slot_changes(old.got_slots if old else None, new.got_slots))
+
+
+def _slot_changes(old: Mapping[str, tuple[str, str, int]] | None,
+                  new: Mapping[str, tuple[str, str, int]] | None) -> dict[str, Any]:
+    """Imports and own-export slots that came or went, by name (a slot that only moved
+    between .got and .got.plt, as -z now does, is no change)."""
+    if old is None or new is None:
+        return {}
+    return {"slots_added": tuple((n, *new[n]) for n in sorted(set(new) - set(old))),
+            "slots_removed": tuple((n, *old[n]) for n in sorted(set(old) - set(new)))}
 
 
 def demangled_labels(symbols: Iterable[Symbol]) -> dict[str, str]:

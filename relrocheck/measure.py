@@ -316,6 +316,7 @@ class _Measurement:
             own_export_relocations={cls: dict(sorted(types.items()))
                                     for cls, types in sorted(self.own_exports.items())},
             initializers=self._initializers(symtab),
+            got_slots=self._got_slots(),
         )
 
     def _bucket_clusters(self, tables: dict[str, _Table], owners: list[_Owner],
@@ -391,6 +392,47 @@ class _Measurement:
             unit = name.decode("utf-8", "replace").removesuffix(".cold")
             out[unit] = out.get(unit, 0) + columns.st_size[index]
         return dict(sorted(out.items()))
+
+    def _got_slots(self) -> tuple[tuple[str, str, str], ...]:
+        """(symbol, external | own_export, section) of every GOT/PLT slot a symbolic or PLT
+        relocation fills, sorted: one row per import or own export, so that a reviewer sees
+        which slot a count moved by. Relocation columns are read in bulk; the RELATIVE run
+        linkers put first is skipped, and rows exist only per slot."""
+        elf = self.elf
+        got = [(s.sh_addr, s.sh_addr + s.sh_size, s.name) for s in self.alloc
+               if s.is_writable and s.name in (".got", ".got.plt")]
+        if not got:
+            return ()
+        shift = 32 if elf.word_size == 8 else 8
+        slots: dict[tuple[int, int], str] = {}  # (symbol table, symbol index) -> section
+        for found in elf.relocation_tables():
+            table = found.header
+            if table.sh_link == 0 or table.sh_size == 0 or found.encoding == E.ENC_MIPS_GOT:
+                continue
+            offsets, infos, _addends = elf.read_relocations(found)
+            if infos is None:  # RELR: relative relocations only, no slot of a symbol
+                continue
+            head = _leading_run(infos, self.arch.relative_type)
+            for offset, info in zip(offsets[head:], infos[head:]):
+                index = info >> shift
+                if index == 0:
+                    continue
+                for lo, hi, name in got:
+                    if lo <= offset < hi:
+                        slots.setdefault((table.sh_link, index), name)
+                        break
+        rows = set()
+        for link, index_section in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
+            symtab = elf.section_by_index(link, "relocation section")
+            columns = elf.symbol_columns(symtab, ("st_name", "st_shndx"))
+            name_at = elf.string_table(columns.strtab)  # names printable, reads bounded
+            for (_, index), section in index_section:
+                if index >= len(columns.st_name):
+                    continue  # reported by the relocation reader already
+                name = name_at(columns.st_name[index])
+                kind = "external" if columns.st_shndx[index] == E.SHN_UNDEF else "own_export"
+                rows.add((name, kind, section))
+        return tuple(sorted(rows))
 
     # -- relocations ---------------------------------------------------------------------
 

@@ -214,6 +214,8 @@ class Library:
     # bytes of code its static initializer runs at load. One more global with a constructor
     # in a unit that had one grows this, not the number of .init_array entries.
     initializers: Mapping[str, int] = field(default_factory=dict)
+    # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills.
+    got_slots: Tuple[Tuple[str, str, str], ...] = ()
 
     @property
     def name(self) -> str:

@@ -78,7 +78,11 @@ def test_same_source_gives_a_byte_identical_baseline(tmp_path: Path) -> None:
         return True
     assert sorted_everywhere(document)
     # One line per symbol: a new table is one added line in review.
-    assert sum(ADDED_TABLE in line for line in text.decode().splitlines()) == 1
+    assert sum(ADDED_TABLE in line and '"relocations"' in line
+               for line in text.decode().splitlines()) == 1
+    # And its GOT slot (code takes the exported table's address) is one line too.
+    assert sum(ADDED_TABLE in line and '"own_export"' in line
+               for line in text.decode().splitlines()) == 1
 
 
 def test_text_form_round_trips(table_lib: Path) -> None:

@@ -306,3 +306,27 @@ def test_soname_bump_follows_the_previous_entry_and_prune_drops_it(tmp_path: Pat
     entries = json.loads((tmp_path / "relro-baseline.json").read_text())["libraries"]
     assert set(entries) == {"libdemo.so.2", "libother.so.1"}
     assert run_cli("check", "--prune", str(v2), cwd=tmp_path).returncode == 2
+
+
+def test_got_changes_are_shown_by_name(builds: dict[str, Path], baseline_dir: Path,
+                                       tmp_path: Path) -> None:
+    def plt_symbols(path: Path) -> set[str]:
+        out = subprocess.run(["readelf", "-rW", str(path)], capture_output=True, text=True,
+                             check=True).stdout
+        return {line.split()[4].split("@")[0] for line in out.splitlines()
+                if "JUMP_SLOT" in line and len(line.split()) > 4}
+
+    # The premise, from readelf: one more PLT slot, for getenv.
+    assert plt_symbols(builds["getenv"]) - plt_symbols(builds["v1"]) == {"getenv"}
+    policy = tmp_path / "strict.yaml"
+    policy.write_text(STRICT)
+    proc = run_cli("check", str(builds["getenv"]), "--policy", str(policy), "--baseline-file",
+                   str(baseline_dir / "relro-baseline.json"))
+    assert proc.returncode == 1
+    assert "new import: getenv (external, .got.plt, 8 B)" in proc.stdout
+    assert "[got]" not in proc.stdout  # the own-exports advice is not about this change
+    # -z now moves slots from .got.plt to .got: no import came or went.
+    proc = run_cli("diff", str(builds["v1"]), str(builds["now"]))
+    assert proc.returncode == 0 and "import:" not in proc.stdout
+    proc = run_cli("diff", str(builds["getenv"]), str(builds["v1"]))
+    assert "removed import: getenv (external, .got.plt, 8 B)" in proc.stdout

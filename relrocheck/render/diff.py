@@ -60,6 +60,7 @@ def render_text(d: LibraryDiff, labels: Mapping[str, str] | None = None,
     if d.old_textrel != d.new_textrel and d.old_present:
         out.append(f"TEXTREL: {'yes' if d.old_textrel else 'no'} -> "
                    f"{'yes' if d.new_textrel else 'no'}")
+    out.extend(slot_lines(d))
     head = (f"  {'old bytes':>10} {'new bytes':>10} {'delta':>9}  {'old relocs':>10} "
             f"{'new relocs':>10} {'delta':>7}  {'section':<16} ")
     if d.symbols:
@@ -79,6 +80,16 @@ def render_text(d: LibraryDiff, labels: Mapping[str, str] | None = None,
         out.append("totals: " + ", ".join(f"{t.metric} {t.old} -> {t.new} ({signed(t.delta)})"
                                           for t in changed))
     return "".join(f"{indent}{line}\n" for line in out)
+
+
+def slot_lines(d: LibraryDiff) -> list[str]:
+    """"new import: getenv (external, .got.plt, 8 B)": why a GOT/PLT count moved."""
+    lines = []
+    for verb, rows in (("new", d.slots_added), ("removed", d.slots_removed)):
+        for name, kind, section, size in rows:
+            what = "import" if kind == "external" else "own-export slot"
+            lines.append(f"{verb} {what}: {name} ({kind}, {section}, {size} B)")
+    return lines
 
 
 _MD_SPECIAL = str.maketrans({**{c: "\\" + c for c in "\\`*_[]|#"}, "<": "&lt;", ">": "&gt;"})
@@ -114,6 +125,9 @@ def render_markdown(d: LibraryDiff, labels: Mapping[str, str] | None = None,
            f"**relocations** +{d.relocations_up}/−{-d.relocations_down} "
            f"({signed(d.relocations_up + d.relocations_down)}) · "
            f"**relocated pages** {pages.old} → {pages.new}"), ""]
+    slots = slot_lines(d)
+    if slots:
+        out += [f"- {md_escape(line)}" for line in slots] + [""]
     if d.symbols:
         out += ["| symbol | section | bytes | Δ bytes | relocations | Δ relocations |",
                 "|:--|:--|--:|--:|--:|--:|"]
@@ -161,6 +175,11 @@ def diff_to_dict(d: LibraryDiff, labels: Mapping[str, str] | None = None,
     return {
         "name": d.name,
         "old_present": d.old_present,
+        "got_slots": {
+            "added": [{"symbol": n, "kind": k, "section": sec, "bytes": b}
+                      for n, k, sec, b in d.slots_added],
+            "removed": [{"symbol": n, "kind": k, "section": sec, "bytes": b}
+                        for n, k, sec, b in d.slots_removed]},
         "summary": {
             "added": d.count("added"), "removed": d.count("removed"),
             "grown": d.count("grown"), "shrunk": d.count("shrunk"),
