@@ -35,7 +35,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +88,8 @@ class Entry:
     # GOT/PLT slots by symbol name: (external | own_export, sections, bytes); None in an
     # entry recorded before they were.
     got_slots: Mapping[str, tuple[str, str, int]] | None = None
+    # What the file tells of how it was built (see build_configuration); None: not recorded.
+    build: Mapping[str, Any] | None = None
 
     def bytes_by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -148,6 +150,43 @@ def metric(entry: Entry, name: str) -> int:
     return entry.totals[name]
 
 
+# Compiler flags of a DW_AT_producer string that change the layout of writable data.
+_LAYOUT_FLAG = re.compile(r"^-(?:O\S*|f(?:no-)?(?:pic|PIC|pie|PIE|data-sections|common|"
+                          r"semantic-interposition|visibility=\S+)|m\S+)$")
+
+
+def producer_flags(producers: Sequence[str]) -> list[str]:
+    """The DWARF hook: the layout-relevant flags (-O2, -fPIC, -march=...) of the
+    DW_AT_producer strings of a library's debug info, sorted and unique. Until the DWARF
+    reader hands its producers over, callers pass none and only `.comment` is recorded."""
+    flags = {token for p in producers for token in p.split() if _LAYOUT_FLAG.match(token)}
+    return sorted(flags)
+
+
+def build_configuration(lib: Library, producers: Sequence[str] = ()) -> dict[str, Any]:
+    """How the library was built, as far as the file tells: compilers and linker
+    (.comment), BIND_NOW, and producer flags when DWARF gives them."""
+    return {"comment": list(lib.build_comment), "bind_now": lib.bind_now,
+            **({"flags": producer_flags(producers)} if producers else {})}
+
+
+def configuration_change(old: Entry, lib: Library) -> str | None:
+    """One line naming how this build's configuration differs from the entry's, or None."""
+    if old.build is None:
+        return None
+    new = build_configuration(lib)
+    parts = []
+    if old.build.get("comment") != new["comment"]:
+        before = "; ".join(old.build.get("comment") or ["unknown"])
+        parts.append(f"toolchain {before} -> {'; '.join(new['comment']) or 'unknown'}")
+    if old.build.get("bind_now") != new["bind_now"]:
+        parts.append(f"BIND_NOW {'on' if old.build.get('bind_now') else 'off'} -> "
+                     f"{'on' if new['bind_now'] else 'off'}")
+    if "flags" in old.build and "flags" in new and old.build["flags"] != new["flags"]:
+        parts.append(f"flags {' '.join(old.build['flags'])} -> {' '.join(new['flags'])}")
+    return ", ".join(parts) or None
+
+
 def entry_from_library(lib: Library) -> Entry:
     sections: dict[str, SectionEntry] = {}
     for s in lib.sections:
@@ -178,7 +217,7 @@ def entry_from_library(lib: Library) -> Entry:
         got[name] = (kind, where, (seen_slot[2] if seen_slot else 0) + lib.word_size)
     return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
                  textrel=lib.textrel, totals=library_totals(lib), sections=sections,
-                 symbols=symbols, got_slots=got)
+                 symbols=symbols, got_slots=got, build=build_configuration(lib))
 
 
 # --- text form ----------------------------------------------------------------------------
@@ -196,6 +235,7 @@ def _entry_to_dict(e: Entry) -> dict[str, Any]:
         "symbols": {name: {"section": s.section, "bytes": s.bytes, "relocations": s.relocations,
                            **({"copies": s.copies} if s.copies != 1 else {})}
                     for name, s in e.symbols.items()},
+        **({} if e.build is None else {"build": dict(e.build)}),
         **({} if e.got_slots is None else {"got_slots": {
             name: {"kind": kind, "section": section, "bytes": size}
             for name, (kind, section, size) in e.got_slots.items()}}),
@@ -279,8 +319,17 @@ def _got_slots(d: Any, where: str) -> dict[str, tuple[str, str, int]]:
     return out
 
 
+def _build(d: Any, where: str) -> dict[str, Any]:
+    d = _object(d, where, {"comment", "bind_now"}, frozenset({"flags"}))
+    for key in ("comment", *(("flags",) if "flags" in d else ())):
+        _expect(isinstance(d[key], list) and all(isinstance(x, str) for x in d[key]),
+                f"{where}.{key}", "expected a list of strings")
+    _expect(isinstance(d["bind_now"], bool), f"{where}.bind_now", "expected true or false")
+    return dict(d)
+
+
 def _entry_from_dict(d: Any, where: str) -> Entry:
-    d = _object(d, where, _ENTRY_KEYS, frozenset({"got_slots"}))
+    d = _object(d, where, _ENTRY_KEYS, frozenset({"got_slots", "build"}))
     totals_d = _object(d["totals"], f"{where}.totals", set(TOTAL_METRICS))
     totals = {m: _int(totals_d, m, f"{where}.totals") for m in TOTAL_METRICS}
     sections = {}
@@ -303,9 +352,10 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
     page_size = _int(d, "page_size", where)
     _expect(page_size > 0, f"{where}.page_size", "must be positive")
     got = _got_slots(d["got_slots"], f"{where}.got_slots") if "got_slots" in d else None
+    build = _build(d["build"], f"{where}.build") if "build" in d else None
     return Entry(machine=_str(d, "machine", where), page_size=page_size, relro=relro,
                  textrel=d["textrel"], totals=totals, sections=sections, symbols=symbols,
-                 got_slots=got)
+                 got_slots=got, build=build)
 
 
 _ADVICE = "restore it from version control, or delete it and run `relrocheck --baseline update`"

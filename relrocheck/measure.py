@@ -261,7 +261,28 @@ class _Measurement:
             symbols_from=None if self.symbols is elf else self.symbols.path,
             has_debug_info=any(s.name == ".debug_info" for s in elf.sections),
             got_slots=self._got_slots(),
+            build_comment=self._comment(),
         )
+
+    def _comment(self) -> tuple[str, ...]:
+        """The toolchain's `.comment` strings ("GCC: (Debian 12.2.0-14) 12.2.0", "clang
+        version 14.0.6", "Linker: LLD ..."): the build configuration a baseline records.
+        At most 4 KiB are read, 8 strings of 200 characters kept, control characters dropped."""
+        elf = self.elf
+        section = next((s for s in elf.sections if s.name == ".comment"
+                        and s.sh_type == E.SHT_PROGBITS), None)
+        if section is None or section.sh_size == 0:
+            return ()
+        try:
+            raw = elf.read_at(section.sh_offset, min(section.sh_size, 4096))
+        except ElfError:
+            return ()  # a broken .comment says nothing about relocations
+        out: list[str] = []
+        for part in bytes(raw).split(b"\0"):
+            text = "".join(c for c in part.decode("utf-8", "replace") if c.isprintable())[:200]
+            if text and text not in out:
+                out.append(text)
+        return tuple(out[:8])
 
     def _got_slots(self) -> tuple[tuple[str, str, str], ...]:
         """(symbol, external | own_export, section) of every GOT/PLT slot a symbolic or PLT

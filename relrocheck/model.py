@@ -174,6 +174,7 @@ class Library:
     symbols_from: Optional[str] = None  # the debug file whose symbol table was used, if any
     # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills.
     got_slots: Tuple[Tuple[str, str, str], ...] = ()
+    build_comment: Tuple[str, ...] = ()  # the .comment strings: compilers and linker versions
 
     @property
     def name(self) -> str:

@@ -330,3 +330,25 @@ def test_got_changes_are_shown_by_name(builds: dict[str, Path], baseline_dir: Pa
     assert proc.returncode == 0 and "import:" not in proc.stdout
     proc = run_cli("diff", str(builds["getenv"]), str(builds["v1"]))
     assert "removed import: getenv (external, .got.plt, 8 B)" in proc.stdout
+
+
+def test_another_configuration_passes_with_a_one_line_note(builds: dict[str, Path],
+                                                            baseline_dir: Path) -> None:
+    def comment(path: Path) -> str:
+        return subprocess.run(["readelf", "-p", ".comment", str(path)], capture_output=True,
+                              text=True, check=True).stdout
+
+    notes = {}
+    for variant in ("rebuild", "now", "clang"):
+        if variant not in builds:
+            continue
+        proc = run_cli("check", str(builds[variant]), cwd=baseline_dir)
+        assert proc.returncode == 0, proc.stdout
+        notes[variant] = [line for line in proc.stdout.splitlines() if "note:" in line]
+    assert notes["rebuild"] == []
+    (now,) = notes["now"]
+    assert "BIND_NOW off -> on" in now and "BIND_NOW" in oracle.dynamic_flags(builds["now"])
+    if "clang" in notes:
+        assert "clang" in comment(builds["clang"]) and "clang" not in comment(builds["v1"])
+        (clang,) = notes["clang"]
+        assert "built differently from the baseline (toolchain" in clang and "clang" in clang
