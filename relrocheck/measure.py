@@ -144,6 +144,9 @@ class _Measurement:
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, list[int]] = {}
+        # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
+        # RELA table _read_relocations read: _got_slots reuses the columns.
+        self._symbol_columns: list[tuple[int, Sequence[int], Sequence[int], int]] = []
 
     # -- top level -----------------------------------------------------------------------
 
@@ -294,24 +297,18 @@ class _Measurement:
                if s.is_writable and s.name in (".got", ".got.plt")]
         if not got:
             return ()
-        word = elf.word_size
-        shift = 32 if word == 8 else 8
+        shift = 32 if elf.word_size == 8 else 8
         slots: dict[tuple[int, int], str] = {}  # (symbol table, symbol index) -> section
-        for table in elf.sections:
-            if (table.sh_type not in (E.SHT_REL, E.SHT_RELA) or not table.is_alloc
-                    or table.sh_link == 0 or table.sh_size == 0):
+        for link, offsets, infos, head in self._symbol_columns:
+            if link == 0 or head == len(infos):
                 continue
-            entsize = word * (3 if table.sh_type == E.SHT_RELA else 2)
-            offsets, infos = elf.columns(table, entsize, ((0, word), (word, word)))
-            head = _leading_run(infos, self.arch.relative_type)
-            for offset, info in zip(offsets[head:], infos[head:]):
-                index = info >> shift
-                if index == 0:
-                    continue
-                for lo, hi, name in got:
-                    if lo <= offset < hi:
-                        slots.setdefault((table.sh_link, index), name)
-                        break
+            offs, infs = offsets[head:], infos[head:]
+            for lo, hi, name in got:
+                # C-level passes: the entries whose target lies in this GOT section.
+                inside = map(operator.and_, map(lo.__le__, offs), map(hi.__gt__, offs))
+                for index in set(map(operator.rshift, compress(infs, inside), repeat(shift))):
+                    if index:
+                        slots.setdefault((link, index), name)
         rows = set()
         for link, index_section in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
             symtab = elf.section_by_index(link, "relocation section")
@@ -363,6 +360,7 @@ class _Measurement:
             # Linkers put RELATIVE entries first (-z combreloc): count that run with two
             # C-level scans and hash only the rest.
             head = _leading_run(infos, arch.relative_type)
+            self._symbol_columns.append((table.sh_link, offsets_col, infos, head))
             info_counts = Counter(infos[head:])
             if head:
                 info_counts[arch.relative_type] += head
