@@ -201,6 +201,8 @@ def entry_from_library(lib: Library) -> Entry:
             continue
         if not sym.relocations and sym.section in zero_fill:
             continue  # costs nothing until written: not worth a line of every review
+        if sym.unattributed and not sym.relocations:
+            continue  # padding and bytes no symbol covers: never an "added symbol"
         key = stable_name(sym)
         old = symbols.get(key)
         if old is None:

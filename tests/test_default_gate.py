@@ -352,3 +352,23 @@ def test_another_configuration_passes_with_a_one_line_note(builds: dict[str, Pat
         assert "clang" in comment(builds["clang"]) and "clang" not in comment(builds["v1"])
         (clang,) = notes["clang"]
         assert "built differently from the baseline (toolchain" in clang and "clang" in clang
+
+
+def test_padding_and_zero_fill_are_not_baseline_symbols(builds: dict[str, Path],
+                                                        baseline_dir: Path) -> None:
+    import json
+
+    from relrocheck.analyze import analyze
+
+    lib = analyze(str(builds["v1"]))
+    padding = [s for s in lib.symbols if s.unattributed and not s.relocations and s.size]
+    bss = [s for s in lib.symbols if s.section == ".bss" and not s.relocations and s.size]
+    entry = json.loads((baseline_dir / "relro-baseline.json").read_text()
+                       )["libraries"]["libdemo.so"]["symbols"]
+    assert bss, "the premise: lib_version's static buffer lives in .bss"
+    assert "version" in {s["name"] for s in oracle.symbols(builds["v1"])} or any(
+        s["name"].startswith("version.") for s in oracle.symbols(builds["v1"]))
+    assert not any(s.name in entry for s in padding + bss)
+    # Every symbol with relocations is there, with nm's size.
+    sizes = {s["name"]: s["size"] for s in oracle.symbols(builds["v1"])}
+    assert entry["colors"]["bytes"] == sizes["colors"] and entry["colors"]["relocations"] == 8
