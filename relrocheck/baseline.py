@@ -65,6 +65,7 @@ class SymbolEntry:
     bytes: int
     relocations: int
     copies: int = 1  # same-named local symbols of several objects, summed
+    demangled: str | None = None  # for review: `vtable for Foo` beside the raw key `_ZTV3Foo`
 
 
 @dataclass(frozen=True)
@@ -206,11 +207,14 @@ def entry_from_library(lib: Library) -> Entry:
         key = stable_name(sym)
         old = symbols.get(key)
         if old is None:
-            symbols[key] = SymbolEntry(sym.section, sym.size, sym.relocations)
+            readable = sym.demangled if sym.demangled and sym.demangled != sym.name else None
+            symbols[key] = SymbolEntry(sym.section, sym.size, sym.relocations,
+                                       demangled=readable)
         else:
             section = ",".join(sorted(set(old.section.split(",")) | {sym.section}))
             symbols[key] = SymbolEntry(section, old.bytes + sym.size,
-                                       old.relocations + sym.relocations, old.copies + 1)
+                                       old.relocations + sym.relocations, old.copies + 1,
+                                       old.demangled)
     got: dict[str, tuple[str, str, int]] = {}
     for name, kind, section in lib.got_slots:
         seen_slot = got.get(name)
@@ -235,7 +239,8 @@ def _entry_to_dict(e: Entry) -> dict[str, Any]:
         "sections": {name: {"kind": s.kind, "bytes": s.bytes, "relocations": s.relocations}
                      for name, s in e.sections.items()},
         "symbols": {name: {"section": s.section, "bytes": s.bytes, "relocations": s.relocations,
-                           **({"copies": s.copies} if s.copies != 1 else {})}
+                           **({"copies": s.copies} if s.copies != 1 else {}),
+                           **({"demangled": s.demangled} if s.demangled else {})}
                     for name, s in e.symbols.items()},
         **({} if e.build is None else {"build": dict(e.build)}),
         **({} if e.got_slots is None else {"got_slots": {
@@ -344,10 +349,12 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
     symbols = {}
     for name, s in _object(d["symbols"], f"{where}.symbols").items():
         at = f"{where}.symbols[{name!r}]"
-        s = _object(s, at, {"section", "bytes", "relocations"}, frozenset({"copies"}))
+        s = _object(s, at, {"section", "bytes", "relocations"},
+                    frozenset({"copies", "demangled"}))
         copies = _int(s, "copies", at) if "copies" in s else 1
+        demangled = _str(s, "demangled", at) if "demangled" in s else None
         symbols[name] = SymbolEntry(_str(s, "section", at), _int(s, "bytes", at),
-                                    _int(s, "relocations", at), copies)
+                                    _int(s, "relocations", at), copies, demangled)
     relro = _str(d, "relro", where)
     _expect(relro in RELRO_ORDER, f"{where}.relro", f"unknown RELRO {relro!r}")
     _expect(isinstance(d["textrel"], bool), f"{where}.textrel", "expected true or false")
