@@ -35,7 +35,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +65,7 @@ class SymbolEntry:
     bytes: int
     relocations: int
     copies: int = 1  # same-named local symbols of several objects, summed
+    demangled: str | None = None  # for review: `vtable for Foo` beside the raw key `_ZTV3Foo`
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class Entry:
     # GOT/PLT slots by symbol name: (external | own_export, sections, bytes); None in an
     # entry recorded before they were.
     got_slots: Mapping[str, tuple[str, str, int]] | None = None
+    # What the file tells of how it was built (see build_configuration); None: not recorded.
+    build: Mapping[str, Any] | None = None
 
     def bytes_by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -148,6 +151,43 @@ def metric(entry: Entry, name: str) -> int:
     return entry.totals[name]
 
 
+# Compiler flags of a DW_AT_producer string that change the layout of writable data.
+_LAYOUT_FLAG = re.compile(r"^-(?:O\S*|f(?:no-)?(?:pic|PIC|pie|PIE|data-sections|common|"
+                          r"semantic-interposition|visibility=\S+)|m\S+)$")
+
+
+def producer_flags(producers: Sequence[str]) -> list[str]:
+    """The DWARF hook: the layout-relevant flags (-O2, -fPIC, -march=...) of the
+    DW_AT_producer strings of a library's debug info, sorted and unique. Until the DWARF
+    reader hands its producers over, callers pass none and only `.comment` is recorded."""
+    flags = {token for p in producers for token in p.split() if _LAYOUT_FLAG.match(token)}
+    return sorted(flags)
+
+
+def build_configuration(lib: Library, producers: Sequence[str] = ()) -> dict[str, Any]:
+    """How the library was built, as far as the file tells: compilers and linker
+    (.comment), BIND_NOW, and producer flags when DWARF gives them."""
+    return {"comment": list(lib.build_comment), "bind_now": lib.bind_now,
+            **({"flags": producer_flags(producers)} if producers else {})}
+
+
+def configuration_change(old: Entry, lib: Library) -> str | None:
+    """One line naming how this build's configuration differs from the entry's, or None."""
+    if old.build is None:
+        return None
+    new = build_configuration(lib)
+    parts = []
+    if old.build.get("comment") != new["comment"]:
+        before = "; ".join(old.build.get("comment") or ["unknown"])
+        parts.append(f"toolchain {before} -> {'; '.join(new['comment']) or 'unknown'}")
+    if old.build.get("bind_now") != new["bind_now"]:
+        parts.append(f"BIND_NOW {'on' if old.build.get('bind_now') else 'off'} -> "
+                     f"{'on' if new['bind_now'] else 'off'}")
+    if "flags" in old.build and "flags" in new and old.build["flags"] != new["flags"]:
+        parts.append(f"flags {' '.join(old.build['flags'])} -> {' '.join(new['flags'])}")
+    return ", ".join(parts) or None
+
+
 def entry_from_library(lib: Library) -> Entry:
     sections: dict[str, SectionEntry] = {}
     for s in lib.sections:
@@ -162,14 +202,19 @@ def entry_from_library(lib: Library) -> Entry:
             continue
         if not sym.relocations and sym.section in zero_fill:
             continue  # costs nothing until written: not worth a line of every review
+        if sym.unattributed and not sym.relocations:
+            continue  # padding and bytes no symbol covers: never an "added symbol"
         key = stable_name(sym)
         old = symbols.get(key)
         if old is None:
-            symbols[key] = SymbolEntry(sym.section, sym.size, sym.relocations)
+            readable = sym.demangled if sym.demangled and sym.demangled != sym.name else None
+            symbols[key] = SymbolEntry(sym.section, sym.size, sym.relocations,
+                                       demangled=readable)
         else:
             section = ",".join(sorted(set(old.section.split(",")) | {sym.section}))
             symbols[key] = SymbolEntry(section, old.bytes + sym.size,
-                                       old.relocations + sym.relocations, old.copies + 1)
+                                       old.relocations + sym.relocations, old.copies + 1,
+                                       old.demangled)
     got: dict[str, tuple[str, str, int]] = {}
     for name, kind, section in lib.got_slots:
         seen_slot = got.get(name)
@@ -178,7 +223,7 @@ def entry_from_library(lib: Library) -> Entry:
         got[name] = (kind, where, (seen_slot[2] if seen_slot else 0) + lib.word_size)
     return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
                  textrel=lib.textrel, totals=library_totals(lib), sections=sections,
-                 symbols=symbols, got_slots=got)
+                 symbols=symbols, got_slots=got, build=build_configuration(lib))
 
 
 # --- text form ----------------------------------------------------------------------------
@@ -194,8 +239,10 @@ def _entry_to_dict(e: Entry) -> dict[str, Any]:
         "sections": {name: {"kind": s.kind, "bytes": s.bytes, "relocations": s.relocations}
                      for name, s in e.sections.items()},
         "symbols": {name: {"section": s.section, "bytes": s.bytes, "relocations": s.relocations,
-                           **({"copies": s.copies} if s.copies != 1 else {})}
+                           **({"copies": s.copies} if s.copies != 1 else {}),
+                           **({"demangled": s.demangled} if s.demangled else {})}
                     for name, s in e.symbols.items()},
+        **({} if e.build is None else {"build": dict(e.build)}),
         **({} if e.got_slots is None else {"got_slots": {
             name: {"kind": kind, "section": section, "bytes": size}
             for name, (kind, section, size) in e.got_slots.items()}}),
@@ -279,8 +326,17 @@ def _got_slots(d: Any, where: str) -> dict[str, tuple[str, str, int]]:
     return out
 
 
+def _build(d: Any, where: str) -> dict[str, Any]:
+    d = _object(d, where, {"comment", "bind_now"}, frozenset({"flags"}))
+    for key in ("comment", *(("flags",) if "flags" in d else ())):
+        _expect(isinstance(d[key], list) and all(isinstance(x, str) for x in d[key]),
+                f"{where}.{key}", "expected a list of strings")
+    _expect(isinstance(d["bind_now"], bool), f"{where}.bind_now", "expected true or false")
+    return dict(d)
+
+
 def _entry_from_dict(d: Any, where: str) -> Entry:
-    d = _object(d, where, _ENTRY_KEYS, frozenset({"got_slots"}))
+    d = _object(d, where, _ENTRY_KEYS, frozenset({"got_slots", "build"}))
     totals_d = _object(d["totals"], f"{where}.totals", set(TOTAL_METRICS))
     totals = {m: _int(totals_d, m, f"{where}.totals") for m in TOTAL_METRICS}
     sections = {}
@@ -293,19 +349,22 @@ def _entry_from_dict(d: Any, where: str) -> Entry:
     symbols = {}
     for name, s in _object(d["symbols"], f"{where}.symbols").items():
         at = f"{where}.symbols[{name!r}]"
-        s = _object(s, at, {"section", "bytes", "relocations"}, frozenset({"copies"}))
+        s = _object(s, at, {"section", "bytes", "relocations"},
+                    frozenset({"copies", "demangled"}))
         copies = _int(s, "copies", at) if "copies" in s else 1
+        demangled = _str(s, "demangled", at) if "demangled" in s else None
         symbols[name] = SymbolEntry(_str(s, "section", at), _int(s, "bytes", at),
-                                    _int(s, "relocations", at), copies)
+                                    _int(s, "relocations", at), copies, demangled)
     relro = _str(d, "relro", where)
     _expect(relro in RELRO_ORDER, f"{where}.relro", f"unknown RELRO {relro!r}")
     _expect(isinstance(d["textrel"], bool), f"{where}.textrel", "expected true or false")
     page_size = _int(d, "page_size", where)
     _expect(page_size > 0, f"{where}.page_size", "must be positive")
     got = _got_slots(d["got_slots"], f"{where}.got_slots") if "got_slots" in d else None
+    build = _build(d["build"], f"{where}.build") if "build" in d else None
     return Entry(machine=_str(d, "machine", where), page_size=page_size, relro=relro,
                  textrel=d["textrel"], totals=totals, sections=sections, symbols=symbols,
-                 got_slots=got)
+                 got_slots=got, build=build)
 
 
 _ADVICE = "restore it from version control, or delete it and run `relrocheck --baseline update`"

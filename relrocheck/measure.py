@@ -174,6 +174,9 @@ class _Measurement:
         self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
         self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
         self._sorted_parts: dict[int, bool] = {}
+        # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
+        # RELA table _read_relocations read: _got_slots reuses the columns.
+        self._symbol_columns: list[tuple[int, Sequence[int], Sequence[int], int]] = []
 
     # -- top level -----------------------------------------------------------------------
 
@@ -317,6 +320,7 @@ class _Measurement:
                                     for cls, types in sorted(self.own_exports.items())},
             initializers=self._initializers(symtab),
             got_slots=self._got_slots(),
+            build_comment=self._comment(),
         )
 
     def _bucket_clusters(self, tables: dict[str, _Table], owners: list[_Owner],
@@ -393,6 +397,26 @@ class _Measurement:
             out[unit] = out.get(unit, 0) + columns.st_size[index]
         return dict(sorted(out.items()))
 
+    def _comment(self) -> tuple[str, ...]:
+        """The toolchain's `.comment` strings ("GCC: (Debian 12.2.0-14) 12.2.0", "clang
+        version 14.0.6", "Linker: LLD ..."): the build configuration a baseline records.
+        At most 4 KiB are read, 8 strings of 200 characters kept, control characters dropped."""
+        elf = self.elf
+        section = next((s for s in elf.sections if s.name == ".comment"
+                        and s.sh_type == E.SHT_PROGBITS), None)
+        if section is None or section.sh_size == 0:
+            return ()
+        try:
+            raw = elf.read_at(section.sh_offset, min(section.sh_size, 4096))
+        except ElfError:
+            return ()  # a broken .comment says nothing about relocations
+        out: list[str] = []
+        for part in bytes(raw).split(b"\0"):
+            text = "".join(c for c in part.decode("utf-8", "replace") if c.isprintable())[:200]
+            if text and text not in out:
+                out.append(text)
+        return tuple(out[:8])
+
     def _got_slots(self) -> tuple[tuple[str, str, str], ...]:
         """(symbol, external | own_export, section) of every GOT/PLT slot a symbolic or PLT
         relocation fills, sorted: one row per import or own export, so that a reviewer sees
@@ -405,22 +429,16 @@ class _Measurement:
             return ()
         shift = 32 if elf.word_size == 8 else 8
         slots: dict[tuple[int, int], str] = {}  # (symbol table, symbol index) -> section
-        for found in elf.relocation_tables():
-            table = found.header
-            if table.sh_link == 0 or table.sh_size == 0 or found.encoding == E.ENC_MIPS_GOT:
+        for link, offsets, infos, head in self._symbol_columns:
+            if link == 0 or head == len(infos):
                 continue
-            offsets, infos, _addends = elf.read_relocations(found)
-            if infos is None:  # RELR: relative relocations only, no slot of a symbol
-                continue
-            head = _leading_run(infos, self.arch.relative_type)
-            for offset, info in zip(offsets[head:], infos[head:]):
-                index = info >> shift
-                if index == 0:
-                    continue
-                for lo, hi, name in got:
-                    if lo <= offset < hi:
-                        slots.setdefault((table.sh_link, index), name)
-                        break
+            offs, infs = offsets[head:], infos[head:]
+            for lo, hi, name in got:
+                # C-level passes: the entries whose target lies in this GOT section.
+                inside = map(operator.and_, map(lo.__le__, offs), map(hi.__gt__, offs))
+                for index in set(map(operator.rshift, compress(infs, inside), repeat(shift))):
+                    if index:
+                        slots.setdefault((link, index), name)
         rows = set()
         for link, index_section in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
             symtab = elf.section_by_index(link, "relocation section")
@@ -467,6 +485,7 @@ class _Measurement:
             # Linkers put RELATIVE entries first (-z combreloc): count that run with two
             # C-level scans and hash only the rest.
             head = _leading_run(infos, arch.relative_type)
+            self._symbol_columns.append((table.sh_link, offsets_col, infos, head))
             info_counts = Counter(infos[head:])
             if head:
                 info_counts[arch.relative_type] += head

@@ -216,6 +216,7 @@ class Library:
     initializers: Mapping[str, int] = field(default_factory=dict)
     # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills.
     got_slots: Tuple[Tuple[str, str, str], ...] = ()
+    build_comment: Tuple[str, ...] = ()  # the .comment strings: compilers and linker versions
 
     @property
     def name(self) -> str:

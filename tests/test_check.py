@@ -176,6 +176,17 @@ def test_allowlist_matches_demangled_cxx_names(tmp_path: Path) -> None:
     assert any(s["name"] == vtable for s in oracle.symbols(v2))
     base = tmp_path / "b.json"
     assert run_cli("--baseline", "update", str(v1), "--baseline-file", str(base)).returncode == 0
+    # The key stays raw; the demangled name (from c++filt itself) is beside it, for review.
+    base2 = tmp_path / "b2.json"
+    assert run_cli("--baseline", "update", str(v2), "--baseline-file", str(base2)
+                   ).returncode == 0
+    recorded = json.loads(base2.read_text())["libraries"]["libshapes.so"]["symbols"]
+    mangled = next(n for n in recorded if n.startswith("_ZT"))
+    readable = subprocess.run(["c++filt", mangled], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    assert readable != mangled and recorded[mangled]["demangled"] == readable
+    assert all("demangled" not in row for name, row in recorded.items()
+               if not name.startswith("_Z"))
     policy = tmp_path / "relro.yaml"
     growth = ("regression:\n  relocations: null\n  writable_bytes: null\n"
               "  relocated_pages: null\n  data_relocations: null\n")

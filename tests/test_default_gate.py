@@ -330,3 +330,45 @@ def test_got_changes_are_shown_by_name(builds: dict[str, Path], baseline_dir: Pa
     assert proc.returncode == 0 and "import:" not in proc.stdout
     proc = run_cli("diff", str(builds["getenv"]), str(builds["v1"]))
     assert "removed import: getenv (external, .got.plt, 8 B)" in proc.stdout
+
+
+def test_another_configuration_passes_with_a_one_line_note(builds: dict[str, Path],
+                                                            baseline_dir: Path) -> None:
+    def comment(path: Path) -> str:
+        return subprocess.run(["readelf", "-p", ".comment", str(path)], capture_output=True,
+                              text=True, check=True).stdout
+
+    notes = {}
+    for variant in ("rebuild", "now", "clang"):
+        if variant not in builds:
+            continue
+        proc = run_cli("check", str(builds[variant]), cwd=baseline_dir)
+        assert proc.returncode == 0, proc.stdout
+        notes[variant] = [line for line in proc.stdout.splitlines() if "note:" in line]
+    assert notes["rebuild"] == []
+    (now,) = notes["now"]
+    assert "BIND_NOW off -> on" in now and "BIND_NOW" in oracle.dynamic_flags(builds["now"])
+    if "clang" in notes:
+        assert "clang" in comment(builds["clang"]) and "clang" not in comment(builds["v1"])
+        (clang,) = notes["clang"]
+        assert "built differently from the baseline (toolchain" in clang and "clang" in clang
+
+
+def test_padding_and_zero_fill_are_not_baseline_symbols(builds: dict[str, Path],
+                                                        baseline_dir: Path) -> None:
+    import json
+
+    from relrocheck.analyze import analyze
+
+    lib = analyze(str(builds["v1"]))
+    padding = [s for s in lib.symbols if s.unattributed and not s.relocations and s.size]
+    bss = [s for s in lib.symbols if s.section == ".bss" and not s.relocations and s.size]
+    entry = json.loads((baseline_dir / "relro-baseline.json").read_text()
+                       )["libraries"]["libdemo.so"]["symbols"]
+    assert bss, "the premise: lib_version's static buffer lives in .bss"
+    assert "version" in {s["name"] for s in oracle.symbols(builds["v1"])} or any(
+        s["name"].startswith("version.") for s in oracle.symbols(builds["v1"]))
+    assert not any(s.name in entry for s in padding + bss)
+    # Every symbol with relocations is there, with nm's size.
+    sizes = {s["name"]: s["size"] for s in oracle.symbols(builds["v1"])}
+    assert entry["colors"]["bytes"] == sizes["colors"] and entry["colors"]["relocations"] == 8

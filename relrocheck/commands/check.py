@@ -257,6 +257,11 @@ def _check(args: argparse.Namespace, policy: Policy, baseline_file: str,
                      "every library, to drop the old entry)",)
         if old is not None:
             _same_measurement(baseline_file, lib, old)
+            change = baseline.configuration_change(old, lib)
+            if change:
+                notes += (f"built differently from the baseline ({change}): toolchain-owned "
+                          "bytes and counts may differ, which the default rules do not judge "
+                          "(or keep one baseline per configuration)",)
         outcomes.append(evaluate(lib, policy.for_library(lib), old, policy.baseline_missing,
                                  notes=notes))
     to_accept = [lib.path for lib, o in zip(libraries, outcomes)
