@@ -440,9 +440,13 @@ class _Measurement:
                     if index:
                         slots.setdefault((link, index), name)
         rows = set()
-        for link, index_section in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
+        entsize = E.SYMBOL_ENTSIZE[elf.elf_class]
+        for link, group in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
+            index_section = list(group)
             symtab = elf.section_by_index(link, "relocation section")
-            columns = elf.symbol_columns(symtab, ("st_name", "st_shndx"))
+            # Only the symbols the slots name are read, not what sh_size claims.
+            wanted = min(symtab.sh_size, (index_section[-1][0][1] + 1) * entsize)
+            columns = elf.symbol_columns(symtab._replace(sh_size=wanted), ("st_name", "st_shndx"))
             name_at = elf.string_table(columns.strtab)  # names printable, reads bounded
             for (_, index), section in index_section:
                 if index >= len(columns.st_name):
@@ -661,13 +665,19 @@ class _Measurement:
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
         """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
         what -Bsymbolic-functions (functions only) and -Bsymbolic (all) would bind."""
+        if table.sh_link == 0 or not syms:
+            return  # no section headers (sstrip): the symbol types are not at hand
         symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
-        columns = self.elf.symbol_columns(symtab, ("st_info", "st_shndx"))
+        # Only the symbols relocations name are read, not what sh_size claims.
+        entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]
+        wanted = min(symtab.sh_size, (max(syms) + 1) * entsize)
+        columns = self.elf.symbol_columns(symtab._replace(sh_size=wanted),
+                                          ("st_info", "st_shndx"))
         info, shndx = columns.st_info, columns.st_shndx
         per_type = self.own_exports.setdefault(cls, {})
         # One step per distinct symbol, not per relocation.
         for sym, count in Counter(syms).items():
-            if sym and shndx[sym] != E.SHN_UNDEF:
+            if sym and sym < len(shndx) and shndx[sym] != E.SHN_UNDEF:
                 name = _SYMBOL_TYPES[info[sym] & 0xF]
                 per_type[name] = per_type.get(name, 0) + count
 
