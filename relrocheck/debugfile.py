@@ -18,7 +18,7 @@ import os
 import struct
 import zlib
 
-from relrocheck.elf import ElfFile
+from relrocheck.elf import SHT_NOBITS, ElfFile
 from relrocheck.errors import ElfError, UsageError
 from relrocheck.model import Library
 
@@ -82,6 +82,11 @@ def debug_file_for(lib: Library, debug_file: str | None = None,
 def _build_id(elf: ElfFile) -> str | None:
     """The build-id of a candidate debug file, which we did not make: a note too short for
     its header (or without bytes) is the file's error, not ours."""
+    note = next((s for s in elf.sections if s.name == ".note.gnu.build-id"), None)
+    if note is not None and (note.sh_type == SHT_NOBITS or note.sh_size < 16):
+        # The reader calls such a note no build-id; for a candidate that must prove it is
+        # this build, a note without bytes is a broken file.
+        raise elf.fail("malformed .note.gnu.build-id (no bytes in the file)")
     try:
         return elf.build_id()
     except (struct.error, IndexError, ValueError):
