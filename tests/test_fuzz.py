@@ -21,7 +21,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -164,16 +163,6 @@ def _problem(ended: str, code: int | None, seconds: float, stderr: str, path: st
     return None
 
 
-# Malformed DWARF forms escape dwarf.py as an exception of its own (issue 9, fixed there, in
-# the DWARF reader). Only that exact exception, in a case whose mutations include .debug_*
-# bytes, is set aside and listed as a warning; every other failure fails the test.
-KNOWN_DWARF_TRACEBACK = "traceback: relrocheck.dwarf._Unsupported: form "
-
-
-def _known_dwarf_issue(problem: str, description: str) -> bool:
-    return problem.startswith(KNOWN_DWARF_TRACEBACK) and ".debug_" in description
-
-
 def test_structure_aware_fuzzing_through_the_cli(tmp_path: Path,
                                                  sources: dict[str, bytes]) -> None:
     cases, described = _cases(sources, tmp_path)
@@ -187,17 +176,11 @@ def test_structure_aware_fuzzing_through_the_cli(tmp_path: Path,
     elapsed = time.monotonic() - start
     assert sorted(r[0] for r in results) == [index for index, _ in cases]
     argv = dict(cases)
-    problems, known = [], []
+    problems = []
     for index, ended, code, seconds, stderr in results:
         problem = _problem(ended, code, seconds, stderr, argv[index][-1])
-        if problem and _known_dwarf_issue(problem, described[index]):
-            known.append(f"{described[index]}\n    -> {problem}")
-        elif problem:
+        if problem:
             problems.append(f"{described[index]}\n    -> {problem}")
-    if known:
-        warnings.warn(f"{len(known)} cases hit the known DWARF issue (malformed forms escape "
-                      "dwarf.py as tracebacks, issue 9):\n" + "\n".join(known[:20]),
-                      stacklevel=1)
     assert not problems, f"{len(problems)} of {len(cases)} cases failed:\n" + "\n".join(
         problems[:40])
     codes = [r[2] for r in results]
