@@ -56,9 +56,14 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
             demangler.submit(s.name for s in lib.symbols if not s.unattributed)
         lines: Mapping[int, str] = {}
         if debug is not None:
-            from relrocheck.dwarf import source_lines
+            from dataclasses import replace
+
+            from relrocheck.dwarf import producers, source_lines
 
             lines = source_lines(lib, debug)
+            # The compilers and flags of its units: a baseline records them, so a check
+            # against a baseline of another configuration can say so.
+            lib = replace(lib, producers=tuple(producers(debug)))
         by_index: Mapping[int, Hint] = {}
         if hints:
             from relrocheck.hints import classify_library

@@ -157,18 +157,17 @@ _LAYOUT_FLAG = re.compile(r"^-(?:O\S*|f(?:no-)?(?:pic|PIC|pie|PIE|data-sections|
 
 
 def producer_flags(producers: Sequence[str]) -> list[str]:
-    """The DWARF hook: the layout-relevant flags (-O2, -fPIC, -march=...) of the
-    DW_AT_producer strings of a library's debug info, sorted and unique. Until the DWARF
-    reader hands its producers over, callers pass none and only `.comment` is recorded."""
+    """The layout-relevant flags (-O2, -fPIC, -march=...) of the DW_AT_producer strings of a
+    library's debug info (Library.producers), sorted and unique."""
     flags = {token for p in producers for token in p.split() if _LAYOUT_FLAG.match(token)}
     return sorted(flags)
 
 
-def build_configuration(lib: Library, producers: Sequence[str] = ()) -> dict[str, Any]:
+def build_configuration(lib: Library) -> dict[str, Any]:
     """How the library was built, as far as the file tells: compilers and linker
-    (.comment), BIND_NOW, and producer flags when DWARF gives them."""
+    (.comment), BIND_NOW, and the compiler flags its debug info records (DW_AT_producer)."""
     return {"comment": list(lib.build_comment), "bind_now": lib.bind_now,
-            **({"flags": producer_flags(producers)} if producers else {})}
+            **({"flags": producer_flags(lib.producers)} if lib.producers else {})}
 
 
 def configuration_change(old: Entry, lib: Library) -> str | None:

@@ -217,6 +217,9 @@ class Library:
     # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills.
     got_slots: Tuple[Tuple[str, str, str], ...] = ()
     build_comment: Tuple[str, ...] = ()  # the .comment strings: compilers and linker versions
+    # DW_AT_producer of its compile units ("GNU C17 12.2.0 -O2 -fPIC ..."), when debug info
+    # was read: the compiler flags a baseline records.
+    producers: Tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

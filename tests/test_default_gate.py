@@ -10,6 +10,7 @@ against readelf and nm, never against relrocheck's own numbers.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -372,3 +373,32 @@ def test_padding_and_zero_fill_are_not_baseline_symbols(builds: dict[str, Path],
     # Every symbol with relocations is there, with nm's size.
     sizes = {s["name"]: s["size"] for s in oracle.symbols(builds["v1"])}
     assert entry["colors"]["bytes"] == sizes["colors"] and entry["colors"]["relocations"] == 8
+
+
+def test_compiler_flags_from_debug_info_are_recorded_and_a_change_is_noted(
+        tmp_path: Path) -> None:
+    """Built with -g, the baseline records the layout flags of DW_AT_producer; a check of an
+    -O0 build against an -O2 baseline passes with a note naming the flags (readelf's
+    producer strings are the oracle)."""
+    o2 = _build(tmp_path / "g-O2", "cc", ["-O2", "-g"], {})
+    o0 = _build(tmp_path / "g-O0", "cc", ["-O0", "-g"], {})
+
+    def producer_flags(path: Path) -> set[str]:
+        out = subprocess.run(["readelf", "--debug-dump=info", str(path)], capture_output=True,
+                             text=True, check=True).stdout
+        producers = [line.split("):", 1)[1] for line in out.splitlines()
+                     if "DW_AT_producer" in line]
+        return {t for p in producers for t in p.split() if t.startswith("-O")}
+
+    assert producer_flags(o2) == {"-O2"} and producer_flags(o0) == {"-O0"}
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    proc = run_cli("--baseline", "update", str(o2), cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recorded = json.loads((folder / "relro-baseline.json").read_text())
+    (entry,) = recorded["libraries"].values()
+    assert "-O2" in entry["build"]["flags"]
+    proc = run_cli("check", str(o0), cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (note,) = [line for line in proc.stdout.splitlines() if "note:" in line]
+    assert "flags" in note and "-O2" in note and "-O0" in note
