@@ -255,13 +255,13 @@ def test_unreadable_file(tmp_path: Path, good_lib: Path) -> None:
 
 # -- hostile input: work bounded by the bytes in the file, not by what its headers claim ------
 
-import os  # noqa: E402
 import time  # noqa: E402
 
 import oracle  # noqa: E402
 from libbuild import BuildError, strip_copy  # noqa: E402
 
-from relrocheck.elf import ElfFile, decode_relr  # noqa: E402
+from relrocheck.elf import ElfFile  # noqa: E402
+from relrocheck.relocdecode import decode_relr  # noqa: E402
 
 PT_LOAD_TYPE = 1
 # What a crafted case may cost: far below the minutes it cost before, with room for a busy CI.
