@@ -44,6 +44,7 @@ from relrocheck.errors import BaselineError
 from relrocheck.files import read_regular_file
 from relrocheck.model import SECTION_KINDS, Library, Symbol
 from relrocheck.policy import RELRO_ORDER, USER_SECTION_KINDS
+from relrocheck.text import printable
 
 FORMAT_VERSION = 1
 
@@ -396,11 +397,6 @@ def _merge_conflict(raw: bytes) -> tuple[int, list[str]] | None:
     return (first, libraries) if first else None
 
 
-def _escaped(name: str) -> str:
-    """A name read from the file, safe on one line of output (no control characters)."""
-    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
-
-
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -416,7 +412,7 @@ def parse(text: str | bytes, path: str) -> dict[str, Entry]:
     conflict = _merge_conflict(raw) if b"\n<<<<<<<" in b"\n" + raw else None
     if conflict is not None:
         line, libraries = conflict
-        libraries = [_escaped(n) for n in libraries]
+        libraries = [printable(n) for n in libraries]
         which = (" (entries of " + ", ".join(libraries) + ")") if libraries else ""
         again = " ".join(libraries) if libraries else "LIB..."
         raise BaselineError(f"unresolved git merge conflict at line {line}{which}; resolve it "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from relrocheck.commands._common import add_format, add_page_size, resolve_top, top_count
 from relrocheck.errors import EXIT_OK, RelrocheckError, UsageError
+from relrocheck.text import printable
 
 if TYPE_CHECKING:
     from relrocheck.baseline import Entry
@@ -95,7 +96,7 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
         if error is not None:
             where, message = error
             raise UsageError(f"{path}: not a valid relrocheck JSON report: {where}: "
-                             f"{_escaped(message)}")
+                             f"{printable(message)}")
 
         out: dict[str, Side] = {}
         for d in data["libraries"]:
@@ -115,11 +116,6 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
             out[lib.name] = (entry, lib)
         return out
     raise UsageError(f"{path}: a JSON file, but neither a relrocheck report nor a baseline")
-
-
-def _escaped(text: str) -> str:
-    """Text quoting values of the file, on one line (no control characters)."""
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _pairs(old: dict[str, Side], new: dict[str, Side]
