@@ -637,8 +637,15 @@ class _Measurement:
             blob = self._rodata_bytes = self.elf.read_at(base, max(top - base, 0))
         if len(blob) < 3:
             return None
+        # Every word's three bytes are inside the blob when it holds all of the read-only
+        # data and a byte either side: no clamping pass then.
+        whole = base == start + delta - 1 and len(blob) == end - start + 2
         last = len(blob) - 1
-        at = blob.__getitem__
+        # Indexed by a word's byte before its target: the target and the byte after it
+        # through views one and two bytes on, so no per-word offset passes.
+        before = blob.__getitem__
+        at = memoryview(blob)[1:].__getitem__
+        after = memoryview(blob)[2:].__getitem__
         count = 0
         for offsets, targets in self.string_parts:
             lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
@@ -649,17 +656,21 @@ class _Measurement:
                 ordered = self._sorted_parts[id(offsets)] = _is_sorted(offsets)
             if not ordered:
                 return None  # an unsorted table: bisect cannot find this symbol's words
-            chosen = [t for t in targets[lo:hi] if start <= t < end]
-            if not chosen:
-                continue
-            files = list(map(min, map(max, map(operator.add, chosen, repeat(delta - base)),
-                                      repeat(1)), repeat(last - 1)))
-            before = bytes(map(at, map(operator.sub, files, repeat(1)))).translate(
-                _IS_TEXT_OR_NUL)
-            first = bytes(map(at, files)).translate(_IS_TEXT)
-            second = bytes(map(at, map(operator.add, files, repeat(1)))).translate(
-                _IS_TEXT_OR_NUL)
-            count += bytes(map(operator.mul, map(operator.mul, before, first), second)).count(1)
+            chosen = targets[lo:hi]
+            if not (start <= min(chosen) and max(chosen) < end):
+                chosen = [t for t in chosen if start <= t < end]
+                if not chosen:
+                    continue
+            files = map(operator.add, chosen, repeat(delta - base - 1))
+            if not whole:
+                files = map(min, map(max, files, repeat(0)), repeat(last - 2))
+            files = list(files)
+            # Each map yields one byte per word; translate makes it 0 or 1, and the three
+            # results ANDed as big integers count the words where all three hold.
+            ok = (int.from_bytes(bytes(map(before, files)).translate(_IS_TEXT_OR_NUL), "big")
+                  & int.from_bytes(bytes(map(at, files)).translate(_IS_TEXT), "big")
+                  & int.from_bytes(bytes(map(after, files)).translate(_IS_TEXT_OR_NUL), "big"))
+            count += ok.bit_count()
         return count
 
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
