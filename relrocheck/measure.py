@@ -65,6 +65,9 @@ _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
 _INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
 # Byte classes for the string test, as translate() tables giving 1 or 0 per byte.
 _TEXT = set(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D} | set(range(0xC2, 0xF5))  # UTF-8 leads
+# Word by word reads of string targets beat reading the read-only data whole while they
+# number fewer than one per 2**_WHOLE_RODATA_SHIFT bytes of it.
+_WHOLE_RODATA_SHIFT = 11
 _IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
 _IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
                         for b in range(256))
@@ -174,6 +177,7 @@ class _Measurement:
         self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
         self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
         self._sorted_parts: dict[int, bool] = {}
+        self._string_words = 0  # asked for so far, by _string_targets
         # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
         # RELA table _read_relocations read: _got_slots reuses the columns.
         self._symbol_columns: list[tuple[int, Sequence[int], Sequence[int], int]] = []
@@ -628,24 +632,13 @@ class _Measurement:
         if span is None:
             return None
         start, end, delta = span
-        # The read-only data and a byte either side, read once: three bytes per target are
-        # looked up in it by C-level maps.
         base = max(start + delta - 1, 0)
-        blob = getattr(self, "_rodata_bytes", None)
-        if blob is None:
-            top = min(end + delta + 1, self.elf.file_size)
-            blob = self._rodata_bytes = self.elf.read_at(base, max(top - base, 0))
-        if len(blob) < 3:
+        top = min(end + delta + 1, self.elf.file_size)
+        if top - base < 3:
             return None
-        # Every word's three bytes are inside the blob when it holds all of the read-only
-        # data and a byte either side: no clamping pass then.
-        whole = base == start + delta - 1 and len(blob) == end - start + 2
-        last = len(blob) - 1
-        # Indexed by a word's byte before its target: the target and the byte after it
-        # through views one and two bytes on, so no per-word offset passes.
-        before = blob.__getitem__
-        at = memoryview(blob)[1:].__getitem__
-        after = memoryview(blob)[2:].__getitem__
+        # Every word's three bytes lie in the file when the read-only data and a byte either
+        # side do: no clamping then, and they can be read word by word.
+        inside = base == start + delta - 1 and top == end + delta + 1
         count = 0
         for offsets, targets in self.string_parts:
             lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
@@ -661,17 +654,40 @@ class _Measurement:
                 chosen = [t for t in chosen if start <= t < end]
                 if not chosen:
                     continue
-            files = map(operator.add, chosen, repeat(delta - base - 1))
-            if not whole:
-                files = map(min, map(max, files, repeat(0)), repeat(last - 2))
-            files = list(files)
-            # Each map yields one byte per word; translate makes it 0 or 1, and the three
-            # results ANDed as big integers count the words where all three hold.
-            ok = (int.from_bytes(bytes(map(before, files)).translate(_IS_TEXT_OR_NUL), "big")
-                  & int.from_bytes(bytes(map(at, files)).translate(_IS_TEXT), "big")
-                  & int.from_bytes(bytes(map(after, files)).translate(_IS_TEXT_OR_NUL), "big"))
+            before, first, second = self._text_bytes(chosen, base, top, delta, inside)
+            # translate makes each byte 0 or 1; the three ANDed as big integers count the
+            # words where all three hold.
+            ok = (int.from_bytes(before.translate(_IS_TEXT_OR_NUL), "big")
+                  & int.from_bytes(first.translate(_IS_TEXT), "big")
+                  & int.from_bytes(second.translate(_IS_TEXT_OR_NUL), "big"))
             count += ok.bit_count()
         return count
+
+    def _text_bytes(self, targets: Sequence[int], base: int, top: int, delta: int,
+                    inside: bool) -> tuple[bytes, bytes, bytes]:
+        """The byte before each target, the target's first byte and the one after it.
+
+        A few words (libLLVM asks for 661 among 35 MB of .rodata) are read three bytes each;
+        once more are asked for, the read-only data and a byte either side are read whole
+        (file bytes [base, top)), once, and the bytes picked from it by C-level maps.
+        """
+        self._string_words += len(targets)
+        if inside and getattr(self, "_rodata_bytes", None) is None and \
+                self._string_words <= (top - base) >> _WHOLE_RODATA_SHIFT:
+            data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
+            return data[0::3], data[1::3], data[2::3]
+        blob = getattr(self, "_rodata_bytes", None)
+        if blob is None:
+            blob = self._rodata_bytes = self.elf.read_at(base, top - base)
+        # Indexed by a word's byte before its target: the target and the byte after it
+        # through views one and two bytes on, so no per-word offset passes.
+        files = map(operator.add, targets, repeat(delta - base - 1))
+        if not inside:
+            files = map(min, map(max, files, repeat(0)), repeat(len(blob) - 3))
+        files = list(files)
+        return (bytes(map(blob.__getitem__, files)),
+                bytes(map(memoryview(blob)[1:].__getitem__, files)),
+                bytes(map(memoryview(blob)[2:].__getitem__, files)))
 
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
         """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
