@@ -65,9 +65,9 @@ _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
 _INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
 # Byte classes for the string test, as translate() tables giving 1 or 0 per byte.
 _TEXT = set(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D} | set(range(0xC2, 0xF5))  # UTF-8 leads
-# Word by word reads of string targets beat reading the read-only data whole while they
-# number fewer than one per 2**_WHOLE_RODATA_SHIFT bytes of it.
-_WHOLE_RODATA_SHIFT = 11
+# A pread of 3 bytes costs about as much as reading 4 KiB more: a symbol's string targets
+# are read word by word when they are sparser than one per 2**_SPARSE_SHIFT bytes.
+_SPARSE_SHIFT = 12
 _IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
 _IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
                         for b in range(256))
@@ -177,7 +177,6 @@ class _Measurement:
         self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
         self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
         self._sorted_parts: dict[int, bool] = {}
-        self._string_words = 0  # asked for so far, by _string_targets
         # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
         # RELA table _read_relocations read: _got_slots reuses the columns.
         self._symbol_columns: list[tuple[int, Sequence[int], Sequence[int], int]] = []
@@ -667,24 +666,28 @@ class _Measurement:
                     inside: bool) -> tuple[bytes, bytes, bytes]:
         """The byte before each target, the target's first byte and the one after it.
 
-        A few words (libLLVM asks for 661 among 35 MB of .rodata) are read three bytes each;
-        once more are asked for, the read-only data and a byte either side are read whole
-        (file bytes [base, top)), once, and the bytes picked from it by C-level maps.
+        One symbol's targets are read as the file range they span, picked from it by C-level
+        maps; where that range is sparse (libLLVM's 661 words among 35 MB of .rodata), three
+        bytes a word. The read-only data is never held whole, so it adds nothing to the peak
+        memory (12 MB in the synthetic library). Only when it lies at an end of the file,
+        where a byte either side may be missing, is it read whole, clamped as before.
         """
-        self._string_words += len(targets)
-        if inside and getattr(self, "_rodata_bytes", None) is None and \
-                self._string_words <= (top - base) >> _WHOLE_RODATA_SHIFT:
-            data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
-            return data[0::3], data[1::3], data[2::3]
-        blob = getattr(self, "_rodata_bytes", None)
-        if blob is None:
-            blob = self._rodata_bytes = self.elf.read_at(base, top - base)
+        if inside:
+            low, high = min(targets) + delta - 1, max(targets) + delta + 2
+            if high - low > len(targets) << _SPARSE_SHIFT:
+                data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
+                return data[0::3], data[1::3], data[2::3]
+            blob, files = self.elf.read_at(low, high - low), map(operator.add, targets,
+                                                                  repeat(delta - 1 - low))
+        else:
+            blob = getattr(self, "_rodata_bytes", None)
+            if blob is None:
+                blob = self._rodata_bytes = self.elf.read_at(base, top - base)
+            files = map(min, map(max, map(operator.add, targets, repeat(delta - base - 1)),
+                                 repeat(0)), repeat(len(blob) - 3))
+        files = list(files)
         # Indexed by a word's byte before its target: the target and the byte after it
         # through views one and two bytes on, so no per-word offset passes.
-        files = map(operator.add, targets, repeat(delta - base - 1))
-        if not inside:
-            files = map(min, map(max, files, repeat(0)), repeat(len(blob) - 3))
-        files = list(files)
         return (bytes(map(blob.__getitem__, files)),
                 bytes(map(memoryview(blob)[1:].__getitem__, files)),
                 bytes(map(memoryview(blob)[2:].__getitem__, files)))
