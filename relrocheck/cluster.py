@@ -51,9 +51,11 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
     n = len(offsets)
     if n < 2:
         return ()
-    gaps = array("q", map(operator.sub, offsets[1:], offsets[:-1]))
     limit = GAP_WORDS * word
-    cuts = list(compress(range(1, n), map(operator.gt, gaps, repeat(limit))))
+    # The gaps are compared as they are made; only the kept runs' gaps are stored, for their
+    # stride (an array of every gap cost a third of the time of this function).
+    cuts = list(compress(range(1, n), map(operator.gt, map(operator.sub, offsets[1:],
+                                                           offsets[:-1]), repeat(limit))))
     starts = [0, *cuts]
     ends = [*cuts, n]
     # The largest runs (by words), in address order.
@@ -78,7 +80,7 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
                 for code in set(kinds[a:b]):
                     counts[code] += kinds.count(code, a, b)
         targets = {TARGET_KINDS[code]: count for code, count in enumerate(counts) if count}
-        stride = _stride(gaps[lo:hi - 1])
+        stride = _stride(array("q", map(operator.sub, offsets[lo + 1:hi], offsets[lo:hi - 1])))
         out.append(Cluster(address=offsets[lo], size=offsets[hi - 1] - offsets[lo] + word,
                            words=hi - lo, stride=stride, targets=targets,
                            label=_label(targets, stride, word)))

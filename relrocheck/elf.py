@@ -28,7 +28,7 @@ from array import array
 from bisect import bisect_right
 from functools import partial
 from itertools import compress, repeat
-from typing import Callable, Collection, NamedTuple, Sequence
+from typing import Callable, Collection, Iterable, NamedTuple, Sequence
 
 from relrocheck.errors import ElfError
 from relrocheck.relocdecode import decode_aps2, decode_relr, mips64_infos
@@ -455,6 +455,23 @@ class ElfFile:
     def read_at(self, offset: int, size: int) -> bytes:
         self._check_range(offset, size, "read")
         return self._read(offset, size)
+
+    def read_windows(self, offsets: "Iterable[int]", size: int) -> bytes:
+        """`size` bytes at each of `offsets` (inside the file), joined: scattered reads of a
+        few bytes without reading what lies between them."""
+        offsets = list(offsets)
+        if not offsets:
+            return b""
+        low, high = min(offsets), max(offsets)
+        self._check_range(low, high - low + size, "read")
+        try:
+            data = b"".join(map(os.pread, repeat(self._fd), repeat(size), offsets))
+        except OSError as exc:
+            raise self.fail(f"cannot read: {exc.strerror}") from None
+        if len(data) != size * len(offsets):
+            raise self.fail("changed while it was being read: it is shorter than it was "
+                            "(truncated by a running build?)")
+        return data
 
     def column(self, section: SectionHeader, record_size: int, field_offset: int,
                field_size: int) -> array:
