@@ -576,7 +576,7 @@ def remove_stale_temporaries(path: str, now: float | None = None) -> list[str]:
     folder = os.path.dirname(path) or "."
     pattern = re.compile(re.escape(f".{os.path.basename(path)}.") + r"(?:(\d+)\.)?[^/]*\.tmp")
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:

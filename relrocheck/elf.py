@@ -677,7 +677,7 @@ class ElfFile:
             self._check_range(offset, size, "dynamic segment")
         # Read a slice at a time up to DT_NULL: a segment header may claim a size far
         # beyond the few hundred bytes a dynamic section really has.
-        entries = []
+        entries: list[tuple[int, int]] = []
         whole = size - size % self._dyn.size
         per_slice = max(1, _SLICE_BYTES // 16 // self._dyn.size) * self._dyn.size
         for first in range(0, whole, per_slice):

@@ -77,12 +77,12 @@ def execute(args: argparse.Namespace) -> int:
                                      [MapEntry(lib) for lib in libraries],
                                      [f"error: {path}: {msg}" for path, msg in errors]))
     elif fmt in CI_FORMATS:
-        from relrocheck.render.ci import render_report
+        from relrocheck.render.ci import render_report as render_ci
         from relrocheck.render.report import DEFAULT_TOP, render_report as render_text
 
         top = resolve_top(args.top, DEFAULT_TOP)
-        sys.stdout.write(render_report(fmt, libraries, args.source_root, top,
-                                       lambda: render_text(libraries, top=top)))
+        sys.stdout.write(render_ci(fmt, libraries, args.source_root, top,
+                                   lambda: render_text(libraries, top=top)))
     else:
         from relrocheck.render.report import DEFAULT_TOP, render_report
 

@@ -66,9 +66,9 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
     add(f"  Writable file-backed: {plural(p.writable_file_backed, 'page')} "
         f"({human_bytes(lib.writable_bytes)}) at most; zero-fill (.bss/.tbss): "
         f"{human_bytes(lib.zero_fill_bytes)}")
-    for g in lib.segments:
-        add(f"    RW PT_LOAD 0x{g.address:x}-0x{g.address + g.memory_size:x}: "
-            f"{plural(g.file_pages, 'file page')}, {g.relocated_pages} relocated")
+    for seg in lib.segments:
+        add(f"    RW PT_LOAD 0x{seg.address:x}-0x{seg.address + seg.memory_size:x}: "
+            f"{plural(seg.file_pages, 'file page')}, {seg.relocated_pages} relocated")
     if lib.relro_range is not None:
         start, end = lib.relro_range
         add(f"    PT_GNU_RELRO 0x{start:x}-0x{end:x}: read-only once relocated "
