@@ -179,3 +179,25 @@ def accept_commands(log: str) -> list[str]:
 def run_pasted(command: str, env: Mapping[str, str]) -> Result:
     """`command` as a reader pastes it into a shell whose current folder is `/`."""
     return run(["sh", "-c", command], cwd=Path("/"), env=env)
+
+
+def summary_of_grown_demo(build: Path, added_symbol: str) -> dict[str, dict]:
+    """Check the relro-summary files of a build whose libdemo.so grew by `added_symbol` and
+    whose libother.so did not: verdicts, totals against readelf, the Markdown table. Returns
+    the JSON entries by library name, for checks of the build system's own."""
+    import json
+
+    import oracle
+
+    doc = json.loads((build / "relro-summary.json").read_text())
+    by_name = {lib["name"]: lib for lib in doc["libraries"]}
+    assert set(by_name) == {"libdemo.so", "libother.so"} and doc["status"] == "fail"
+    assert by_name["libdemo.so"]["status"] == "fail" and by_name["libother.so"]["status"] == "ok"
+    for name, lib in by_name.items():
+        path = find_library(build, name)
+        assert lib["totals"]["relocations"] == oracle.relocation_total(path)
+        assert lib["totals"]["relocated_pages"] == oracle.pages_with_relocations(path)
+    markdown = (build / "relro-summary.md").read_text()
+    assert "2 libraries: 1 ok, 1 failed" in markdown
+    assert names_symbol(markdown, added_symbol), markdown
+    return by_name
