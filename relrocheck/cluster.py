@@ -8,19 +8,19 @@ two consecutive words are far apart, and labels each run by what its words point
 string next to code pointers is a class description or a command table, pairs of own
 exports and local code an ops table.
 
-Work is per run, never per word in Python: gaps come from C-level maps, cuts from compress,
-and each run's target kinds from bytes.count on a slice.
+Work is per run, never per word in Python: cuts and gaps come from whole-column arithmetic
+(relrocheck/columns.py), and each run's target kinds from bytes.count on a slice.
 """
 
 from __future__ import annotations
 
 import operator
-from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
-from bisect import bisect_left, bisect_right
 from itertools import chain, compress, repeat
 
+from relrocheck import columns
 from relrocheck.model import TARGET_KINDS, Cluster
 
 # Two relocated words more than this many words apart belong to different objects.
@@ -51,13 +51,10 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
     n = len(offsets)
     if n < 2:
         return ()
-    limit = GAP_WORDS * word
-    # The gaps are compared as they are made; only the kept runs' gaps are stored, for their
-    # stride (an array of every gap cost a third of the time of this function).
-    cuts = list(compress(range(1, n), map(operator.gt, map(operator.sub, offsets[1:],
-                                                           offsets[:-1]), repeat(limit))))
-    starts = [0, *cuts]
-    ends = [*cuts, n]
+    # Where two neighbours are more than GAP_WORDS words apart, by whole-column arithmetic.
+    cut = columns.cuts(offsets, GAP_WORDS * word)
+    starts = [0, *cut]
+    ends = [*cut, n]
     # The largest runs (by words), in address order.
     sizes = list(map(operator.sub, ends, starts))
     if len(sizes) > MAX_CLUSTERS:
@@ -80,7 +77,7 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
                 for code in set(kinds[a:b]):
                     counts[code] += kinds.count(code, a, b)
         targets = {TARGET_KINDS[code]: count for code, count in enumerate(counts) if count}
-        stride = _stride(array("q", map(operator.sub, offsets[lo + 1:hi], offsets[lo:hi - 1])))
+        stride = _stride(columns.gaps(offsets[lo:hi]))
         out.append(Cluster(address=offsets[lo], size=offsets[hi - 1] - offsets[lo] + word,
                            words=hi - lo, stride=stride, targets=targets,
                            label=_label(targets, stride, word)))

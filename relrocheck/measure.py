@@ -951,70 +951,77 @@ class _Measurement:
 
         Offsets are sorted per class. When a class has fewer relocations than there are
         interval bounds, each offset is bisected into the bounds; otherwise each bound is
-        bisected into the offsets, so the cost is min(n log S, S log n) C-level steps.
+        bisected into the offsets, so the cost is min(n log S, S log n) C-level steps. What
+        each interval holds is then added to its owner: one light step per interval and
+        class, most owners having one interval.
         """
         shift = self.page_shift
-        n_classes, n_kinds = len(RELOCATION_CLASSES), len(TARGET_KINDS)
-        # owner -> (relocations per class, per target kind, pages touched)
-        rows: dict[int, tuple[list[int], list[int], set[int]]] = {}
-
-        def row(owner: int) -> tuple[list[int], list[int], set[int]]:
-            found = rows.get(owner)
-            if found is None:
-                found = rows[owner] = ([0] * n_classes, [0] * n_kinds, set())
-            return found
-
+        by_class: dict[int, dict[str, int]] = {}  # owner -> class -> count, in class order
+        kind_counts: list[dict[int, int]] = [{} for _ in TARGET_KINDS]  # code -> owner -> n
+        touched: dict[int, set[int]] = {}  # owner -> page numbers
         for cls, table in tables.items():
-            c = RELOCATION_CLASSES.index(cls)
             offsets, kinds = table.offsets, table.kinds
             if len(offsets) <= len(bounds):
                 interval = map(operator.sub, map(partial(bisect_right, bounds), offsets),
                                repeat(1))
                 owners = list(map(owner_of.__getitem__, interval))
+                for owner, count in Counter(owners).items():
+                    by_class.setdefault(owner, {})[cls] = count
                 for (owner, kind), count in Counter(zip(owners, kinds)).items():
-                    by_class, by_kind, _ = row(owner)
-                    by_class[c] += count
-                    by_kind[kind] += count
+                    per_owner = kind_counts[kind]
+                    per_owner[owner] = per_owner.get(owner, 0) + count
                 for owner, page in set(zip(owners, map(operator.rshift, offsets,
                                                        repeat(shift)))):
-                    row(owner)[2].add(page)
+                    touched.setdefault(owner, set()).add(page)
                 continue
             edges = list(map(partial(bisect_left, offsets), bounds))
             edges.append(len(offsets))
-            # Only intervals holding relocations; their columns are built by C-level maps,
-            # leaving one light Python step per interval to add them to its owner.
+            # Only intervals holding relocations; their columns are built by C-level maps.
             busy = list(compress(range(len(bounds)), map(operator.lt, edges, edges[1:])))
             los = list(map(edges.__getitem__, busy))
             his = list(map(edges.__getitem__, map(operator.add, busy, repeat(1))))
-            counts = map(operator.sub, his, los)
-            codes = [code for code in range(n_kinds) if code in kinds]
-            kind_rows = zip(*(map(kinds.count, repeat(code), los, his) for code in codes))
+            owners = list(map(owner_of.__getitem__, busy))
+            for owner, count in zip(owners, map(operator.sub, his, los)):
+                per_class = by_class.setdefault(owner, {})
+                per_class[cls] = per_class.get(cls, 0) + count
+            for code in range(len(TARGET_KINDS)):
+                if code not in kinds:
+                    continue
+                per_owner = kind_counts[code]
+                column = list(map(kinds.count, repeat(code), los, his))
+                for owner, count in compress(zip(owners, column), column):
+                    per_owner[owner] = per_owner.get(owner, 0) + count
             first_pages = map(operator.rshift, map(offsets.__getitem__, los), repeat(shift))
             last_pages = map(operator.rshift, map(offsets.__getitem__,
                                                   map(operator.sub, his, repeat(1))),
                              repeat(shift))
-            for owner, count, kind_row, first, last, lo, hi in zip(
-                    map(owner_of.__getitem__, busy), counts, kind_rows, first_pages,
-                    last_pages, los, his):
-                by_class, by_kind, touched = row(owner)
-                by_class[c] += count
-                for code, kind_count in zip(codes, kind_row):
-                    by_kind[code] += kind_count
+            for owner, first, last, lo, hi in zip(owners, first_pages, last_pages, los, his):
+                pages = touched.get(owner)
+                if pages is None:
+                    pages = touched[owner] = set()
                 if first == last:
-                    touched.add(first)
+                    pages.add(first)
                 else:
-                    touched.update(_distinct_pages(offsets, lo, hi, shift))
+                    pages.update(_distinct_pages(offsets, lo, hi, shift))
+        # Target kinds in TARGET_KINDS order, as each owner's dict is filled code by code.
+        targets: dict[int, dict[str, int]] = {}
+        for name, per_owner in zip(TARGET_KINDS, kind_counts):
+            for owner, count in per_owner.items():
+                found = targets.get(owner)
+                if found is None:
+                    targets[owner] = {name: count}
+                else:
+                    found[name] = count
         # A page is freed by fixing one owner only if no other owner relocates a word on it:
         # count each page's owners once (one step per owner and page, not per relocation).
-        owners_per_page = Counter(chain.from_iterable(t for _, _, t in rows.values()))
+        owners_per_page = Counter(chain.from_iterable(touched.values()))
         single = {page for page, count in owners_per_page.items() if count == 1}
-        stats = {
-            owner: (dict(compress(zip(RELOCATION_CLASSES, by_class), by_class)),
-                    dict(compress(zip(TARGET_KINDS, by_kind), by_kind)),
-                    len(touched), len(touched & single) if single else 0,
-                    tuple(sorted(touched)))
-            for owner, (by_class, by_kind, touched) in rows.items()
-        }
+        stats = {}
+        for owner, per_class in by_class.items():
+            pages = touched[owner]
+            stats[owner] = (per_class, targets.get(owner, {}), len(pages),
+                            len(pages & single) if single else 0,
+                            tuple(sorted(pages)) if len(pages) > 1 else tuple(pages))
         return stats, set(owners_per_page)
 
     # -- pages, sections, segments ---------------------------------------------------------
