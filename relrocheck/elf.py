@@ -155,6 +155,9 @@ _WHOLE_STRTAB_BYTES = 16 << 20
 # Longest name read from a string table; a longer one is cut. The longest mangled C++ names
 # in real libraries are a few KiB; the bound keeps a crafted table without NULs linear.
 MAX_NAME_BYTES = 1 << 16
+# Bytes a name may hold that no output needs to escape (a string table of only these and
+# NULs is decoded without a look at each name).
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 # Longest build-id descriptor read (SHA-1 is 20 bytes, the longest in use 32).
 _MAX_BUILD_ID = 256
 # Width of the typecodes we use for columns; checked so arrays match the file's words.
@@ -440,6 +443,26 @@ class ElfFile:
             start += len(chunk)
             piece *= 4
         return printable(out.decode("utf-8", "replace"))
+
+    def names_at(self, strtab: SectionHeader, offsets: "Sequence[int]") -> list[str]:
+        """The names at `offsets` of the string table `strtab`, as `string_table` gives
+        them, in bulk: C-level finds, slices and decodes, and `printable` only for a table
+        that holds a byte other than printable ASCII."""
+        if strtab.sh_type == SHT_NOBITS or not len(offsets):
+            return [""] * len(offsets)
+        if strtab.sh_size > _WHOLE_STRTAB_BYTES:
+            return list(map(self.string_table(strtab), offsets))
+        blob = self._read(strtab.sh_offset, strtab.sh_size)
+        if max(offsets) >= len(blob) or not blob.endswith(b"\0"):
+            return [_cstring(blob, offset) for offset in offsets]
+        ends = list(map(blob.find, repeat(b"\0"), offsets))
+        if max(map(operator.sub, ends, offsets)) > MAX_NAME_BYTES:
+            return [_cstring(blob, offset) for offset in offsets]
+        names = map(blob.__getitem__, map(slice, offsets, ends))
+        others = blob.translate(None, _PRINTABLE_ASCII)  # the NULs, and what else there is
+        if others.count(0) != len(others):
+            return [printable(name.decode("utf-8", "replace")) for name in names]
+        return list(map(bytes.decode, names))
 
     def string_table(self, strtab: SectionHeader) -> "Callable[[int], str]":
         """name offset -> name in the string table `strtab`, reading no more than needed."""

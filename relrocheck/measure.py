@@ -71,6 +71,8 @@ _SPARSE_SHIFT = 12
 _IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
 _IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
                         for b in range(256))
+# Per st_info: whether a symbol of that type can own bytes (SECTION and FILE ones cannot).
+_OWNS_BYTES = bytes(int(info & 0xF not in (3, 4)) for info in range(256))
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
                       for b in _BINDINGS)
 
@@ -234,7 +236,7 @@ class _Measurement:
                 "source": None,
                 "hint": None,
                 "pages_exclusive": exclusive,
-                "page_addresses": tuple(p << shift for p in page_numbers),
+                "page_addresses": tuple(map(operator.lshift, page_numbers, repeat(shift))),
                 "clusters": clusters.get(index, ()),
                 "string_targets": self._string_targets(address, size)
                 if targets.get("rodata") and not owner.unattributed else None,
@@ -649,11 +651,14 @@ class _Measurement:
             if not ordered:
                 return None  # an unsorted table: bisect cannot find this symbol's words
             chosen = targets[lo:hi]
-            if not (start <= min(chosen) and max(chosen) < end):
+            low, high = min(chosen), max(chosen)
+            if not (start <= low and high < end):
                 chosen = [t for t in chosen if start <= t < end]
                 if not chosen:
                     continue
-            before, first, second = self._text_bytes(chosen, base, top, delta, inside)
+                low, high = min(chosen), max(chosen)
+            before, first, second = self._text_bytes(chosen, low, high, base, top, delta,
+                                                     inside)
             # translate makes each byte 0 or 1; the three ANDed as big integers count the
             # words where all three hold.
             ok = (int.from_bytes(before.translate(_IS_TEXT_OR_NUL), "big")
@@ -662,9 +667,10 @@ class _Measurement:
             count += ok.bit_count()
         return count
 
-    def _text_bytes(self, targets: Sequence[int], base: int, top: int, delta: int,
-                    inside: bool) -> tuple[bytes, bytes, bytes]:
-        """The byte before each target, the target's first byte and the one after it.
+    def _text_bytes(self, targets: Sequence[int], lowest: int, highest: int, base: int,
+                    top: int, delta: int, inside: bool) -> tuple[bytes, bytes, bytes]:
+        """The byte before each target, the target's first byte and the one after it
+        (`lowest` and `highest` are the least and the greatest target).
 
         One symbol's targets are read as the file range they span, picked from it by C-level
         maps; where that range is sparse (libLLVM's 661 words among 35 MB of .rodata), three
@@ -673,7 +679,7 @@ class _Measurement:
         where a byte either side may be missing, is it read whole, clamped as before.
         """
         if inside:
-            low, high = min(targets) + delta - 1, max(targets) + delta + 2
+            low, high = lowest + delta - 1, highest + delta + 2
             if high - low > len(targets) << _SPARSE_SHIFT:
                 data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
                 return data[0::3], data[1::3], data[2::3]
@@ -843,20 +849,24 @@ class _Measurement:
             writable = {s.number: by_name[s.name] for s in source.sections
                         if s.name in by_name}
         strtab, *columns = source.symbol_columns(symtab, sections=writable)
+        # SECTION and FILE symbols and those of no size own no bytes: dropped by C-level
+        # passes, so that only the kept ones are decoded and looped over.
+        keep = bytes(map(operator.and_, map(bool, columns[2]),
+                         map(_OWNS_BYTES.__getitem__, columns[3])))
+        if 0 in keep:
+            columns = [list(compress(column, keep)) for column in columns]
+        name_offsets, values, sizes, infos, others, shndxs = columns
+        names = source.names_at(strtab, name_offsets)
         tls_base = self._tls_base()
-        name_at = source.string_table(strtab)
         candidates = []
-        for name_offset, value, size, info, other, shndx in zip(*columns):
+        for value, size, info, other, shndx, name in zip(values, sizes, infos, others, shndxs,
+                                                         names):
             stype = info & 0xF
-            if size == 0 or stype in (3, 4):  # SECTION and FILE symbols own no bytes
-                continue
-            section = writable[shndx]
             address = value + (tls_base if stype == E.STT_TLS else 0)
-            if stype == 2 and section.name in _DESCRIPTOR_SECTIONS:
+            if stype == 2 and writable[shndx].name in _DESCRIPTOR_SECTIONS:
                 # PowerPC64 ELFv1: a function symbol names its descriptor in .opd but carries
                 # the size of its code; the descriptor is what holds relocated words.
-                size = min(size, _DESCRIPTOR_SECTIONS[section.name] * elf.word_size)
-            name = name_at(name_offset)
+                size = min(size, _DESCRIPTOR_SECTIONS[writable[shndx].name] * elf.word_size)
             # Sorted as tuples: by address, the largest first, GLOBAL before WEAK before LOCAL.
             candidates.append((address, -size, _BINDING_RANK[info >> 4], name, info, other,
                                shndx))
