@@ -529,24 +529,26 @@ class ElfFile:
             if skip_holes and self._hole(start, end):
                 continue
             part = [array(code) for code in typecodes]
-            with memoryview(self._read(start, end - start)) as table:
-                # The key field first: a slice without a wanted record costs one copy.
-                order = range(len(fields)) if wanted is None else (
-                    wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
-                selector: "bytes | None" = None
-                for i in order:
-                    column, (field_offset, field_size) = part[i], fields[i]
-                    step = record_size // field_size
-                    words = table.cast(column.typecode)  # type: ignore[call-overload,arg-type]
-                    with words[field_offset // field_size::step] as strided:
-                        column.frombytes(strided.tobytes())
-                    words.release()
-                    if self._swap and column.itemsize > 1:
-                        column.byteswap()
-                    if wanted is not None and i == wanted[0]:
-                        selector = _selector(column, wanted[1])
-                        if 1 not in selector:
-                            break
+            table = self._read(start, end - start)
+            # The slice as words of each field size: a strided slice of an array is a tight C
+            # loop, six times faster than one of a memoryview.
+            as_words: dict[str, array] = {}
+            # The key field first: a slice without a wanted record costs one copy.
+            order = range(len(fields)) if wanted is None else (
+                wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
+            selector: "bytes | None" = None
+            for i in order:
+                code, (field_offset, field_size) = typecodes[i], fields[i]
+                words = as_words.get(code)
+                if words is None:
+                    words = as_words[code] = array(code, table)
+                part[i] = column = words[field_offset // field_size::record_size // field_size]
+                if self._swap and column.itemsize > 1:
+                    column.byteswap()
+                if wanted is not None and i == wanted[0]:
+                    selector = _selector(column, wanted[1])
+                    if 1 not in selector:
+                        break
             if selector is not None:
                 if 1 not in selector:
                     continue

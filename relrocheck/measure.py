@@ -56,6 +56,8 @@ _LITTLE_ENDIAN_HOST = sys.byteorder == "little"
 _GRAIN_MIN_SHIFT = 6
 _GRAIN_TABLE_MAX = 1 << 20
 _AMBIGUOUS = 0xFF
+# Distinct high bytes of 64 KiB grains merged by translate tables; beyond, a map.
+_MAX_TRANSLATED_HIGH_BYTES = 8
 
 # st_info and st_other decoded by table lookup: a large library has tens of thousands of
 # symbols in writable data. Aliases are ranked GLOBAL, then WEAK, then LOCAL.
@@ -796,15 +798,18 @@ class _Measurement:
 
         def classify(addresses: Sequence[int]) -> bytes:
             if coarse is not None and isinstance(addresses, (array, memoryview)):
-                halfwords = _bits_16_to_31(addresses)
+                lanes = _bits_16_to_31(addresses)
                 # Targets can crowd into a grain that a section boundary cuts (all strings
                 # in a small .rodata right after .text): a sample tells whether the coarse
                 # table would leave too many for the bisect.
-                if halfwords is not None and len(halfwords):
+                if lanes is not None and len(lanes[0]):
+                    low, high = lanes
+                    step = max(1, len(low) // 256)
                     sample = bytes(map(coarse.__getitem__,
-                                       halfwords[::max(1, len(halfwords) // 256)]))
+                                       map(operator.add, low[::step],
+                                           map(operator.mul, high[::step], repeat(256)))))
                     if sample.count(_AMBIGUOUS) * 32 < len(sample):
-                        return resolve(bytes(map(coarse.__getitem__, halfwords)), addresses)
+                        return resolve(_coarse_codes(coarse, low, high), addresses)
             try:
                 codes = bytes(map(fine().__getitem__, map(operator.rshift, addresses,
                                                           repeat(shift))))
@@ -1240,21 +1245,48 @@ def _grain_table(starts: list[int], kinds: list[int], shift: int, size: int) -> 
     return list(table)  # list indexing is the cheapest C-level lookup
 
 
-def _bits_16_to_31(addresses: array | memoryview) -> memoryview | None:
-    """Bits 16-31 of each address as a view of halfwords, if every address is below 4 GiB.
+def _bits_16_to_31(addresses: array | memoryview) -> tuple[bytes, bytes] | None:
+    """Bits 16-23 and bits 24-31 of each address, as two byte lanes, if every address is
+    below 4 GiB.
 
     Only for host-order (little-endian) arrays of 4- or 8-byte words.
     """
-    view = memoryview(addresses)
-    if view.itemsize not in (4, 8) or not view.c_contiguous:
+    size = addresses.itemsize
+    if size not in (4, 8) or (isinstance(addresses, memoryview) and not addresses.c_contiguous):
         return None
-    raw = view.cast("B")
-    if view.itemsize == 8:
-        high = raw.cast("I")[1::2].tobytes()
+    raw = addresses.tobytes()
+    if size == 8:
+        high = b"".join(raw[lane::8] for lane in range(4, 8))
         if high.count(0) != len(high):
             return None
-        return raw.cast("H")[1::4]
-    return raw.cast("H")[1::2]
+    return raw[2::size], raw[3::size]
+
+
+def _coarse_codes(coarse: list[int], low: bytes, high: bytes) -> bytes:
+    """coarse[high * 256 + low] for each pair of lane bytes.
+
+    By translate when the high bytes take few values (a library under 16 MiB has one,
+    libLLVM's 117 MB seven): one 256-entry table per value, the results merged as integers
+    where the high byte is theirs.
+    """
+    present: list[int] = []
+    rest = high
+    while rest and len(present) <= _MAX_TRANSLATED_HIGH_BYTES:
+        present.append(rest[0])
+        rest = rest.translate(None, rest[:1])
+    if rest:
+        return bytes(map(coarse.__getitem__,
+                         map(operator.add, low, map(operator.mul, high, repeat(256)))))
+    if len(present) == 1:
+        h = present[0]
+        return low.translate(bytes(coarse[h << 8:(h + 1) << 8]))
+    merged = 0
+    for h in present:
+        codes = int.from_bytes(low.translate(bytes(coarse[h << 8:(h + 1) << 8])), "little")
+        # 0xFF where the high byte is h, else 0.
+        mine = int.from_bytes(high.translate(bytes(h) + b"\xff" + bytes(255 - h)), "little")
+        merged |= codes & mine
+    return merged.to_bytes(len(low), "little")
 
 
 def _distinct_pages(offsets: Sequence[int], lo: int, hi: int, shift: int) -> list[int]:
