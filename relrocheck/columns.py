@@ -50,13 +50,12 @@ def is_sorted(column: Sequence[int]) -> bool:
     if 1 in top.translate(_TOP_BIT):
         values = list(column)  # words of 2**63 and more: not addresses; compared directly
         return all(a <= b for a, b in zip(values, values[1:]))
+    bits = 8 * size
+    top_bits = int.from_bytes((1 << (bits - 1)).to_bytes(size, _ORDER) * min(CHUNK, n - 1),
+                              _ORDER)
     for start in range(0, n - 1, CHUNK):
         difference, lanes = _difference(raw, size, start, min(n, start + CHUNK + 1))
-        if difference < 0:
-            return False
-        lane_bytes = difference.to_bytes(lanes * size, _ORDER)
-        tops = lane_bytes[size - 1::size] if _ORDER == "little" else lane_bytes[0::size]
-        if 1 in tops.translate(_TOP_BIT):
+        if difference < 0 or difference & top_bits:
             return False
     return True
 

@@ -22,7 +22,7 @@ from functools import partial
 from itertools import chain, compress, groupby, repeat
 from typing import Callable, Sequence
 
-from relrocheck import archtables, elf as E
+from relrocheck import archtables, columns, elf as E
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
 from relrocheck.model import (
@@ -43,6 +43,7 @@ DEFAULT_PAGE_SIZE = 4096
 _KIND = {name: code for code, name in enumerate(TARGET_KINDS)}
 assert len(TARGET_KINDS) <= 8
 _OWN, _EXTERNAL, _UNKNOWN = _KIND["own_export"], _KIND["external"], _KIND["unknown"]
+_EXPORT_KIND = bytes([_EXTERNAL, _OWN]) + bytes(254)  # translate(): defined? -> kind
 # Classes whose target is a fixed kind, whatever the relocation says.
 _FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND["data"],
                  "other": _UNKNOWN}
@@ -175,7 +176,7 @@ class _Measurement:
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
-        self._symbol_kinds_cache: dict[int, list[int]] = {}
+        self._symbol_kinds_cache: dict[int, bytearray] = {}
         self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
         # Relative table parts with words pointing into read-only data: (offsets, targets).
         self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
@@ -497,24 +498,30 @@ class _Measurement:
             # C-level scans and hash only the rest.
             head = _leading_run(infos, arch.relative_type)
             self._symbol_columns.append((table.sh_link, offsets_col, infos, head))
-            info_counts = Counter(infos[head:])
+            rest = infos[head:]
+            if arch.relative_without_symbol:
+                # The class may depend on the symbol: one key per info value.
+                keys: Sequence[int] = rest
+                info_counts = Counter(rest)
+                class_of_key = {info: arch.relocation_class(info & type_mask, info >> type_shift)
+                                for info in info_counts}
+                type_counts: Counter[int] = Counter()
+                for info, count in info_counts.items():
+                    type_counts[info & type_mask] += count
+            else:
+                # Symbolic entries have one info value per symbol: keyed by type, by C-level
+                # passes over the entries after the RELATIVE run.
+                keys = list(map(operator.and_, rest, repeat(type_mask)))
+                type_counts = Counter(keys)
+                class_of_key = {t: arch.type_class(t) for t in type_counts}
             if head:
-                info_counts[arch.relative_type] += head
-            # Symbolic entries have one info value per symbol: fold them by type first.
-            type_counts: Counter[int] = Counter()
-            for info, count in info_counts.items():
-                type_counts[info & type_mask] += count
-            class_of_type = {t: arch.type_class(t) for t in type_counts}
+                type_counts[arch.relative_type] += head
             for t, count in type_counts.items():
                 by_type[arch.type_name(t)] += count
-            if arch.relative_without_symbol:
-                class_of_info = {info: arch.relocation_class(info & type_mask, info >> type_shift)
-                                 for info in info_counts}
-            else:
-                class_of_info = {info: class_of_type[info & type_mask] for info in info_counts}
             by_table[table.name] = by_table.get(table.name, 0) + len(infos)
-            for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends,
-                                                         class_of_info, head):
+            head_class = arch.relocation_class(arch.relative_type, 0)
+            for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends, keys,
+                                                         class_of_key, head, head_class):
                 kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
                 parts.setdefault(cls, []).append((offs, kinds))
         if elf.e_machine == E.EM_MIPS:
@@ -649,7 +656,7 @@ class _Measurement:
                 continue
             ordered = self._sorted_parts.get(id(offsets))
             if ordered is None:
-                ordered = self._sorted_parts[id(offsets)] = _is_sorted(offsets)
+                ordered = self._sorted_parts[id(offsets)] = columns.is_sorted(offsets)
             if not ordered:
                 return None  # an unsorted table: bisect cannot find this symbol's words
             chosen = targets[lo:hi]
@@ -713,25 +720,34 @@ class _Measurement:
                                           ("st_info", "st_shndx"))
         info, shndx = columns.st_info, columns.st_shndx
         per_type = self.own_exports.setdefault(cls, {})
-        # One step per distinct symbol, not per relocation.
-        for sym, count in Counter(syms).items():
-            if sym and sym < len(shndx) and shndx[sym] != E.SHN_UNDEF:
-                name = _SYMBOL_TYPES[info[sym] & 0xF]
+        # Per symbol, 1 + its type when it is defined here (an own export), else 0; then per
+        # relocation, by C-level passes, and counted per code.
+        code_of_symbol = bytearray(map(operator.mul, map(bool, shndx),
+                                       map(operator.add, map(operator.and_, info, repeat(0xF)),
+                                           repeat(1))))
+        if code_of_symbol:
+            code_of_symbol[0] = 0  # the null symbol is nobody's export
+        code_of_symbol.extend(bytes(max(0, max(syms) + 1 - len(code_of_symbol))))
+        codes = bytes(map(code_of_symbol.__getitem__, syms))
+        for code in range(1, 17):
+            count = codes.count(code)
+            if count:
+                name = _SYMBOL_TYPES[code - 1]
                 per_type[name] = per_type.get(name, 0) + count
 
-    def _symbol_kinds(self, table: SectionHeader, needed: int) -> list[int]:
+    def _symbol_kinds(self, table: SectionHeader, needed: int) -> bytearray:
         """Target kind of the first `needed` symbols in the table's linked symbol table (own
         export or not): only those a relocation names are read, not what sh_size claims."""
         cache = self._symbol_kinds_cache
         if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
             return cache[table.sh_link]
-        kinds: list[int]
+        kinds: bytearray
         if table.sh_link == 0 and table.number < 0 and needed > 1:
             # A table found through the dynamic tags alone: its symbols are at DT_SYMTAB.
             shndx = self.elf.dynamic_symbol_sections(needed)
-            kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
+            kinds = _export_kinds(shndx)
         elif table.sh_link == 0:
-            kinds = []
+            kinds = bytearray()
         else:
             symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
             entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]
@@ -739,7 +755,7 @@ class _Measurement:
             wanted = min(symtab.sh_size, max(needed, len(cache.get(table.sh_link, ()))) * entsize)
             shndx = self.elf.symbol_columns(symtab._replace(sh_size=wanted),
                                             ("st_shndx",)).st_shndx
-            kinds = [_EXTERNAL if s == E.SHN_UNDEF else _OWN for s in shndx]
+            kinds = _export_kinds(shndx)
         # Symbol 0 is the null symbol: a symbolic relocation against it is an absolute value.
         if kinds:
             kinds[0] = _UNKNOWN
@@ -1141,37 +1157,58 @@ def _section_kind(s: SectionHeader, in_relro: bool) -> str:
 Columns = Sequence[int]
 
 
+def _export_kinds(shndx: Sequence[int]) -> bytearray:
+    """Per symbol, its target kind: external when undefined (st_shndx 0), else own export."""
+    return bytearray(bytes(map(bool, shndx)).translate(_EXPORT_KIND))
+
+
 def _leading_run(values: Sequence[int], value: int) -> int:
-    """Length of the run of `value` that starts `values`, if all its copies are in that run."""
-    n = values.count(value)  # type: ignore[attr-defined]
-    if n and values[n - 1] == value and values[:n].count(value) == n:  # type: ignore[attr-defined]
-        return n
-    return 0
+    """Length of the run of `value` that starts `values`, if all its copies are in that run
+    (0 also when a copy of its bytes straddles two words: the run is then not used).
+
+    By a search of the column's bytes for the word's: a memchr-speed pass, where counting
+    array items makes an int of each.
+    """
+    if not isinstance(values, (array, memoryview)) or values.itemsize not in (4, 8):
+        n = values.count(value)  # type: ignore[attr-defined]
+        if n and values[n - 1] == value and values[:n].count(value) == n:  # type: ignore[attr-defined]
+            return n
+        return 0
+    raw = values.tobytes()
+    if not 0 <= value < 1 << (8 * values.itemsize):
+        return 0
+    word = value.to_bytes(values.itemsize, sys.byteorder)
+    n = raw.count(word)
+    return n if n and raw.startswith(word * n) else 0
 
 
 def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
-                    class_of_info: dict[int, str], head: int = 0
+                    keys: Sequence[int], class_of_key: dict[int, str], head: int = 0,
+                    head_class: str = "relative"
                     ) -> list[tuple[str, Columns, Columns, Columns | None]]:
     """Split a relocation table's columns by relocation class.
 
-    The first `head` entries are known to share one info value (the RELATIVE run that
-    linkers put first, -z combreloc): that run is taken as a view, without a copy. The rest
-    is split into runs of one class when it has few, else by selectors per class.
+    The first `head` entries are known to share one info value of class `head_class` (the
+    RELATIVE run that linkers put first, -z combreloc): that run is taken as a view, without
+    a copy. `keys` (types, or infos where the class depends on the symbol) are aligned with
+    the entries after it, and `class_of_key` gives their classes. The rest is split into
+    runs of one class when it has few, else by selectors per class.
     """
-    classes = set(class_of_info.values())
+    classes = set(class_of_key.values())
+    if head:
+        classes.add(head_class)
     o, i = _view(offsets), _view(infos)
     a = _view(addends) if addends is not None else None
     if len(classes) == 1:
         return [(classes.pop(), o, i, a)]
     out: list[tuple[str, Columns, Columns, Columns | None]] = []
     if head:
-        out.append((class_of_info[infos[0]], o[:head], i[:head],
-                    a[:head] if a is not None else None))
+        out.append((head_class, o[:head], i[:head], a[:head] if a is not None else None))
         o, i = o[head:], i[head:]
         a = a[head:] if a is not None else None
     runs: list[tuple[str, int, int]] = []
     position = 0
-    for cls, group in groupby(map(class_of_info.__getitem__, i)):
+    for cls, group in groupby(map(class_of_key.__getitem__, keys)):
         length = len(list(group))
         runs.append((cls, position, position + length))
         position += length
@@ -1181,9 +1218,9 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
         out.extend((cls, o[lo:hi], i[lo:hi], a[lo:hi] if a is not None else None)
                    for cls, lo, hi in runs)
         return out
-    for cls in sorted(set(class_of_info[info] for info in set(i))):
-        wanted = {info for info, c in class_of_info.items() if c == cls}
-        selector = list(map(wanted.__contains__, i))
+    for cls in sorted(set(class_of_key[key] for key in set(keys))):
+        wanted = {key for key, c in class_of_key.items() if c == cls}
+        selector = list(map(wanted.__contains__, keys))
         out.append((cls, array(_typecode(o), compress(o, selector)),
                     array(_typecode(i), compress(i, selector)),
                     array(_typecode(a), compress(a, selector)) if a is not None else None))
@@ -1198,25 +1235,11 @@ def _view(column: Columns) -> Columns:
     return memoryview(column) if isinstance(column, array) else column  # type: ignore[return-value]
 
 
-def _is_sorted(values: Sequence[int], chunk: int = 1 << 16) -> bool:
-    """Whether values never decrease.
-
-    In chunks made lists (small ints once, then timsort's run detection in C): half the time
-    of a pairwise map over an array, without a list of the whole table in memory.
-    """
-    for start in range(0, len(values), chunk):
-        part = values[start:start + chunk + 1]
-        part = part.tolist() if hasattr(part, "tolist") else list(part)
-        if sorted(part) != part:
-            return False
-    return True
-
-
 def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
     """One sorted table from parts, keeping each offset's kind next to it."""
     if len(parts) == 1:
         offsets, kinds = parts[0]
-        if _is_sorted(offsets):
+        if columns.is_sorted(offsets):
             return _Table(offsets, kinds)
     keys: list[int] = []
     for offsets, kinds in parts:
