@@ -43,6 +43,7 @@ DEFAULT_PAGE_SIZE = 4096
 _KIND = {name: code for code, name in enumerate(TARGET_KINDS)}
 assert len(TARGET_KINDS) <= 8
 _OWN, _EXTERNAL, _UNKNOWN = _KIND["own_export"], _KIND["external"], _KIND["unknown"]
+_SLOT_KIND = ("external", "own_export")  # by whether the slot's symbol is defined here
 _EXPORT_KIND = bytes([_EXTERNAL, _OWN]) + bytes(254)  # translate(): defined? -> kind
 # Classes whose target is a fixed kind, whatever the relocation says.
 _FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND["data"],
@@ -361,10 +362,15 @@ class _Measurement:
                     lo, hi = slices[0]
                     parts.append((offsets[lo:hi], kinds[lo:hi]))
                 elif slices:
-                    # The intervals ascend: their slices joined stay sorted.
-                    column = array("Q")
-                    for lo, hi in slices:
-                        column.extend(offsets[lo:hi])
+                    # The intervals ascend: their slices joined stay sorted (as bytes for a
+                    # column of words, one memcpy each).
+                    if isinstance(offsets, (array, memoryview)):
+                        column = array(_typecode(offsets), b"".join(
+                            offsets[lo:hi].tobytes() for lo, hi in slices))
+                    else:
+                        column = array("Q")
+                        for lo, hi in slices:
+                            column.extend(offsets[lo:hi])
                     parts.append((column, b"".join(kinds[lo:hi] for lo, hi in slices)))
             found = find_clusters(parts, self.elf.word_size)
             if found:
@@ -436,32 +442,34 @@ class _Measurement:
         if not got:
             return ()
         shift = 32 if elf.word_size == 8 else 8
-        slots: dict[tuple[int, int], str] = {}  # (symbol table, symbol index) -> section
+        slots: dict[int, dict[int, str]] = {}  # symbol table -> symbol index -> section
         for link, offsets, infos, head in self._symbol_columns:
             if link == 0 or head == len(infos):
                 continue
             offs, infs = offsets[head:], infos[head:]
+            in_table = slots.setdefault(link, {})
             for lo, hi, name in got:
                 # C-level passes: the entries whose target lies in this GOT section.
                 inside = map(operator.and_, map(lo.__le__, offs), map(hi.__gt__, offs))
-                for index in set(map(operator.rshift, compress(infs, inside), repeat(shift))):
-                    if index:
-                        slots.setdefault((link, index), name)
+                indices = set(map(operator.rshift, compress(infs, inside), repeat(shift)))
+                indices.discard(0)
+                # A slot is named after the first section it was found in.
+                in_table.update(dict.fromkeys(indices.difference(in_table), name))
         rows = set()
         entsize = E.SYMBOL_ENTSIZE[elf.elf_class]
-        for link, group in groupby(sorted(slots.items()), key=lambda kv: kv[0][0]):
-            index_section = list(group)
+        for link, section_of in slots.items():
+            if not section_of:
+                continue
             symtab = elf.section_by_index(link, "relocation section")
             # Only the symbols the slots name are read, not what sh_size claims.
-            wanted = min(symtab.sh_size, (index_section[-1][0][1] + 1) * entsize)
+            wanted = min(symtab.sh_size, (max(section_of) + 1) * entsize)
             columns = elf.symbol_columns(symtab._replace(sh_size=wanted), ("st_name", "st_shndx"))
-            name_at = elf.string_table(columns.strtab)  # names printable, reads bounded
-            for (_, index), section in index_section:
-                if index >= len(columns.st_name):
-                    continue  # reported by the relocation reader already
-                name = name_at(columns.st_name[index])
-                kind = "external" if columns.st_shndx[index] == E.SHN_UNDEF else "own_export"
-                rows.add((name, kind, section))
+            # Indices past the table were reported by the relocation reader already.
+            indices = [index for index in section_of if index < len(columns.st_name)]
+            names = elf.names_at(columns.strtab, list(map(columns.st_name.__getitem__, indices)))
+            kinds = map(_SLOT_KIND.__getitem__, map(bool, map(columns.st_shndx.__getitem__,
+                                                              indices)))
+            rows.update(zip(names, kinds, map(section_of.__getitem__, indices)))
         return tuple(sorted(rows))
 
     # -- relocations ---------------------------------------------------------------------
@@ -1228,7 +1236,9 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
 
 
 def _typecode(column: Columns) -> str:
-    return column.format if isinstance(column, memoryview) else "Q"  # type: ignore[union-attr]
+    if isinstance(column, (memoryview, array)):
+        return column.format if isinstance(column, memoryview) else column.typecode
+    return "Q"
 
 
 def _view(column: Columns) -> Columns:
