@@ -60,6 +60,7 @@ _GRAIN_TABLE_MAX = 1 << 20
 _AMBIGUOUS = 0xFF
 # Distinct high bytes of 64 KiB grains merged by translate tables; beyond, a map.
 _MAX_TRANSLATED_HIGH_BYTES = 8
+_LANE_SLICE = 1 << 16  # addresses copied at a time to cut byte lanes from
 
 # st_info and st_other decoded by table lookup: a large library has tens of thousands of
 # symbols in writable data. Aliases are ranked GLOBAL, then WEAK, then LOCAL.
@@ -240,7 +241,8 @@ class _Measurement:
                 "source": None,
                 "hint": None,
                 "pages_exclusive": exclusive,
-                "page_addresses": tuple(map(operator.lshift, page_numbers, repeat(shift))),
+                "page_addresses": tuple(map(operator.lshift, page_numbers, repeat(shift)))
+                if page_numbers else (),
                 "clusters": clusters.get(index, ()),
                 "string_targets": self._string_targets(address, size)
                 if targets.get("rodata") and not owner.unattributed else None,
@@ -272,9 +274,7 @@ class _Measurement:
             relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
             zero_filled_addresses=tuple(p << self.page_shift for p in sorted(bss_pages)),
             # Two bisections per page and class into the sorted offsets: no per-relocation work.
-            relocation_counts=tuple(
-                sum(bisect_left(t.offsets, (p + 1) << shift) - bisect_left(t.offsets, p << shift)
-                    for t in tables.values()) for p in relocated_pages),
+            relocation_counts=_counts_per_page(tables, relocated_pages, shift),
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))
@@ -1282,17 +1282,21 @@ def _bits_16_to_31(addresses: array | memoryview) -> tuple[bytes, bytes] | None:
     """Bits 16-23 and bits 24-31 of each address, as two byte lanes, if every address is
     below 4 GiB.
 
-    Only for host-order (little-endian) arrays of 4- or 8-byte words.
+    Only for host-order (little-endian) arrays of 4- or 8-byte words. Copied a slice at a
+    time, so that the column is never held twice.
     """
     size = addresses.itemsize
     if size not in (4, 8) or (isinstance(addresses, memoryview) and not addresses.c_contiguous):
         return None
-    raw = addresses.tobytes()
-    if size == 8:
-        high = b"".join(raw[lane::8] for lane in range(4, 8))
-        if high.count(0) != len(high):
+    view = memoryview(addresses)
+    low, high = [], []
+    for start in range(0, len(view), _LANE_SLICE):
+        raw = view[start:start + _LANE_SLICE].tobytes()
+        if size == 8 and any(raw[lane::8].count(0) != len(raw) // 8 for lane in range(4, 8)):
             return None
-    return raw[2::size], raw[3::size]
+        low.append(raw[2::size])
+        high.append(raw[3::size])
+    return b"".join(low), b"".join(high)
 
 
 def _coarse_codes(coarse: list[int], low: bytes, high: bytes) -> bytes:
@@ -1320,6 +1324,28 @@ def _coarse_codes(coarse: list[int], low: bytes, high: bytes) -> bytes:
         mine = int.from_bytes(high.translate(bytes(h) + b"\xff" + bytes(255 - h)), "little")
         merged |= codes & mine
     return merged.to_bytes(len(low), "little")
+
+
+def _counts_per_page(tables: dict[str, _Table], pages: list[int], shift: int
+                     ) -> tuple[int, ...]:
+    """Relocations on each of the sorted `pages`, from the sorted offsets of every table:
+    one bisection per page boundary, and only for the pages a table's offsets span."""
+    counts = [0] * len(pages)
+    for table in tables.values():
+        offsets = table.offsets
+        if not len(offsets):
+            continue
+        first = bisect_left(pages, offsets[0] >> shift)
+        last = bisect_right(pages, offsets[-1] >> shift)
+        if first >= last:
+            continue
+        span = pages[first:last]
+        # Each page's start, and the end of a page not followed by the next one.
+        boundaries = sorted({*(p << shift for p in span), *((p + 1) << shift for p in span)})
+        edge = dict(zip(boundaries, map(partial(bisect_left, offsets), boundaries)))
+        for i, page in enumerate(span, first):
+            counts[i] += edge[(page + 1) << shift] - edge[page << shift]
+    return tuple(counts)
 
 
 def _distinct_pages(offsets: Sequence[int], lo: int, hi: int, shift: int) -> list[int]:
