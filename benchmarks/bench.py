@@ -1,7 +1,10 @@
 """Side-by-side speed and memory benchmark: relrocheck against GNU readelf.
 
 Run it from the repository root (standard library only, Python 3.11+, needs `readelf`,
-`xargs`, `cc` and `ldconfig` on PATH):
+`xargs`, `cc` and `ldconfig` on PATH). It measures this checkout as users run it: installed
+with pip (not editable) into a virtual environment under `--work`, made once per version of
+the package's files (pip fetches PyYAML and jsonschema); where that fails it says so and runs
+the checkout in place with this interpreter, whose site start-up may cost more.
 
     python3 benchmarks/bench.py                      # everything, 7 interleaved runs each
     python3 benchmarks/bench.py --check              # exit 1 if a required bound is exceeded
@@ -16,8 +19,8 @@ What it measures, each command's stdout going to /dev/null:
   `readelf -sW LIB`, on a real library (default: Debian's libLLVM-15.so.1 when present,
   `--lib` to choose others) and on a synthetic library of more than 500,000 dynamic
   relocations that `synth.py` generates and compiles into the `--work` cache folder.
-  Required: time(report) / (time(readelf -rW) + time(readelf -sW)) <= 1.0 (target 0.5) and
-  maxrss(report) / maxrss(readelf -rW) <= 2.0.
+  Required: time(report) / (time(readelf -rW) + time(readelf -sW)) <= 0.5 on the real
+  library and <= 1.0 on the synthetic one, and maxrss(report) / maxrss(readelf -rW) <= 2.0.
 - small: `relrocheck report` end to end on a small library (default libz.so.1), next to
   the interpreter's own start-up time. Required: median wall time < 0.25 s.
 - scan: `relrocheck scan DIR --jobs J --format json` against readelf -rW over the same
@@ -37,9 +40,11 @@ so peaks below the launcher's size (about 8 MiB) print as `<=` that floor.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
+import shutil
 import statistics
 import struct
 import subprocess
@@ -58,7 +63,9 @@ DEFAULT_LIB = Path("/usr/lib/x86_64-linux-gnu/libLLVM-15.so.1")
 SYNTH_RELOCATIONS = 550_000
 SYNTH_MINIMUM = 500_000
 
-REPORT_TIME_BOUND, REPORT_TIME_TARGET = 1.0, 0.5
+# time(report) / time(readelf -rW + readelf -sW): on a real library, and on the synthetic one
+# (the worst case: half a million relocations and more symbols than libLLVM per relocation).
+REAL_TIME_BOUND, SYNTH_TIME_BOUND, REPORT_TIME_TARGET = 0.5, 1.0, 0.5
 REPORT_RSS_BOUND = 2.0
 SMALL_WALL_BOUND = 0.25
 SCAN_TIME_BOUND = 2.0
@@ -243,6 +250,7 @@ def bench_report(
     env: dict[str, str],
     report_ok: bool,
     results: dict[str, object],
+    time_bound: float = REAL_TIME_BOUND,
 ) -> list[Verdict]:
     """report vs readelf -rW and -sW on one library."""
     name = library.name
@@ -276,7 +284,7 @@ def bench_report(
         Verdict(
             f"{name}: time report / (readelf -rW + -sW)",
             time_ratio,
-            REPORT_TIME_BOUND,
+            time_bound,
             REPORT_TIME_TARGET,
             inclusive=True,
             note=note,
@@ -304,7 +312,7 @@ def bench_small(
 ) -> list[Verdict]:
     """End-to-end time on a small library, next to bare interpreter start-up and readelf."""
     rows = [
-        Row("python -c pass (start-up floor)", [sys.executable, "-c", "pass"]),
+        Row("python -c pass (start-up floor)", [args.interpreter, "-c", "pass"]),
         Row("readelf -rW", ["readelf", "-rW", str(library)]),
     ]
     if report_ok:
@@ -466,7 +474,7 @@ def print_verdicts(verdicts: Iterable[Verdict]) -> bool:
     ok = True
     for v in verdicts:
         sign = "<=" if v.inclusive else "<"
-        target = f", target {v.target:g}" if v.target is not None else ""
+        target = f", target {v.target:g}" if v.target not in (None, v.bound) else ""
         value = "-" if v.value is None else f"{v.value:.3f}"
         status = {None: "n/a", True: "ok", False: "FAIL"}[v.passed]
         if v.note:
@@ -475,6 +483,35 @@ def print_verdicts(verdicts: Iterable[Verdict]) -> bool:
         ok = ok and v.passed is not False
         print(f"  {v.name:<{width}}  {value:>7}  required {sign} {v.bound:g}{target}: {status}")
     return ok
+
+
+def installed_checkout(work: Path) -> tuple[list[str], str]:
+    """This checkout installed with pip into a virtual environment under `work`, cached by
+    a hash of the package's files; ([], why) when that cannot be done (no venv or pip, no
+    package index for the dependencies): the caller then runs the checkout in place."""
+    digest = hashlib.sha256()
+    for path in sorted([REPO_ROOT / "pyproject.toml", *(REPO_ROOT / "relrocheck").rglob("*")]):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    venv = work / f"venv-{digest.hexdigest()[:12]}"
+    python = venv / "bin" / "python"
+    if not (venv / "installed").is_file():
+        for old in work.glob("venv-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True,
+                           capture_output=True)
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", str(REPO_ROOT)],
+                           check=True, capture_output=True, timeout=600)
+        except (OSError, subprocess.SubprocessError) as exc:
+            shutil.rmtree(venv, ignore_errors=True)
+            detail = getattr(exc, "stderr", b"") or b""
+            last = detail.decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
+            return [], f"install into a virtual environment failed ({last[0]}): " \
+                       f"running the checkout in place"
+        (venv / "installed").write_text("ok\n")
+    return [str(venv / "bin" / "relrocheck")], f"installed copy of this checkout: {venv}"
 
 
 def small_library(work: Path, cc: str | None) -> Path:
@@ -573,10 +610,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.relrocheck:
         relrocheck = shlex.split(args.relrocheck)
     else:
-        # Measure this checkout, not whatever relrocheck happens to be installed.
-        relrocheck = [sys.executable, "-m", "relrocheck"]
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        # Measure this checkout as users run it: installed (not editable) into a fresh
+        # virtual environment, whose start-up is the interpreter's alone.
+        relrocheck, how = installed_checkout(args.work)
+        print(how)
+        if not relrocheck:
+            relrocheck = [sys.executable, "-m", "relrocheck"]
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                              env.get("PYTHONPATH")]))
     print(f"relrocheck: {shlex.join(relrocheck)}")
+    # The start-up floor is that of the interpreter relrocheck runs on.
+    beside = Path(relrocheck[0]).parent / "python"
+    args.interpreter = str(beside) if beside.is_file() else sys.executable
     version = subprocess.run(["readelf", "--version"], check=True, capture_output=True, text=True)
     print(f"readelf: {version.stdout.splitlines()[0]}")
     print(f"cpus: {os.cpu_count()}, repeat: {args.repeat}, warm-up rounds: {args.warmup}")
@@ -603,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {built.path}: {built.relocations:,} dynamic relocations ({how})")
         if built.relocations < SYNTH_MINIMUM:
             print(f"  ! fewer than {SYNTH_MINIMUM:,} relocations: raise --synth-relocations")
-        verdicts += bench_report(built.path, relrocheck, args, env, report_ok, results)
+        verdicts += bench_report(built.path, relrocheck, args, env, report_ok, results,
+                                 time_bound=SYNTH_TIME_BOUND)
 
     if "small" not in args.skip:
         small = args.small or small_library(args.work, args.cc)

@@ -14,7 +14,6 @@ lib.so`) is answered with "did you mean ...?" and exit 2: it is a typo, not a li
 from __future__ import annotations
 
 import argparse
-import difflib
 import gc
 import importlib
 import os
@@ -122,6 +121,8 @@ def _typo_suggestion(argv: list[str], commands: dict[str, argparse.ArgumentParse
                 value = f" {argv[1]}" if action.nargs is None and action.choices and \
                     len(argv) > 1 and argv[1] in action.choices else ""
                 return f"--{word}{value}"
+    import difflib  # only for a mistyped command
+
     close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.75)
     return close[0] if close else None
 
