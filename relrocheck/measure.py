@@ -502,8 +502,8 @@ class _Measurement:
                 by_table.setdefault(table.name, 0)
                 continue
             type_shift, type_mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-            # Linkers put RELATIVE entries first (-z combreloc): count that run with two
-            # C-level scans and hash only the rest.
+            # Linkers put RELATIVE entries first (-z combreloc): that run is found by
+            # comparing bytes, and only the rest is looked at entry by entry.
             head = _leading_run(infos, arch.relative_type)
             self._symbol_columns.append((table.sh_link, offsets_col, infos, head))
             rest = infos[head:]
@@ -1171,23 +1171,41 @@ def _export_kinds(shndx: Sequence[int]) -> bytearray:
 
 
 def _leading_run(values: Sequence[int], value: int) -> int:
-    """Length of the run of `value` that starts `values`, if all its copies are in that run
-    (0 also when a copy of its bytes straddles two words: the run is then not used).
+    """Length of the run of `value` that starts `values` (copies after it are not looked
+    for: callers treat the rest entry by entry).
 
-    By a search of the column's bytes for the word's: a memchr-speed pass, where counting
-    array items makes an int of each.
+    By comparing the column's bytes with the word's repeated, over 1, 2, 4... words, then
+    halving the stretch where the run ends: memcmp passes over about twice the run.
     """
     if not isinstance(values, (array, memoryview)) or values.itemsize not in (4, 8):
-        n = values.count(value)  # type: ignore[attr-defined]
-        if n and values[n - 1] == value and values[:n].count(value) == n:  # type: ignore[attr-defined]
-            return n
+        run = 0
+        for item in values:
+            if item != value:
+                break
+            run += 1
+        return run
+    size, n = values.itemsize, len(values)
+    if not 0 <= value < 1 << (8 * size):
         return 0
     raw = values.tobytes()
-    if not 0 <= value < 1 << (8 * values.itemsize):
-        return 0
-    word = value.to_bytes(values.itemsize, sys.byteorder)
-    n = raw.count(word)
-    return n if n and raw.startswith(word * n) else 0
+    word = value.to_bytes(size, sys.byteorder)
+    good, step = 0, 1
+    while good < n:
+        take = min(step, n - good)
+        if not raw.startswith(word * take, good * size):
+            break
+        good += take
+        step *= 2
+    else:
+        return n
+    bad = good + take  # the first `bad` words are not all `value`
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if raw.startswith(word * (middle - good), good * size):
+            good = middle
+        else:
+            bad = middle
+    return good
 
 
 def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
