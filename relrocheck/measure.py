@@ -20,12 +20,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, compress, groupby, repeat
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from relrocheck import archtables, columns, elf as E
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
-from relrocheck.beside import Beside, Halves
 from relrocheck.model import (
     RELOCATION_CLASSES,
     TARGET_KINDS,
@@ -34,15 +33,11 @@ from relrocheck.model import (
     RelocationSummary,
     Section,
     Segment,
-    Symbol,
     symbol_from_fields,
     unattributed_name,
 )
 
 DEFAULT_PAGE_SIZE = 4096
-# From this many relocations, probable objects and string targets are found on a second core
-# (a fork costs a few milliseconds; libz's 80 relocations take less).
-_BESIDE_MIN_RELOCATIONS = 20_000
 
 # Target kind codes; they fit the low 3 bits of a key when unsorted tables are merged.
 _KIND = {name: code for code, name in enumerate(TARGET_KINDS)}
@@ -185,9 +180,8 @@ class _Measurement:
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, bytearray] = {}
         self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
-        # Relative table parts with words pointing into read-only data: (offsets, targets,
-        # target kind codes).
-        self.string_parts: list[tuple[Sequence[int], Sequence[int], bytes]] = []
+        # Relative table parts with words pointing into read-only data: (offsets, targets).
+        self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
         self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
         self._sorted_parts: dict[int, bool] = {}
         # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
@@ -207,28 +201,52 @@ class _Measurement:
 
         tables, by_type, by_table, encodings, no_ops = self._read_relocations()
         owners, bounds, owner_of_bound = self._partition()
+        owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
         symtab = self._symbol_table()
-        stripped = symtab is None or symtab.sh_type != E.SHT_SYMTAB
-        relocations = sum(len(t.offsets) for t in tables.values())
-        # Probable objects and string targets on a second core, while this one attributes;
-        # the string targets of the owners it has not reached when this one is done are
-        # found here, from the last owner down (relrocheck/beside.py).
-        halves = Halves(len(owners))
-        with Beside(partial(self._side_results, tables, owners, bounds, owner_of_bound, stripped,
-                            halves.front()),
-                    worth=relocations >= _BESIDE_MIN_RELOCATIONS) as beside:
-            owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
-            symbols, section_relocs, pending = self._symbols(owners, owner_stats)
-            got_slots = self._got_slots()
-            strings_here = self._owner_string_targets(owners, halves.back())
-            clusters, strings = beside.result()
-        strings.update(strings_here)
-        # The symbols are not frozen for anyone yet: their last fields are set in place.
-        for index, fields in pending:
-            fields["clusters"] = clusters.get(index, ())
-            if fields["targets"].get("rodata") and not fields["unattributed"]:
-                fields["string_targets"] = strings[index] if index in strings else \
-                    self._string_targets(fields["address"], fields["size"])
+        clusters = ({} if symtab is not None and symtab.sh_type == E.SHT_SYMTAB else
+                    self._bucket_clusters(tables, owners, bounds, owner_of_bound))
+
+        section_relocs: Counter[str] = Counter()
+        symbols = []
+        shift = self.page_shift
+        no_relocations: tuple[dict[str, int], dict[str, int], int, int, tuple[int, ...]] = (
+            {}, {}, 0, 0, ())
+        for index, owner in enumerate(owners):
+            by_class, targets, touched, exclusive, page_numbers = owner_stats.get(
+                index, no_relocations)
+            count = sum(by_class.values())
+            if count:
+                section_relocs[owner.section.name] += count
+            elif owner.unattributed and (owner.size == 0 or not owner.section.is_writable):
+                continue
+            address, size = owner.address, owner.size
+            span = ((address + size - 1) >> shift) - (address >> shift) + 1 \
+                if size > 0 and not owner.unattributed else 0
+            symbols.append(symbol_from_fields({
+                "name": owner.name,
+                "section": owner.section.name,
+                "address": address,
+                "size": size,
+                "type": owner.symbol_type,
+                "binding": owner.binding,
+                "visibility": owner.visibility,
+                "relocations": count,
+                "by_class": by_class,
+                "targets": targets,
+                "pages": touched,
+                "span_pages": span,
+                "aliases": owner.aliases,
+                "unattributed": owner.unattributed,
+                "demangled": None,
+                "source": None,
+                "hint": None,
+                "pages_exclusive": exclusive,
+                "page_addresses": tuple(map(operator.lshift, page_numbers, repeat(shift)))
+                if page_numbers else (),
+                "clusters": clusters.get(index, ()),
+                "string_targets": self._string_targets(address, size)
+                if targets.get("rodata") and not owner.unattributed else None,
+            }))
         outside = owner_stats.get(-1)
         if outside:
             section_relocs["<none>"] += sum(outside[0].values())
@@ -237,7 +255,6 @@ class _Measurement:
         symbols.sort(key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, -s.size,
                                     s.name))
 
-        shift = self.page_shift
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
         segments, bss_pages = self._segments(relocated_pages)
@@ -311,90 +328,9 @@ class _Measurement:
             own_export_relocations={cls: dict(sorted(types.items()))
                                     for cls, types in sorted(self.own_exports.items())},
             initializers=self._initializers(symtab),
-            got_slots=got_slots,
+            got_slots=self._got_slots(),
             build_comment=self._comment(),
         )
-
-    def _symbols(self, owners: list[_Owner], owner_stats: dict[int, tuple]
-                 ) -> tuple[list[Symbol], Counter[str], list[tuple[int, dict[str, Any]]]]:
-        """A Symbol per owner with relocations or bytes, relocations per section, and the
-        (owner index, fields) of the symbols whose clusters and string targets are yet to
-        be set (by `library`, from the second core's results)."""
-        section_relocs: Counter[str] = Counter()
-        symbols = []
-        pending = []
-        shift = self.page_shift
-        no_relocations: tuple[dict[str, int], dict[str, int], int, int, tuple[int, ...]] = (
-            {}, {}, 0, 0, ())
-        for index, owner in enumerate(owners):
-            by_class, targets, touched, exclusive, page_numbers = owner_stats.get(
-                index, no_relocations)
-            count = sum(by_class.values())
-            if count:
-                section_relocs[owner.section.name] += count
-            elif owner.unattributed and (owner.size == 0 or not owner.section.is_writable):
-                continue
-            address, size = owner.address, owner.size
-            span = ((address + size - 1) >> shift) - (address >> shift) + 1 \
-                if size > 0 and not owner.unattributed else 0
-            fields = {
-                "name": owner.name,
-                "section": owner.section.name,
-                "address": address,
-                "size": size,
-                "type": owner.symbol_type,
-                "binding": owner.binding,
-                "visibility": owner.visibility,
-                "relocations": count,
-                "by_class": by_class,
-                "targets": targets,
-                "pages": touched,
-                "span_pages": span,
-                "aliases": owner.aliases,
-                "unattributed": owner.unattributed,
-                "demangled": None,
-                "source": None,
-                "hint": None,
-                "pages_exclusive": exclusive,
-                "page_addresses": tuple(map(operator.lshift, page_numbers, repeat(shift)))
-                if page_numbers else (),
-                "clusters": (),
-                "string_targets": None,
-            }
-            symbols.append(symbol_from_fields(fields))
-            if count and (owner.unattributed or targets.get("rodata")):
-                pending.append((index, fields))
-        return symbols, section_relocs, pending
-
-    def _side_results(self, tables: dict[str, _Table], owners: list[_Owner], bounds: list[int],
-                      owner_of: list[int], stripped: bool, indices: Iterable[int]
-                      ) -> tuple[dict[int, tuple], dict[int, int | None]]:
-        """What needs no attribution: the probable objects of a stripped library's buckets,
-        and the string targets of the owners at `indices`. Run beside the attribution
-        (relrocheck/beside.py)."""
-        clusters = self._bucket_clusters(tables, owners, bounds, owner_of) if stripped else {}
-        return clusters, self._owner_string_targets(owners, indices)
-
-    def _owner_string_targets(self, owners: list[_Owner], indices: Iterable[int]
-                              ) -> dict[int, int | None]:
-        """The string targets of each owner at `indices` that is a symbol with relative words
-        pointing into read-only data, by owner index."""
-        strings: dict[int, int | None] = {}
-        for index in indices:
-            owner = owners[index]
-            if not owner.unattributed and owner.size > 0 and \
-                    self._points_into_rodata(owner.address, owner.size):
-                strings[index] = self._string_targets(owner.address, owner.size)
-        return strings
-
-    def _points_into_rodata(self, address: int, size: int) -> bool:
-        """Whether a relative word of [address, address + size) targets read-only data."""
-        rodata = _KIND["rodata"]
-        for offsets, _targets, codes in self.string_parts:
-            lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
-            if lo < hi and codes.find(rodata, lo, hi) >= 0:
-                return True
-        return False
 
     def _bucket_clusters(self, tables: dict[str, _Table], owners: list[_Owner],
                          bounds: list[int], owner_of: list[int]) -> dict[int, tuple]:
@@ -683,7 +619,7 @@ class _Measurement:
         """Keep a relative table part's targets, for `_string_targets` (no copy: the
         columns exist anyway; only symbols asking are looked at)."""
         if _KIND["rodata"] in codes:
-            self.string_parts.append((offsets, targets, codes))
+            self.string_parts.append((offsets, targets))
 
     def _rodata_range(self) -> tuple[int, int, int] | None:
         """(start, end, file offset minus address) of the read-only data sections, when they
@@ -722,7 +658,7 @@ class _Measurement:
         # side do: no clamping then, and they can be read word by word.
         inside = base == start + delta - 1 and top == end + delta + 1
         count = 0
-        for offsets, targets, _codes in self.string_parts:
+        for offsets, targets in self.string_parts:
             lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
             if lo >= hi:
                 continue
