@@ -1,0 +1,54 @@
+"""Whole-column arithmetic (relrocheck/columns.py) against plain Python on the same words."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+import pytest
+
+from relrocheck import columns
+
+
+def _columns(values: list[int], typecode: str) -> list:
+    column = array(typecode, values)
+    return [column, memoryview(column), list(values)]
+
+
+def _cases(seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    out = [[], [5], [3, 3, 3], [0, 1 << 40], [7, 3]]
+    for _ in range(200):
+        n = rng.randrange(0, 200)
+        high = rng.choice([1 << 12, 1 << 20, 1 << 40])
+        values = sorted(rng.randrange(high) for _ in range(n))
+        if n > 1 and rng.random() < 0.3:
+            values[rng.randrange(n)] = rng.randrange(high)  # most likely unsorted now
+        out.append(values)
+    return out
+
+
+@pytest.mark.parametrize("typecode", ["Q", "I"])
+@pytest.mark.parametrize("chunk", [columns.CHUNK, 7])
+def test_sortedness_gaps_and_cuts_match_plain_python(typecode: str, chunk: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columns, "CHUNK", chunk)  # slices of 7 words: every seam is crossed
+    for values in _cases(chunk):
+        if typecode == "I":
+            values = [v & 0x7FFFFFFF for v in values]
+        ordered = all(a <= b for a, b in zip(values, values[1:]))
+        for column in _columns(values, typecode):
+            assert columns.is_sorted(column) == ordered, values
+            if not ordered:
+                continue
+            assert list(columns.gaps(column)) == [b - a for a, b in zip(values, values[1:])]
+            for limit in (0, 8, 32, 255, 4096):
+                expected = [i for i in range(1, len(values)) if values[i] - values[i - 1] > limit]
+                assert columns.cuts(column, limit) == expected
+
+
+def test_words_with_the_top_bit_set_are_compared_directly() -> None:
+    top = 1 << 63
+    assert columns.is_sorted(array("Q", [1, top, top + 5]))
+    # A drop of more than half the word range between huge words: no lane shows a borrow.
+    assert not columns.is_sorted(array("Q", [0, 1 << 62, top, top + (1 << 62), 5, 10]))
