@@ -717,9 +717,11 @@ class _Measurement:
         # Indexed by a word's byte before its target: the target and the byte after it
         # through copies one and two bytes on (bytes index faster than views), so no
         # per-word offset passes.
+        # The whole read-only data (not inside) is viewed, not copied.
+        shifted = memoryview(blob) if not inside else blob
         return (bytes(map(blob.__getitem__, files)),
-                bytes(map(blob[1:].__getitem__, files)),
-                bytes(map(blob[2:].__getitem__, files)))
+                bytes(map(shifted[1:].__getitem__, files)),
+                bytes(map(shifted[2:].__getitem__, files)))
 
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
         """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
