@@ -33,6 +33,7 @@ from relrocheck.model import (
     RelocationSummary,
     Section,
     Segment,
+    Symbol,
     symbol_from_fields,
     unattributed_name,
 )
@@ -250,10 +251,7 @@ class _Measurement:
         outside = owner_stats.get(-1)
         if outside:
             section_relocs["<none>"] += sum(outside[0].values())
-        # Pages freed if fixed first, touched pages as the tie-break: a small object straddling a
-        # page boundary must not outrank a table that alone owns its pages.
-        symbols.sort(key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, -s.size,
-                                    s.name))
+        symbols.sort(key=_rank)
 
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
@@ -921,12 +919,9 @@ class _Measurement:
                 # _sys_errlist's last word) is its own owner, of the bytes past that one.
                 last.aliases += (name,)
                 continue
-            owners.append(_Owner(
-                name=name, section=section, address=address, size=size,
-                symbol_type=_SYMBOL_TYPES[info & 0xF],
-                binding=_BINDINGS[info >> 4],
-                visibility=_VISIBILITIES[other & 0x3],
-            ))
+            # Positional: keywords cost a third more, on tens of thousands of symbols.
+            owners.append(_Owner(name, section, address, size, _SYMBOL_TYPES[info & 0xF],
+                                 _BINDINGS[info >> 4], _VISIBILITIES[other & 0x3]))
         return owners
 
     def _partition(self) -> tuple[list[_Owner], list[int], list[int]]:
@@ -1152,6 +1147,14 @@ class _Measurement:
             return self.elf.string_at(strtab, tags[E.DT_SONAME])
         strtab = self.elf.section_by_index(dynsec.sh_link, "dynamic section")
         return self.elf.string_at(strtab, tags[E.DT_SONAME])
+
+
+def _rank(s: Symbol) -> tuple[int, int, int, int, str]:
+    """Pages freed if fixed first, touched pages as the tie-break: a small object straddling
+    a page boundary must not outrank a table that alone owns its pages."""
+    fields = vars(s)  # one dict lookup per field instead of an attribute lookup
+    return (-fields["pages_exclusive"], -fields["pages"], -fields["relocations"],
+            -fields["size"], fields["name"])
 
 
 def _section_kind(s: SectionHeader, in_relro: bool) -> str:
