@@ -1,3 +1,3 @@
-from relrocheck.cli import main
+from relrocheck.cli import run
 
-raise SystemExit(main())
+run()

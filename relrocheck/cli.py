@@ -172,3 +172,32 @@ def main(argv: list[str] | None = None) -> int:
         # `relrocheck report ... | head`: the reader left; that is not an error of ours.
         sys.stderr.close()
         return 0
+
+
+def run() -> None:
+    """The `relrocheck` command: `main`, then an exit that skips freeing every object.
+
+    A large library's measurement leaves tens of thousands of objects; the interpreter's
+    own shutdown frees them one by one (25 ms for libLLVM's report) before the exit code
+    reaches the build. When nothing else waits for shutdown (no atexit hook, no other
+    thread), the standard streams are flushed here and the process ends at once, with
+    main's code: also when the reader of stdout left (as main answers a BrokenPipeError;
+    a gate flushes its verdict itself), and 120, as the interpreter gives, when a stream
+    cannot be flushed for another reason.
+    """
+    code = main()
+    import atexit
+
+    threading = sys.modules.get("threading")
+    ncallbacks = getattr(atexit, "_ncallbacks", None)
+    if ncallbacks is None or ncallbacks() or (threading and threading.active_count() > 1):
+        sys.exit(code)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None and not getattr(stream, "closed", False):  # as Python does
+                stream.flush()
+    except BrokenPipeError:
+        os._exit(code)  # the reader left: as main answers it (a gate has flushed its verdict)
+    except (OSError, ValueError):
+        os._exit(120)
+    os._exit(code)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Sequence
 from itertools import chain, compress, repeat
 
@@ -77,20 +76,25 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
                 for code in set(kinds[a:b]):
                     counts[code] += kinds.count(code, a, b)
         targets = {TARGET_KINDS[code]: count for code, count in enumerate(counts) if count}
-        stride = _stride(columns.gaps(offsets[lo:hi]))
+        # Within a run no gap exceeds GAP_WORDS words: each fits a byte.
+        stride = _stride(columns.byte_gaps(offsets[lo:hi]))
         out.append(Cluster(address=offsets[lo], size=offsets[hi - 1] - offsets[lo] + word,
                            words=hi - lo, stride=stride, targets=targets,
                            label=_label(targets, stride, word)))
     return tuple(out)
 
 
-def _stride(gaps: Sequence[int]) -> int:
+def _stride(gaps: bytes) -> int:
     """The record size: the sum of the shortest repeating pattern of gaps, else the most
-    common gap."""
+    common gap (the first seen of equally common ones)."""
     for period in range(1, min(_MAX_PERIOD, len(gaps) // 2) + 1):
         if gaps[:-period] == gaps[period:]:
             return sum(gaps[:period])
-    return Counter(gaps).most_common(1)[0][0] if gaps else 0
+    if not gaps:
+        return 0
+    counts = {value: gaps.count(value) for value in set(gaps)}
+    most = max(counts.values())
+    return min((gaps.find(value), value) for value, n in counts.items() if n == most)[1]
 
 
 def _label(targets: dict[str, int], stride: int, word: int) -> str:

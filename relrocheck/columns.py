@@ -114,3 +114,14 @@ def _difference(raw: memoryview, size: int, start: int, stop: int) -> tuple[int,
     else:
         later, earlier = whole & ((1 << (bits * lanes)) - 1), whole >> bits
     return later - earlier, lanes
+
+
+def byte_gaps(column: Sequence[int]) -> bytes:
+    """`gaps` of a sorted column whose gaps are all below 256, one byte each (bytes compare
+    and count in C, where an array of words makes an int of each)."""
+    raw, size = word_bytes(column)
+    lanes = gaps(column).tobytes()
+    low = lanes[0::size] if _ORDER == "little" else lanes[size - 1::size]
+    if len(lanes) and lanes.count(0) - low.count(0) != len(lanes) - len(low):
+        raise ValueError("a gap of 256 or more")
+    return low

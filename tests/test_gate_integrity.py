@@ -82,7 +82,15 @@ def test_every_format_keeps_the_verdict_through_a_closed_pipe(
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
-def test_report_into_a_closed_pipe_is_not_an_error(libs: dict[str, Path]) -> None:
+@pytest.mark.parametrize("buffered", [False, True])
+def test_report_into_a_closed_pipe_is_not_an_error(libs: dict[str, Path], buffered: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Buffered, the text is still in stdout's buffer when main returns: the final flush
+    # meets the closed pipe (unbuffered, the write in main does).
+    if buffered:
+        monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONUNBUFFERED", "1")
     proc = run_reader_gone("report", str(libs["v1"]))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
