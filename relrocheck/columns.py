@@ -24,15 +24,15 @@ _ORDER = sys.byteorder
 _TOP_BIT = bytes(b >> 7 for b in range(256))
 
 
-def word_bytes(column: Sequence[int]) -> tuple[memoryview, int]:
-    """A view of the column's bytes in host order, and its word size.
+def word_bytes(column: Sequence[int]) -> tuple[bytes, int]:
+    """The column's bytes in host order, and its word size.
 
     Copied once into bytes (a memcpy): strided slices of bytes are C loops, those of a
     memoryview ten times slower.
     """
     if isinstance(column, (memoryview, array)) and column.itemsize in (4, 8):
-        return memoryview(column.tobytes()), column.itemsize
-    return memoryview(array("Q", column).tobytes()), 8
+        return column.tobytes(), column.itemsize
+    return array("Q", column).tobytes(), 8
 
 
 def is_sorted(column: Sequence[int]) -> bool:
@@ -46,7 +46,7 @@ def is_sorted(column: Sequence[int]) -> bool:
     n = len(raw) // size
     if n < 2:
         return True
-    top = raw.obj[size - 1::size] if _ORDER == "little" else raw.obj[0::size]
+    top = raw[size - 1::size] if _ORDER == "little" else raw[0::size]
     if 1 in top.translate(_TOP_BIT):
         values = list(column)  # words of 2**63 and more: not addresses; compared directly
         return all(a <= b for a, b in zip(values, values[1:]))
@@ -103,12 +103,12 @@ def cuts(column: Sequence[int], limit: int) -> list[int]:
     return out
 
 
-def _difference(raw: memoryview, size: int, start: int, stop: int) -> tuple[int, int]:
+def _difference(raw: bytes, size: int, start: int, stop: int) -> tuple[int, int]:
     """(the integer whose lanes are column[i + 1] - column[i] for start <= i < stop - 1 when
     the slice is sorted, the number of lanes); negative when the slice is not sorted."""
     lanes = stop - 1 - start
     bits = 8 * size
-    whole = int.from_bytes(raw[start * size:stop * size], _ORDER)
+    whole = int.from_bytes(memoryview(raw)[start * size:stop * size], _ORDER)
     if _ORDER == "little":  # lane 0 is the lowest
         later, earlier = whole >> bits, whole & ((1 << (bits * lanes)) - 1)
     else:
@@ -119,8 +119,8 @@ def _difference(raw: memoryview, size: int, start: int, stop: int) -> tuple[int,
 def byte_gaps(column: Sequence[int]) -> bytes:
     """`gaps` of a sorted column whose gaps are all below 256, one byte each (bytes compare
     and count in C, where an array of words makes an int of each)."""
-    raw, size = word_bytes(column)
-    lanes = gaps(column).tobytes()
+    column_gaps = gaps(column)
+    size, lanes = column_gaps.itemsize, column_gaps.tobytes()
     low = lanes[0::size] if _ORDER == "little" else lanes[size - 1::size]
     if len(lanes) and lanes.count(0) - low.count(0) != len(lanes) - len(low):
         raise ValueError("a gap of 256 or more")

@@ -453,7 +453,7 @@ class _Measurement:
                 indices.discard(0)
                 # A slot is named after the first section it was found in.
                 in_table.update(dict.fromkeys(indices.difference(in_table), name))
-        rows = set()
+        rows: set[tuple[str, str, str]] = set()
         entsize = E.SYMBOL_ENTSIZE[elf.elf_class]
         for link, section_of in slots.items():
             if not section_of:
@@ -463,11 +463,11 @@ class _Measurement:
             wanted = min(symtab.sh_size, (max(section_of) + 1) * entsize)
             columns = elf.symbol_columns(symtab._replace(sh_size=wanted), ("st_name", "st_shndx"))
             # Indices past the table were reported by the relocation reader already.
-            indices = [index for index in section_of if index < len(columns.st_name)]
-            names = elf.names_at(columns.strtab, list(map(columns.st_name.__getitem__, indices)))
+            present = [index for index in section_of if index < len(columns.st_name)]
+            names = elf.names_at(columns.strtab, list(map(columns.st_name.__getitem__, present)))
             kinds = map(_SLOT_KIND.__getitem__, map(bool, map(columns.st_shndx.__getitem__,
-                                                              indices)))
-            rows.update(zip(names, kinds, map(section_of.__getitem__, indices)))
+                                                              present)))
+            rows.update(zip(names, kinds, map(section_of.__getitem__, present)))
         return tuple(sorted(rows))
 
     # -- relocations ---------------------------------------------------------------------
@@ -889,7 +889,7 @@ class _Measurement:
         keep = bytes(map(operator.and_, map(bool, columns[2]),
                          map(_OWNS_BYTES.__getitem__, columns[3])))
         if 0 in keep:
-            columns = [list(compress(column, keep)) for column in columns]
+            columns = [array(column.typecode, compress(column, keep)) for column in columns]
         name_offsets, values, sizes, infos, others, shndxs = columns
         names = source.names_at(strtab, name_offsets)
         tls_base = self._tls_base()

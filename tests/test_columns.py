@@ -41,7 +41,13 @@ def test_sortedness_gaps_and_cuts_match_plain_python(typecode: str, chunk: int,
             assert columns.is_sorted(column) == ordered, values
             if not ordered:
                 continue
-            assert list(columns.gaps(column)) == [b - a for a, b in zip(values, values[1:])]
+            gaps = [b - a for a, b in zip(values, values[1:])]
+            assert list(columns.gaps(column)) == gaps
+            if all(g < 256 for g in gaps):
+                assert list(columns.byte_gaps(column)) == gaps
+            else:
+                with pytest.raises(ValueError):
+                    columns.byte_gaps(column)
             for limit in (0, 8, 32, 255, 4096):
                 expected = [i for i in range(1, len(values)) if values[i] - values[i - 1] > limit]
                 assert columns.cuts(column, limit) == expected
