@@ -1346,10 +1346,23 @@ def _coarse_codes(coarse: list[int], low: bytes, high: bytes) -> bytes:
     if len(present) == 1:
         h = present[0]
         return low.translate(bytes(coarse[h << 8:(h + 1) << 8]))
-    merged = 0
-    for h in present:
-        codes = int.from_bytes(low.translate(bytes(coarse[h << 8:(h + 1) << 8])), "little")
-        # 0xFF where the high byte is h, else 0.
+    # A high byte whose 16 MiB hold one kind (inside .text) gives it by itself: all those
+    # are one translate of the high bytes; only the others merge per value.
+    tables = {h: bytes(coarse[h << 8:(h + 1) << 8]) for h in present}
+    uniform = bytearray(256)
+    mixed = []
+    for h, table in tables.items():
+        if table.count(table[0]) == 256:
+            uniform[h] = table[0]
+        else:
+            mixed.append(h)
+    by_high = high.translate(uniform)
+    if not mixed:
+        return by_high
+    merged = int.from_bytes(by_high, "little")
+    for h in mixed:
+        codes = int.from_bytes(low.translate(tables[h]), "little")
+        # 0xFF where the high byte is h, else 0 (where the uniform ones left 0).
         mine = int.from_bytes(high.translate(bytes(h) + b"\xff" + bytes(255 - h)), "little")
         merged |= codes & mine
     return merged.to_bytes(len(low), "little")
