@@ -7,11 +7,14 @@ back so that `diff` can compare saved JSON reports without the ELF files.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError
 from relrocheck.model import Cluster, Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
+
+if TYPE_CHECKING:
+    from collections import Counter
 
 REPORT_FORMAT_VERSION = 1
 
@@ -51,11 +54,12 @@ def _pages_from_dict(pages: Mapping[str, Any]) -> Pages:
         zero_filled_addresses=tuple(pages.get("zero_filled_addresses", ())))
 
 
-def plan_to_dict(lib: Library) -> dict[str, Any]:
-    """The fix plan and the flag what-ifs of a library (relrocheck.plan)."""
+def plan_to_dict(lib: Library, owners: Counter[int] | None = None) -> dict[str, Any]:
+    """The fix plan and the flag what-ifs of a library (relrocheck.plan). owners:
+    group.page_owners(lib), when the caller has it already."""
     from relrocheck.plan import fix_plan, what_ifs
 
-    plan = fix_plan(lib)
+    plan = fix_plan(lib, owners=owners)
     return {
         "fix_plan": {
             "steps": [{"symbol": step.symbol, "label": step.label, "hint_kind": step.hint_kind,
@@ -75,19 +79,24 @@ def plan_to_dict(lib: Library) -> dict[str, Any]:
     }
 
 
-def groups_to_list(lib: Library, group_by: str) -> list[dict[str, Any]]:
+def groups_to_list(lib: Library, group_by: str, owners: Counter[int] | None = None
+                   ) -> list[dict[str, Any]]:
     from relrocheck.group import group_by as grouped
 
     return [{"label": g.label, "hint_kind": g.hint_kind, "count": g.count,
              "relocations": g.relocations, "size": g.size, "pages": g.pages,
              "pages_exclusive": g.pages_exclusive, "members": [m.name for m in g.members]}
-            for g in grouped(lib, group_by)]
+            for g in grouped(lib, group_by, owners)]
 
 
 def library_to_dict(lib: Library, top: int | None = None, group_by: str | None = None
                     ) -> dict[str, Any]:
+    from relrocheck.group import page_owners
+
     symbols = lib.symbols if top is None else lib.symbols[:top]
-    extra = {"group_by": group_by, "groups": groups_to_list(lib, group_by)} if group_by else {}
+    owners = page_owners(lib)  # for the plan and the groups
+    extra = ({"group_by": group_by, "groups": groups_to_list(lib, group_by, owners)}
+             if group_by else {})
     return {
         "path": lib.path,
         "name": lib.name,
@@ -142,7 +151,7 @@ def library_to_dict(lib: Library, top: int | None = None, group_by: str | None =
         "own_export_relocations": {cls: dict(types)
                                    for cls, types in lib.own_export_relocations.items()},
         "initializers": dict(lib.initializers),
-        **plan_to_dict(lib),
+        **plan_to_dict(lib, owners),
         **extra,
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
