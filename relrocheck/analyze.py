@@ -53,7 +53,8 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
     try:
         if demangler is not None:
             # c++filt works on the other core while hints and sources are computed here.
-            demangler.submit([s.name for s in lib.symbols if not s.unattributed])
+            # (A bucket's "<unattributed in ...>" is no mangled name: it is not sent.)
+            demangler.submit([s.name for s in lib.symbols])
         lines: Mapping[int, str] = {}
         if debug is not None:
             from dataclasses import replace

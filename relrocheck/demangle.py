@@ -7,9 +7,12 @@ reference every toolchain user already trusts. c++filt's default "auto" style al
 Rust manglings (checked against `c++filt -s rust` on rustc output), so one process serves all.
 
 Cost, measured on libLLVM-15 (6,045 mangled names, Debian 12, 2 cores): c++filt start-up
-(loading libbfd) 1.5 ms, demangling 13 ms, 7 ms once each _ZTV/_ZTI pair shares its type
-(see _SPECIAL). The caller submits the names and computes hints meanwhile, so the wall-clock
-cost is mostly hidden. Without c++filt every name stays undemangled (`None`).
+(loading libbfd) 1.5 ms, demangling 13 ms, on the other core while the caller computes hints.
+This process only picks the names that may be mangled, joins them and pairs the answer lines
+with them: a few C-level passes, so that c++filt starts early and the caller's own share stays
+a few ms. (Sending each _ZTV/_ZTI type once and deriving the other name's text saved c++filt
+4 ms but cost this process 8-10 ms in Python per-name work.) Without c++filt every name stays
+undemangled (`None`).
 """
 
 from __future__ import annotations
@@ -31,30 +34,16 @@ def is_mangled(name: str) -> bool:
     return name[:2] in _PREFIXES and "\n" not in name
 
 
-# Special names that differ only in their prefix before the same type encoding; c++filt
-# prints them as this phrase followed by the type. C++ libraries hold them in pairs (_ZTV and
-# _ZTI of each class: 5,400 of libLLVM's 6,045 mangled names), so each type is sent once.
-_SPECIAL = {"_ZTV": "vtable for ", "_ZTI": "typeinfo for ", "_ZTS": "typeinfo name for ",
-            "_ZTT": "VTT for "}
-
-
-def _requests(names: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Names to send to c++filt, and (name, sent name) pairs whose text is derived."""
-    # One pass, is_mangled inlined: c++filt waits for this list (libLLVM-15: 6,110 names).
-    send: list[str] = []
-    derived: list[tuple[str, str]] = []
-    by_type: dict[str, str] = {}
-    prefixes, special = _PREFIXES, _SPECIAL
-    for name in dict.fromkeys(names):
-        if name[:2] not in prefixes or "\n" in name:
-            continue
-        if name[:4] in special:
-            representative = by_type.setdefault(name[4:], name)
-            if representative is not name:  # the names are distinct: another one's type
-                derived.append((name, representative))
-                continue
-        send.append(name)
-    return send, derived
+def _to_send(names: Iterable[str]) -> tuple[list[str], bytes]:
+    """The names that may be mangled, and c++filt's input: one per line."""
+    prefixes = _PREFIXES
+    mangled = [n for n in names if n[:2] in prefixes]
+    text = "\n".join(mangled)
+    if text.count("\n") != max(len(mangled) - 1, 0):
+        # A name holding a newline would be two lines: c++filt could not answer it alone.
+        mangled = [n for n in mangled if "\n" not in n]
+        text = "\n".join(mangled)
+    return mangled, (text + "\n").encode("utf-8", "surrogateescape")
 
 
 class Demangler:
@@ -69,7 +58,6 @@ class Demangler:
     def __init__(self, program: str | None = None) -> None:
         self._program = program or CXXFILT
         self._names: list[str] = []
-        self._derived: list[tuple[str, str]] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
 
@@ -77,10 +65,9 @@ class Demangler:
         """Start c++filt on the mangled names among `names`; it runs while the caller goes on."""
         if self._proc is not None:
             return
-        self._names, self._derived = _requests(names)
+        self._names, data = _to_send(names)
         if not self._names:
             return
-        data = ("\n".join(self._names) + "\n").encode("utf-8", "surrogateescape")
         with tempfile.TemporaryFile() as source:
             source.write(data)
             source.seek(0)
@@ -111,15 +98,7 @@ class Demangler:
         if len(lines) != len(self._names):
             # c++filt answers line for line; anything else means we cannot pair them up.
             return {}
-        out = {raw: text for raw, text in zip(self._names, lines) if text and text != raw}
-        for name, representative in self._derived:
-            text = out.get(representative)
-            if text is None:
-                continue
-            phrase = _SPECIAL[representative[:4]]
-            if text.startswith(phrase):
-                out[name] = _SPECIAL[name[:4]] + text[len(phrase):]
-        return out
+        return {raw: text for raw, text in zip(self._names, lines) if text and text != raw}
 
     def close(self) -> None:
         """Stop c++filt if its result is no longer wanted, and free the temporary file."""
