@@ -16,10 +16,10 @@ RELATIVE entries of .rela.dyn into a bitmap: the table shrinks, the pages writte
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from relrocheck.hints import REMOVING_KINDS
 from relrocheck.model import Library, Symbol
@@ -134,13 +134,29 @@ def fix_plan(lib: Library, steps: int = DEFAULT_STEPS,
 
 def _candidates(symbols: Sequence[Symbol]) -> list[Symbol]:
     """The symbols a plan may start with: those whose hint removes their relocations, the
-    _CANDIDATES with the most pages to free first (ties: more pages, relocations, by name)."""
-    removing = [s for s in symbols
-                if s.hint is not None and s.hint.kind in REMOVING_KINDS and s.page_addresses]
-    # The first few hundred of thousands (a C++ library's vtables): no need to sort them all.
-    # nsmallest keeps the order of equal keys, as the sort it stands for would.
-    return heapq.nsmallest(_CANDIDATES, removing,
-                           key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, s.name))
+    _CANDIDATES with the most pages to free first (ties: more pages, relocations, by name).
+
+    `symbols` come ranked by those costs, as Library.symbols are: the candidates are then the
+    first _CANDIDATES of them with such a hint, and those that cost as much as the last one
+    (the ranking breaks their ties by size, the plan by name). The scan stops there: a C++
+    library has thousands of vtables further down (libLLVM-15: 5,487 candidates, 9 ms to
+    sort them all).
+    """
+    first: list[Symbol] = []
+    last_costs = None
+    for s in symbols:
+        if s.hint is None or s.hint.kind not in REMOVING_KINDS or not s.page_addresses:
+            continue
+        if last_costs is not None and _costs(s) != last_costs:
+            break
+        first.append(s)
+        if len(first) == _CANDIDATES:
+            last_costs = _costs(s)
+    first.sort(key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, s.name))
+    return first[:_CANDIDATES]
+
+
+_costs = attrgetter("pages_exclusive", "pages", "relocations")
 
 
 @dataclass(frozen=True)
