@@ -105,9 +105,10 @@ def _complete(symbols: tuple[Symbol, ...], names: Mapping[str, str],
     name_of, hint_of, line_of = names.get, hints.get, lines.get
     for i, s in enumerate(symbols):
         fields = vars(s)
-        demangled = name_of(s.name)
-        if demangled is not None:
-            fields["demangled"] = demangled
+        if names:  # else not even the name is read: a C library's 10,000 symbols
+            demangled = name_of(s.name)
+            if demangled is not None:
+                fields["demangled"] = demangled
         hint = hint_of(i)
         if hint is not None:
             fields["hint"] = hint

@@ -168,26 +168,33 @@ def classify(s: Symbol, facts: LibraryFacts) -> Hint | None:
     """The hint for one symbol (or unattributed bucket), or None when no rule fits."""
     n = s.relocations
     kind = facts.section_kinds.get(s.section, "")
+    if n == 0:
+        return None if s.unattributed else _without_pointers(s, kind, facts)
     if not s.unattributed and _is_toolchain(s.name):
         return None  # put there by the compiler or the C runtime: nothing to fix in the source
-    if n == 0:
-        if not s.unattributed and kind == "data" and s.size >= facts.page_size:
-            return _hint("writable_no_pointers",
-                         f"{_bytes(s.size)} of writable data without pointers: nothing is "
-                         "written at load, it costs memory only where the program writes it. "
-                         "If it is never modified, declare it const to move it to .rodata.")
-        if (not s.unattributed and kind == "data" and s.size >= _SMALL_TABLE
-                and s.type == "OBJECT"):
-            return _hint("writable_no_pointers",
-                         f"a table of {_bytes(s.size)} without pointers in writable {s.section}: "
-                         "if it is never modified, declare it const: it moves to .rodata, "
-                         "shared by every process, instead of a private copy in the writable "
-                         "segment.")
-        return None
     hint = _classify_relocated(s, n, kind, facts)
     if hint is not None and hint.kind in _RESTRUCTURING and not s.unattributed:
         hint = _where_to_fix(s, hint, facts)
     return hint
+
+
+def _without_pointers(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
+    # The sizes first: most such symbols are small variables, and their names need not be
+    # read (a C library has thousands).
+    if kind != "data" or s.size < min(_SMALL_TABLE, facts.page_size) or _is_toolchain(s.name):
+        return None
+    if s.size >= facts.page_size:
+        return _hint("writable_no_pointers",
+                     f"{_bytes(s.size)} of writable data without pointers: nothing is "
+                     "written at load, it costs memory only where the program writes it. "
+                     "If it is never modified, declare it const to move it to .rodata.")
+    if s.size >= _SMALL_TABLE and s.type == "OBJECT":
+        return _hint("writable_no_pointers",
+                     f"a table of {_bytes(s.size)} without pointers in writable {s.section}: "
+                     "if it is never modified, declare it const: it moves to .rodata, "
+                     "shared by every process, instead of a private copy in the writable "
+                     "segment.")
+    return None
 
 
 # Hints that change the object's layout: where it is generated or exported, say where the
