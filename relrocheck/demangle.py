@@ -55,7 +55,7 @@ def _scratch_file() -> IO[bytes]:
             pass  # a kernel or sandbox without it
     import tempfile
 
-    return tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
+    return tempfile.TemporaryFile()  # closed by the caller
 
 
 class Demangler:

@@ -7,10 +7,11 @@ back so that `diff` can compare saved JSON reports without the ELF files.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from json.encoder import encode_basestring_ascii as _json_string  # the C encoder's own
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError

@@ -17,8 +17,13 @@ from libbuild import build_library, fixture
 
 from relrocheck.analyze import analyze
 from relrocheck.model import Cluster, Hint, Symbol, symbol_from_fields
-from relrocheck.serialize import (report_document, report_json_chunks, symbol_encoder,
-                                  symbol_to_dict, symbols_json)
+from relrocheck.serialize import (
+    report_document,
+    report_json_chunks,
+    symbol_encoder,
+    symbol_to_dict,
+    symbols_json,
+)
 
 dumps = json.JSONEncoder(separators=(",", ":")).encode
 
