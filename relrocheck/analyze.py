@@ -4,10 +4,11 @@
 demangled name (c++filt), the source line (DWARF, when present) and a fix hint.
 
 The enrichment must stay cheap next to measuring. Measured on libLLVM-15 (6,118 symbols,
-6,045 mangled, no debug info; 2 cores): measure ~180 ms; c++filt ~8 ms on the other core,
-while this process computes hints (~6 ms) and builds the new symbols (~5 ms); the DWARF
-check < 1 ms. See relrocheck/demangle.py, relrocheck/debugfile.py and relrocheck/dwarf.py for
-their own costs.
+6,045 mangled, no debug info; 2 cores): measure ~180 ms; c++filt ~8 ms on the other core
+(then with each _ZTV/_ZTI type sent once; every mangled name is sent now, 40% more for
+c++filt and a few ms less here), while this process computes hints (~6 ms) and fills in the
+symbols (~5 ms); the DWARF check < 1 ms. See relrocheck/demangle.py, relrocheck/debugfile.py
+and relrocheck/dwarf.py for their own costs.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
     try:
         if demangler is not None:
             # c++filt works on the other core while hints and sources are computed here.
-            demangler.submit(s.name for s in lib.symbols if not s.unattributed)
+            # (A bucket's "<unattributed in ...>" is no mangled name: it is not sent.)
+            demangler.submit([s.name for s in lib.symbols])
         lines: Mapping[int, str] = {}
         if debug is not None:
             from dataclasses import replace
@@ -96,12 +98,19 @@ def _complete(symbols: tuple[Symbol, ...], names: Mapping[str, str],
 
     They are frozen for everyone downstream, but nobody has seen them yet: completing them
     here, in place, costs a dict update per symbol, where copying them with
-    dataclasses.replace would cost 5 us each (30 ms for libLLVM's 6,118).
+    dataclasses.replace would cost 5 us each (30 ms for libLLVM's 6,118). measure sets the
+    three fields to None: only those with a value are written (a C library has no demangled
+    names), in one pass (each pass over a large library's symbols misses the caches again).
     """
     name_of, hint_of, line_of = names.get, hints.get, lines.get
     for i, s in enumerate(symbols):
         fields = vars(s)
-        fields["demangled"] = name_of(s.name)
-        fields["hint"] = hint_of(i)
+        if names:  # else not even the name is read: a C library's 10,000 symbols
+            demangled = name_of(s.name)
+            if demangled is not None:
+                fields["demangled"] = demangled
+        hint = hint_of(i)
+        if hint is not None:
+            fields["hint"] = hint
         if lines and not s.unattributed:
             fields["source"] = line_of(s.address)

@@ -137,6 +137,8 @@ def _download(url: str, target: str, timeout: float, maxsize: int, deadline: flo
 
 
 def _store(response, target: str, maxsize: int, deadline: float) -> None:
+    import tempfile  # here: every report looks for a cached file, few download one
+
     folder = os.path.dirname(target)
     try:
         os.makedirs(folder, exist_ok=True)

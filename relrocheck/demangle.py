@@ -7,16 +7,18 @@ reference every toolchain user already trusts. c++filt's default "auto" style al
 Rust manglings (checked against `c++filt -s rust` on rustc output), so one process serves all.
 
 Cost, measured on libLLVM-15 (6,045 mangled names, Debian 12, 2 cores): c++filt start-up
-(loading libbfd) 1.5 ms, demangling 13 ms, 7 ms once each _ZTV/_ZTI pair shares its type
-(see _SPECIAL). The caller submits the names and computes hints meanwhile, so the wall-clock
-cost is mostly hidden. Without c++filt every name stays undemangled (`None`).
+(loading libbfd) 1.5 ms, demangling 13 ms, on the other core while the caller computes hints.
+This process only picks the names that may be mangled, joins them and pairs the answer lines
+with them: a few C-level passes, so that c++filt starts early and the caller's own share stays
+a few ms. (Sending each _ZTV/_ZTI type once and deriving the other name's text saved c++filt
+4 ms but cost this process 8-10 ms in Python per-name work.) Without c++filt every name stays
+undemangled (`None`).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from typing import IO
 
@@ -31,33 +33,35 @@ def is_mangled(name: str) -> bool:
     return name[:2] in _PREFIXES and "\n" not in name
 
 
-# Special names that differ only in their prefix before the same type encoding; c++filt
-# prints them as this phrase followed by the type. C++ libraries hold them in pairs (_ZTV and
-# _ZTI of each class: 5,400 of libLLVM's 6,045 mangled names), so each type is sent once.
-_SPECIAL = {"_ZTV": "vtable for ", "_ZTI": "typeinfo for ", "_ZTS": "typeinfo name for ",
-            "_ZTT": "VTT for "}
+def _to_send(names: Iterable[str]) -> tuple[list[str], bytes]:
+    """The names that may be mangled, and c++filt's input: one per line."""
+    prefixes = _PREFIXES
+    mangled = [n for n in names if n[:2] in prefixes]
+    text = "\n".join(mangled)
+    if text.count("\n") != max(len(mangled) - 1, 0):
+        # A name holding a newline would be two lines: c++filt could not answer it alone.
+        mangled = [n for n in mangled if "\n" not in n]
+        text = "\n".join(mangled)
+    return mangled, (text + "\n").encode("utf-8", "surrogateescape")
 
 
-def _requests(names: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Names to send to c++filt, and (name, sent name) pairs whose text is derived."""
-    mangled = [n for n in dict.fromkeys(names) if is_mangled(n)]
-    send: list[str] = []
-    derived: list[tuple[str, str]] = []
-    by_type: dict[str, str] = {}
-    for name in mangled:
-        if name[:4] in _SPECIAL:
-            representative = by_type.setdefault(name[4:], name)
-            if representative != name:
-                derived.append((name, representative))
-                continue
-        send.append(name)
-    return send, derived
+def _scratch_file() -> IO[bytes]:
+    """An anonymous file for c++filt's input or output: in memory where Linux has memfd
+    (no file system, and no import of tempfile, a tenth of this module's start-up)."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.fdopen(os.memfd_create("relrocheck-c++filt"), "w+b")
+        except OSError:
+            pass  # a kernel or sandbox without it
+    import tempfile
+
+    return tempfile.TemporaryFile()  # closed by the caller
 
 
 class Demangler:
     """One c++filt run: `submit` the names, do other work, collect with `result`.
 
-    c++filt reads its input from a temporary file and writes to another: it runs on its own
+    c++filt reads its input from an anonymous file and writes to another: it runs on its own
     core without waiting for this process. (Feeding it through pipes from a thread was
     slower: the thread needs the GIL for every 512-byte write while the caller computes.)
     Without c++filt, or if it fails, no names are demangled; nothing else changes.
@@ -66,7 +70,6 @@ class Demangler:
     def __init__(self, program: str | None = None) -> None:
         self._program = program or CXXFILT
         self._names: list[str] = []
-        self._derived: list[tuple[str, str]] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
 
@@ -74,15 +77,14 @@ class Demangler:
         """Start c++filt on the mangled names among `names`; it runs while the caller goes on."""
         if self._proc is not None:
             return
-        self._names, self._derived = _requests(names)
+        self._names, data = _to_send(names)
         if not self._names:
             return
-        data = ("\n".join(self._names) + "\n").encode("utf-8", "surrogateescape")
-        with tempfile.TemporaryFile() as source:
+        with _scratch_file() as source:
             source.write(data)
             source.seek(0)
             # Kept open until result(): c++filt writes it while the caller works.
-            self._output = tempfile.TemporaryFile()  # noqa: SIM115
+            self._output = _scratch_file()
             try:
                 self._proc = subprocess.Popen(
                     [self._program], stdin=source, stdout=self._output,
@@ -108,13 +110,7 @@ class Demangler:
         if len(lines) != len(self._names):
             # c++filt answers line for line; anything else means we cannot pair them up.
             return {}
-        out = {raw: text for raw, text in zip(self._names, lines) if text and text != raw}
-        for name, representative in self._derived:
-            text = out.get(representative)
-            phrase = _SPECIAL[representative[:4]]
-            if text is not None and text.startswith(phrase):
-                out[name] = _SPECIAL[name[:4]] + text[len(phrase):]
-        return out
+        return {raw: text for raw, text in zip(self._names, lines) if text and text != raw}
 
     def close(self) -> None:
         """Stop c++filt if its result is no longer wanted, and free the temporary file."""

@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from relrocheck.model import Library, Symbol
 
@@ -50,16 +51,17 @@ class Group:
 
 def page_owners(lib: Library) -> Counter[int]:
     """How many symbols and buckets relocate a word on each page."""
-    owners: Counter[int] = Counter()
-    for s in lib.symbols:
-        owners.update(s.page_addresses)
-    return owners
+    return _pages_of(lib.symbols)
+
+
+def _pages_of(symbols: Iterable[Symbol]) -> Counter[int]:
+    # One count over all their pages: Counter.update per symbol checks its argument for a
+    # Mapping each time, through the ABC machinery (libLLVM-15's 6,118 symbols: 10 ms -> 4 ms).
+    return Counter(chain.from_iterable([s.page_addresses for s in symbols]))
 
 
 def make_group(label: str, members: Sequence[Symbol], owners: Counter[int]) -> Group:
-    inside: Counter[int] = Counter()
-    for m in members:
-        inside.update(m.page_addresses)
+    inside = _pages_of(members)
     kinds = {m.hint.kind if m.hint else None for m in members}
     return Group(label=label, hint_kind=kinds.pop() if len(kinds) == 1 else None,
                  members=tuple(members), relocations=sum(m.relocations for m in members),
@@ -83,7 +85,33 @@ def similar(symbols: Iterable[Symbol], owners: Counter[int],
     Look-alikes share the hint kind, section, size and relocation count, and a name pattern
     or a source file. Symbols without a hint stay single: nothing to say about them at once.
     """
+    return similar_rows(symbols, owners, None, minimum)[0]
+
+
+def similar_rows(symbols: Iterable[Symbol], owners: Counter[int], limit: int | None = None,
+                 minimum: int = _MINIMUM) -> tuple[list[Symbol | Group], int]:
+    """The first `limit` rows of `similar` (all when None), and how many rows it has.
+
+    A report shows twenty rows of thousands: the groups further down are counted, not made
+    (making one adds up its members' pages).
+    """
     symbols = list(symbols)
+    label_of, member_of = _look_alikes(symbols, minimum)
+    out: list[Symbol | Group] = []
+    rows = 0
+    for s in symbols:
+        members = member_of.get(id(s))
+        if members is not None and id(s) not in label_of:
+            continue  # a later member of a group: the group stands at its first one's place
+        if limit is None or rows < limit:
+            out.append(s if members is None else make_group(label_of[id(s)], members, owners))
+        rows += 1
+    return out, rows
+
+
+def _look_alikes(symbols: list[Symbol], minimum: int
+                 ) -> tuple[dict[int, str], dict[int, list[Symbol]]]:
+    """The groups of look-alikes: id(first member) -> label, id(member) -> the members."""
     by_key: dict[tuple, list[Symbol]] = {}
     for s in symbols:
         if s.hint is None or s.unattributed:
@@ -105,14 +133,7 @@ def similar(symbols: Iterable[Symbol], owners: Counter[int],
         label_of[id(members[0])] = label
         for m in members:
             member_of[id(m)] = members
-    out: list[Symbol | Group] = []
-    for s in symbols:
-        members = member_of.get(id(s))
-        if members is None:
-            out.append(s)
-        elif id(s) in label_of:
-            out.append(make_group(label_of[id(s)], members, owners))
-    return out
+    return label_of, member_of
 
 
 def group_key(s: Symbol, key: str) -> str:
@@ -126,16 +147,18 @@ def group_key(s: Symbol, key: str) -> str:
     return path
 
 
-def group_by(lib: Library, key: str) -> list[Group]:
+def group_by(lib: Library, key: str, owners: Counter[int] | None = None) -> list[Group]:
     """The library's costly symbols per source file, source directory or hint kind, ranked
-    like symbols (pages freed, then pages, then relocations)."""
+    like symbols (pages freed, then pages, then relocations). owners: page_owners(lib), when
+    the caller has it already."""
     if key not in GROUP_KEYS:
         raise ValueError(f"group key must be one of {', '.join(GROUP_KEYS)}, not {key!r}")
     buckets: dict[str, list[Symbol]] = {}
     for s in lib.symbols:
         if s.relocations or s.size:
             buckets.setdefault(group_key(s, key), []).append(s)
-    owners = page_owners(lib)
+    if owners is None:
+        owners = page_owners(lib)
     groups = [make_group(label, members, owners) for label, members in buckets.items()]
     groups.sort(key=lambda g: (-g.pages_exclusive, -g.pages, -g.relocations, -g.size, g.label))
     return groups

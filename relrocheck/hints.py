@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from relrocheck.model import Hint, Library, Symbol
 from relrocheck.words import plural
@@ -150,37 +151,50 @@ class LibraryFacts:
                    textrel_sections=tuple(lib.textrel_sections),
                    symbol_table=lib.symbol_table,
                    own_plt_calls=sum(lib.own_export_relocations.get("plt", {}).values()),
-                   hides_symbols=any(s.visibility == "HIDDEN" and not _is_toolchain(s.name)
-                                     for s in lib.symbols),
+                   hides_symbols=_hides_symbols(lib.symbols),
                    sources=sources if sources is not None else
                    {s.address: s.source for s in lib.symbols if s.source},
                    initializers=lib.initializers)
+
+
+def _hides_symbols(symbols: tuple[Symbol, ...]) -> bool:
+    # A list first: most libraries have no hidden symbol in their table, and the whole table
+    # is read (a comprehension is twice as fast as any() over a generator).
+    hidden = [s for s in symbols if s.visibility == "HIDDEN"]
+    return any(not _is_toolchain(s.name) for s in hidden)
 
 
 def classify(s: Symbol, facts: LibraryFacts) -> Hint | None:
     """The hint for one symbol (or unattributed bucket), or None when no rule fits."""
     n = s.relocations
     kind = facts.section_kinds.get(s.section, "")
+    if n == 0:
+        return None if s.unattributed else _without_pointers(s, kind, facts)
     if not s.unattributed and _is_toolchain(s.name):
         return None  # put there by the compiler or the C runtime: nothing to fix in the source
-    if n == 0:
-        if not s.unattributed and kind == "data" and s.size >= facts.page_size:
-            return _hint("writable_no_pointers",
-                         f"{_bytes(s.size)} of writable data without pointers: nothing is "
-                         "written at load, it costs memory only where the program writes it. "
-                         "If it is never modified, declare it const to move it to .rodata.")
-        if (not s.unattributed and kind == "data" and s.size >= _SMALL_TABLE
-                and s.type == "OBJECT"):
-            return _hint("writable_no_pointers",
-                         f"a table of {_bytes(s.size)} without pointers in writable {s.section}: "
-                         "if it is never modified, declare it const: it moves to .rodata, "
-                         "shared by every process, instead of a private copy in the writable "
-                         "segment.")
-        return None
     hint = _classify_relocated(s, n, kind, facts)
     if hint is not None and hint.kind in _RESTRUCTURING and not s.unattributed:
         hint = _where_to_fix(s, hint, facts)
     return hint
+
+
+def _without_pointers(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
+    # The sizes first: most such symbols are small variables, and their names need not be
+    # read (a C library has thousands).
+    if kind != "data" or s.size < min(_SMALL_TABLE, facts.page_size) or _is_toolchain(s.name):
+        return None
+    if s.size >= facts.page_size:
+        return _hint("writable_no_pointers",
+                     f"{_bytes(s.size)} of writable data without pointers: nothing is "
+                     "written at load, it costs memory only where the program writes it. "
+                     "If it is never modified, declare it const to move it to .rodata.")
+    if s.size >= _SMALL_TABLE and s.type == "OBJECT":
+        return _hint("writable_no_pointers",
+                     f"a table of {_bytes(s.size)} without pointers in writable {s.section}: "
+                     "if it is never modified, declare it const: it moves to .rodata, "
+                     "shared by every process, instead of a private copy in the writable "
+                     "segment.")
+    return None
 
 
 # Hints that change the object's layout: where it is generated or exported, say where the
@@ -377,8 +391,15 @@ def _what(targets: Mapping[str, int]) -> str:
 
 
 def _vtable(s: Symbol) -> Hint:
+    return _vtable_hint(s.targets.get("own_export", 0))
+
+
+# The rules for the most frequent symbols (a C++ library's thousands of vtables and typeinfo,
+# a C library's exported tables) depend on a count or two: their hints are made once per
+# distinct count, not formatted again for each symbol.
+@lru_cache(maxsize=1024)
+def _vtable_hint(own: int) -> Hint:
     # Short: big C++ libraries have thousands of vtables, and HINT_KINDS says the rest.
-    own = s.targets.get("own_export", 0)
     symbolic = (f" {plural(own, 'slot')} bound by name to this library's own exports: hidden "
                 "visibility or -Wl,-Bsymbolic(-functions) make them RELATIVE (faster load, same "
                 "pages)." if own else "")
@@ -389,8 +410,12 @@ def _vtable(s: Symbol) -> Hint:
 
 
 def _typeinfo(s: Symbol) -> Hint:
+    return _typeinfo_hint(s.targets.get("own_export", 0))
+
+
+@lru_cache(maxsize=1024)
+def _typeinfo_hint(own: int) -> Hint:
     # Typeinfo objects are data: -Bsymbolic-functions does not bind pointers to them.
-    own = s.targets.get("own_export", 0)
     symbolic = (f" {plural(own, 'pointer')} bound by name to this library's own exports "
                 "(base classes' typeinfo): -Wl,-Bsymbolic makes them RELATIVE "
                 "(-Bsymbolic-functions does not: typeinfo is data), and so does hidden "
@@ -403,9 +428,14 @@ def _typeinfo(s: Symbol) -> Hint:
 
 
 def _own_export(s: Symbol, own: int, facts: LibraryFacts) -> Hint:
-    head = (f"{own} of {s.relocations} relocations are symbolic against symbols this library "
+    return _own_export_hint(own, s.relocations, facts.hides_symbols)
+
+
+@lru_cache(maxsize=1024)
+def _own_export_hint(own: int, relocations: int, hides_symbols: bool) -> Hint:
+    head = (f"{own} of {relocations} relocations are symbolic against symbols this library "
             "exports itself (looked up by name at load, since they could be interposed): ")
-    if facts.hides_symbols:
+    if hides_symbols:
         # Already built with hidden visibility: what it exports is its API, on purpose.
         fix = ("the library already hides what it does not export, so these are its API: "
                "point at internal (hidden) aliases of them, or link with "

@@ -7,11 +7,18 @@ back so that `diff` can compare saved JSON reports without the ELF files.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Mapping
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from json.encoder import encode_basestring_ascii as _json_string  # the C encoder's own
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError
 from relrocheck.model import Cluster, Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
+
+if TYPE_CHECKING:
+    from collections import Counter
 
 REPORT_FORMAT_VERSION = 1
 
@@ -51,11 +58,12 @@ def _pages_from_dict(pages: Mapping[str, Any]) -> Pages:
         zero_filled_addresses=tuple(pages.get("zero_filled_addresses", ())))
 
 
-def plan_to_dict(lib: Library) -> dict[str, Any]:
-    """The fix plan and the flag what-ifs of a library (relrocheck.plan)."""
+def plan_to_dict(lib: Library, owners: Counter[int] | None = None) -> dict[str, Any]:
+    """The fix plan and the flag what-ifs of a library (relrocheck.plan). owners:
+    group.page_owners(lib), when the caller has it already."""
     from relrocheck.plan import fix_plan, what_ifs
 
-    plan = fix_plan(lib)
+    plan = fix_plan(lib, owners=owners)
     return {
         "fix_plan": {
             "steps": [{"symbol": step.symbol, "label": step.label, "hint_kind": step.hint_kind,
@@ -75,19 +83,24 @@ def plan_to_dict(lib: Library) -> dict[str, Any]:
     }
 
 
-def groups_to_list(lib: Library, group_by: str) -> list[dict[str, Any]]:
+def groups_to_list(lib: Library, group_by: str, owners: Counter[int] | None = None
+                   ) -> list[dict[str, Any]]:
     from relrocheck.group import group_by as grouped
 
     return [{"label": g.label, "hint_kind": g.hint_kind, "count": g.count,
              "relocations": g.relocations, "size": g.size, "pages": g.pages,
              "pages_exclusive": g.pages_exclusive, "members": [m.name for m in g.members]}
-            for g in grouped(lib, group_by)]
+            for g in grouped(lib, group_by, owners)]
 
 
 def library_to_dict(lib: Library, top: int | None = None, group_by: str | None = None
                     ) -> dict[str, Any]:
+    from relrocheck.group import page_owners
+
     symbols = lib.symbols if top is None else lib.symbols[:top]
-    extra = {"group_by": group_by, "groups": groups_to_list(lib, group_by)} if group_by else {}
+    owners = page_owners(lib)  # for the plan and the groups
+    extra = ({"group_by": group_by, "groups": groups_to_list(lib, group_by, owners)}
+             if group_by else {})
     return {
         "path": lib.path,
         "name": lib.name,
@@ -142,7 +155,7 @@ def library_to_dict(lib: Library, top: int | None = None, group_by: str | None =
         "own_export_relocations": {cls: dict(types)
                                    for cls, types in lib.own_export_relocations.items()},
         "initializers": dict(lib.initializers),
-        **plan_to_dict(lib),
+        **plan_to_dict(lib, owners),
         **extra,
         "symbols_total": len(lib.symbols),
         "symbols": [symbol_to_dict(s) for s in symbols],
@@ -178,11 +191,103 @@ def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
         assert entry.endswith('"symbols":[]}')
         symbols = lib.symbols if top is None else lib.symbols[:top]
         yield ("," if n else "") + entry[:-2]
+        encode = symbol_encoder(dumps)  # one for all batches: they share hints, sections...
         for start in range(0, len(symbols), batch):
-            part = dumps([symbol_to_dict(s) for s in symbols[start:start + batch]])
-            yield ("," if start else "") + part[1:-1]
+            yield ("," if start else "") + symbols_json(symbols[start:start + batch], dumps,
+                                                          encode)
         yield "]}"
     yield '],"errors":' + dumps(report_document([], errors)["errors"]) + "}"
+
+
+# -- the symbols' JSON, without a dict per symbol -----------------------------------------------
+#
+# A large library's report is mostly its symbols (libLLVM-15: 6,118 of them, 5.4 MB). Through
+# symbol_to_dict and the C encoder each one costs a dict of 20 keys, every key encoded again,
+# and its hint's advice escaped again (2.3 MB of libLLVM's report are the same 33 advices).
+# symbols_json writes the same text from a template: the keys are literals, strings go through
+# the C encoder's own string function (encode_basestring_ascii), ints through str(), and what
+# symbols share is encoded once. tests/test_serialize.py holds it byte for byte to the generic
+# encoding.
+
+# A symbol's instance dict holds its fields in the dataclass's order (its __init__, replace()
+# and model.symbol_from_fields all set every field, in order): symbol_to_dict's key order,
+# which the template below follows.
+_SYMBOL_FIELDS = tuple(f.name for f in fields(Symbol))
+_symbol_values = itemgetter(*_SYMBOL_FIELDS)
+
+
+def symbols_json(symbols: Sequence[Symbol], dumps: Callable[[Any], str],
+                 encode: Callable[[Symbol], str] | None = None) -> str:
+    """The symbols as compact JSON objects, comma-separated: the text that
+    `dumps([symbol_to_dict(s) for s in symbols])` has between its brackets.
+
+    dumps: a compact encoder (separators "," and ":", ensure_ascii) for what the template
+      leaves to it. encode: a `symbol_encoder(dumps)`, kept by a caller that encodes one
+      library's symbols in several batches (it remembers what they share).
+    """
+    if not symbols:
+        return ""
+    if tuple(vars(symbols[0])) != _SYMBOL_FIELDS:
+        # Not built like the model's symbols: let symbol_to_dict say what the fields are.
+        return dumps([symbol_to_dict(s) for s in symbols])[1:-1]
+    return ",".join(map(encode or symbol_encoder(dumps), symbols))
+
+
+def symbol_encoder(dumps: Callable[[Any], str]) -> Callable[[Symbol], str]:
+    """A function giving one symbol's JSON text, for the symbols of one library.
+
+    What the symbols share is encoded the first time it is met and then looked up: hints (by
+    identity: one library's hints are a few shared objects, alive as long as it is), the
+    "by_class" and "targets" dicts (a few hundred distinct ones), section names, and symbol
+    type, binding and visibility (a dozen combinations).
+    """
+    string = _json_string
+    hints: dict[int, str] = {id(None): "null"}
+    counts: dict[tuple, str] = {}
+    sections: dict[str, str] = {}
+    kinds: dict[tuple[str, str, str], str] = {}
+
+    def new_hint(hint: Hint) -> str:
+        text = hints[id(hint)] = (f'{{"kind":{string(hint.kind)},'
+                                  f'"advice":{string(hint.advice)}}}')
+        return text
+
+    def new_counts(key: tuple, by_class: Mapping[str, int], targets: Mapping[str, int]) -> str:
+        text = counts[key] = f'"by_class":{dumps(by_class)},"targets":{dumps(targets)}'
+        return text
+
+    def new_section(name: str) -> str:
+        text = sections[name] = string(name)
+        return text
+
+    def new_kind(key: tuple[str, str, str]) -> str:
+        type_, binding, visibility = key
+        text = kinds[key] = (f'"type":{string(type_)},"binding":{string(binding)},'
+                             f'"visibility":{string(visibility)}')
+        return text
+
+    def encode(s: Symbol) -> str:
+        (name, section, address, size, type_, binding, visibility, relocations, by_class,
+         targets, pages, span_pages, aliases, unattributed, demangled, source, hint,
+         pages_exclusive, _, clusters, string_targets) = _symbol_values(vars(s))
+        kind = (type_, binding, visibility)
+        count_key = (*by_class.items(), None, *targets.items())
+        return (f'{{"name":{string(name)},'
+                f'"section":{sections.get(section) or new_section(section)},'
+                f'"address":{address},"size":{size},{kinds.get(kind) or new_kind(kind)},'
+                f'"relocations":{relocations},'
+                f'{counts.get(count_key) or new_counts(count_key, by_class, targets)},'
+                f'"pages":{pages},"span_pages":{span_pages},'
+                f'"aliases":[{",".join(map(string, aliases)) if aliases else ""}],'
+                f'"unattributed":{"true" if unattributed else "false"},'
+                f'"demangled":{"null" if demangled is None else string(demangled)},'
+                f'"source":{"null" if source is None else string(source)},'
+                f'"hint":{hints.get(id(hint)) or new_hint(hint)},'
+                f'"pages_exclusive":{pages_exclusive},'
+                f'"clusters":{dumps([dict(vars(c)) for c in clusters]) if clusters else "[]"},'
+                f'"string_targets":{"null" if string_targets is None else string_targets}}}')
+
+    return encode
 
 
 def library_from_dict(d: Mapping[str, Any]) -> Library:

@@ -16,6 +16,7 @@ from relrocheck.analyze import analyze
 from relrocheck.measure import measure
 
 PAGE = 4096
+LIBSTDCXX = Path("/usr/lib/x86_64-linux-gnu/libstdc++.so.6")
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +199,24 @@ def test_relr_what_if_matches_the_relinked_library(libs, tmp_path):
     assert shrink == prediction.table_shrink_bytes
     assert oracle.pages_with_relocations(after) == prediction.pages_stay
     assert oracle.relocation_total(after) == oracle.relocation_total(before)
+
+
+def _all_candidates_sorted(lib):
+    from relrocheck.hints import REMOVING_KINDS
+
+    removing = [s for s in lib.symbols
+                if s.hint is not None and s.hint.kind in REMOVING_KINDS and s.page_addresses]
+    return sorted(removing, key=lambda s: (-s.pages_exclusive, -s.pages, -s.relocations, s.name))
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 256])
+def test_plan_candidates_are_the_first_of_the_ranking(libs, monkeypatch, limit):
+    # The plan reads the ranked symbols only down to its last candidate; they are those a
+    # sort of every candidate would keep, in that order (ties at the cut included).
+    from relrocheck import plan
+
+    monkeypatch.setattr(plan, "_CANDIDATES", limit)
+    paths = [*libs.values(), *(p for p in (LIBSTDCXX,) if p.exists())]
+    for path in paths:
+        lib = analyze(str(path))
+        assert plan._candidates(lib.symbols) == _all_candidates_sorted(lib)[:limit], path

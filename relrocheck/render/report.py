@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from collections.abc import Callable
 
 from relrocheck.model import Library, Symbol
@@ -89,7 +90,7 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
         add("    by table: " + ", ".join(
             f"{name} {count}" + (f" ({r.encodings[name]})" if name in r.encodings else "")
             for name, count in r.by_table.items()))
-    from relrocheck.group import Group, group_by as grouped, page_owners, similar
+    from relrocheck.group import Group, group_by as grouped, page_owners, similar_rows
 
     symbols = [s for s in lib.symbols if s.relocations or s.size]
     owners = page_owners(lib)
@@ -98,7 +99,7 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
         table += f" of {lib.symbols_from}"
     add("")
     if group_by is not None:
-        groups = grouped(lib, group_by)
+        groups = grouped(lib, group_by, owners)
         shown_groups = groups if top is None else groups[:top]
         add(f"  Symbols in writable data by {group_by}, by pages freed if fixed ({table}):")
         add(f"    {'freed':>5} {'pages':>5} {'relocs':>7} {'bytes':>10} {'symbols':>8}  {group_by}")
@@ -109,11 +110,10 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
             add("    none")
         if len(groups) > len(shown_groups):
             add(f"    ... {len(groups) - len(shown_groups)} more (--top N shows more, --top 0 all)")
-        _plan_lines(lib, add)
+        _plan_lines(lib, add, owners)
         return "\n".join(out) + "\n"
     # Look-alikes (one hint, one name pattern or source file) are one row.
-    rows = similar(symbols, owners)
-    shown = rows if top is None else rows[:top]
+    shown, rows = similar_rows(symbols, owners, top)
     add(f"  Symbols in writable data, by pages freed if fixed ({table}):")
     if not shown:
         add("    none")
@@ -145,16 +145,16 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
             if len(s.clusters) > _CLUSTERS_SHOWN:
                 add(f"{_HINT_INDENT}... {len(s.clusters) - _CLUSTERS_SHOWN} more probable "
                     "objects (JSON: clusters)")
-        if len(rows) > len(shown):
-            add(f"    ... {len(rows) - len(shown)} more (--top N shows more, --top 0 all)")
-    _plan_lines(lib, add)
+        if rows > len(shown):
+            add(f"    ... {rows - len(shown)} more (--top N shows more, --top 0 all)")
+    _plan_lines(lib, add, owners)
     return "\n".join(out) + "\n"
 
 
-def _plan_lines(lib: Library, add: Callable[[str], None]) -> None:
+def _plan_lines(lib: Library, add: Callable[[str], None], owners: Counter[int]) -> None:
     from relrocheck.plan import fix_plan, what_ifs
 
-    plan = fix_plan(lib)
+    plan = fix_plan(lib, owners=owners)
     if plan.relocated_pages:
         add("")
         add("  Fix first (pages freed when these symbols lose their relocations):")
