@@ -142,8 +142,6 @@ def _store(response, target: str, maxsize: int, deadline: float) -> None:
     folder = os.path.dirname(target)
     try:
         os.makedirs(folder, exist_ok=True)
-        import tempfile  # only when a download starts
-
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=".debuginfo.", suffix=".tmp")
     except OSError as exc:
         raise _Failed(f"cannot write the cache {folder}: {exc.strerror}") from None
