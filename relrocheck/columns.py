@@ -13,6 +13,7 @@ the integers stay small next to the column itself.
 
 from __future__ import annotations
 
+import operator
 import sys
 from array import array
 from collections.abc import Sequence
@@ -22,6 +23,16 @@ CHUNK = 1 << 16
 _ORDER = sys.byteorder
 # translate() table: 1 for a byte with its top bit set, else 0.
 _TOP_BIT = bytes(b >> 7 for b in range(256))
+
+
+def pick(values: Sequence[int], indices: Sequence[int]) -> tuple[int, ...]:
+    """values[i] for each i of `indices`: operator.itemgetter's loop in C, twice as fast as
+    a map of __getitem__ (and, unlike itemgetter, a tuple also for one index)."""
+    if len(indices) == 1:
+        return (values[indices[0]],)
+    if not indices:
+        return ()
+    return operator.itemgetter(*indices)(values)  # type: ignore[no-any-return]
 
 
 def word_bytes(column: Sequence[int]) -> tuple[bytes, int]:

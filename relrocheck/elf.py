@@ -30,6 +30,7 @@ from functools import partial
 from itertools import compress, repeat
 from typing import Callable, Collection, Iterable, NamedTuple, Sequence
 
+from relrocheck.columns import pick
 from relrocheck.errors import ElfError
 from relrocheck.relocdecode import decode_aps2, decode_relr, mips64_infos
 from relrocheck.text import printable
@@ -622,9 +623,9 @@ class ElfFile:
             if span <= max(_SLICE_BYTES, 16 * size * len(vaddrs)):
                 start, _end, offset = ranges[first]
                 words = self._words(offset + low - start, span, size)
-                index = map(operator.floordiv, map(operator.sub, vaddrs, repeat(low)),
-                            repeat(size))
-                return list(map(words.__getitem__, index))
+                index = list(map(operator.floordiv, map(operator.sub, vaddrs, repeat(low)),
+                                 repeat(size)))
+                return list(pick(words, index))
         return [self._word_at(va, find, ranges) for va in vaddrs]
 
     def _word_at(self, vaddr: int, find: "Callable[[int], int]",

@@ -22,7 +22,9 @@ from functools import partial
 from itertools import chain, compress, groupby, repeat
 from typing import Callable, Sequence
 
-from relrocheck import archtables, columns, elf as E
+from relrocheck import archtables
+from relrocheck import elf as E
+from relrocheck.columns import is_sorted, pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
 from relrocheck.model import (
@@ -607,7 +609,7 @@ class _Measurement:
         if syms and max(syms) >= len(kinds):
             raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
                                 f"is past the end of its symbol table")
-        codes = bytes(map(kinds.__getitem__, syms))
+        codes = bytes(pick(kinds, syms))
         if _OWN in codes:
             self._count_own_exports(cls, table, syms)
         return codes
@@ -662,11 +664,11 @@ class _Measurement:
                 continue
             ordered = self._sorted_parts.get(id(offsets))
             if ordered is None:
-                ordered = self._sorted_parts[id(offsets)] = columns.is_sorted(offsets)
+                ordered = self._sorted_parts[id(offsets)] = is_sorted(offsets)
             if not ordered:
                 return None  # an unsorted table: bisect cannot find this symbol's words
             chosen = targets[lo:hi]
-            if isinstance(chosen, (array, memoryview)) and columns.is_sorted(chosen):
+            if isinstance(chosen, (array, memoryview)) and is_sorted(chosen):
                 # A table of strings laid out in its order (the usual case): its least and
                 # greatest target without two passes over its words.
                 low, high = chosen[0], chosen[-1]
@@ -693,7 +695,7 @@ class _Measurement:
         (`lowest` and `highest` are the least and the greatest target).
 
         One symbol's targets are read as the file range they span, picked from it by C-level
-        maps; where that range is sparse (libLLVM's 661 words among 35 MB of .rodata), three
+        lookups; where that range is sparse (libLLVM's 661 words among 35 MB of .rodata), three
         bytes a word. The read-only data is never held whole, so it adds nothing to the peak
         memory (12 MB in the synthetic library). Only when it lies at an end of the file,
         where a byte either side may be missing, is it read whole, clamped as before.
@@ -703,23 +705,22 @@ class _Measurement:
             if high - low > len(targets) << _SPARSE_SHIFT:
                 data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
                 return data[0::3], data[1::3], data[2::3]
-            blob, files = self.elf.read_at(low, high - low), map(operator.add, targets,
-                                                                  repeat(delta - 1 - low))
+            blob = self.elf.read_at(low, high - low)
+            files = list(map(operator.add, targets, repeat(delta - 1 - low)))
+            # Copies one and two bytes on: bytes index faster than views.
+            shifted: bytes | memoryview = blob
         else:
-            blob = getattr(self, "_rodata_bytes", None)
-            if blob is None:
-                blob = self._rodata_bytes = self.elf.read_at(base, top - base)
-            files = map(min, map(max, map(operator.add, targets, repeat(delta - base - 1)),
-                                 repeat(0)), repeat(len(blob) - 3))
-        files = list(files)
+            cached: bytes | None = getattr(self, "_rodata_bytes", None)
+            if cached is None:
+                cached = self._rodata_bytes = self.elf.read_at(base, top - base)
+            blob = cached
+            files = list(map(min, map(max, map(operator.add, targets, repeat(delta - base - 1)),
+                                      repeat(0)), repeat(len(blob) - 3)))
+            shifted = memoryview(blob)  # the whole read-only data: viewed, not copied
         # Indexed by a word's byte before its target: the target and the byte after it
-        # through copies one and two bytes on (bytes index faster than views), so no
-        # per-word offset passes.
-        # The whole read-only data (not inside) is viewed, not copied.
-        shifted = memoryview(blob) if not inside else blob
-        return (bytes(map(blob.__getitem__, files)),
-                bytes(map(shifted[1:].__getitem__, files)),
-                bytes(map(shifted[2:].__getitem__, files)))
+        # one and two bytes on, so no per-word offset passes; itemgetter's loop in C.
+        return (bytes(pick(blob, files)), bytes(pick(shifted[1:], files)),
+                bytes(pick(shifted[2:], files)))
 
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
         """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
@@ -742,7 +743,7 @@ class _Measurement:
         if code_of_symbol:
             code_of_symbol[0] = 0  # the null symbol is nobody's export
         code_of_symbol.extend(bytes(max(0, max(syms) + 1 - len(code_of_symbol))))
-        codes = bytes(map(code_of_symbol.__getitem__, syms))
+        codes = bytes(pick(code_of_symbol, syms))
         for code in range(1, 17):
             count = codes.count(code)
             if count:
@@ -1006,7 +1007,7 @@ class _Measurement:
             if len(offsets) <= len(bounds):
                 interval = map(operator.sub, map(partial(bisect_right, bounds), offsets),
                                repeat(1))
-                owners = list(map(owner_of.__getitem__, interval))
+                owners = list(pick(owner_of, list(interval)))
                 for owner, count in Counter(owners).items():
                     by_class.setdefault(owner, {})[cls] = count
                 for (owner, kind), count in Counter(zip(owners, kinds)).items():
@@ -1020,9 +1021,9 @@ class _Measurement:
             edges.append(len(offsets))
             # Only intervals holding relocations; their columns are built by C-level maps.
             busy = list(compress(range(len(bounds)), map(operator.lt, edges, edges[1:])))
-            los = list(map(edges.__getitem__, busy))
-            his = list(map(edges.__getitem__, map(operator.add, busy, repeat(1))))
-            owners = list(map(owner_of.__getitem__, busy))
+            los = list(pick(edges, busy))
+            his = list(pick(edges, list(map(operator.add, busy, repeat(1)))))
+            owners = list(pick(owner_of, busy))
             for owner, count in zip(owners, map(operator.sub, his, los)):
                 per_class = by_class.setdefault(owner, {})
                 per_class[cls] = per_class.get(cls, 0) + count
@@ -1278,7 +1279,7 @@ def _merge(parts: list[tuple[Sequence[int], bytes]]) -> _Table:
     """One sorted table from parts, keeping each offset's kind next to it."""
     if len(parts) == 1:
         offsets, kinds = parts[0]
-        if columns.is_sorted(offsets):
+        if is_sorted(offsets):
             return _Table(offsets, kinds)
     keys: list[int] = []
     for offsets, kinds in parts:
