@@ -18,14 +18,16 @@ import sys
 from array import array
 from collections.abc import Sequence
 from itertools import compress
+from typing import TypeVar
 
+T = TypeVar("T")
 CHUNK = 1 << 16
 _ORDER = sys.byteorder
 # translate() table: 1 for a byte with its top bit set, else 0.
 _TOP_BIT = bytes(b >> 7 for b in range(256))
 
 
-def pick(values: Sequence[int], indices: Sequence[int]) -> tuple[int, ...]:
+def pick(values: Sequence[T], indices: Sequence[int]) -> tuple[T, ...]:
     """values[i] for each i of `indices`: operator.itemgetter's loop in C, twice as fast as
     a map of __getitem__ (and, unlike itemgetter, a tuple also for one index)."""
     if len(indices) == 1:

@@ -35,7 +35,6 @@ from relrocheck.model import (
     RelocationSummary,
     Section,
     Segment,
-    Symbol,
     symbol_from_fields,
     unattributed_name,
 )
@@ -211,6 +210,7 @@ class _Measurement:
 
         section_relocs: Counter[str] = Counter()
         symbols = []
+        ranks: list[tuple[int, str]] = []
         shift = self.page_shift
         no_relocations: tuple[dict[str, int], dict[str, int], int, int, tuple[int, ...]] = (
             {}, {}, 0, 0, ())
@@ -225,6 +225,7 @@ class _Measurement:
             address, size = owner.address, owner.size
             span = ((address + size - 1) >> shift) - (address >> shift) + 1 \
                 if size > 0 and not owner.unattributed else 0
+            ranks.append((_rank(exclusive, touched, count, size), owner.name))
             symbols.append(symbol_from_fields({
                 "name": owner.name,
                 "section": owner.section.name,
@@ -253,7 +254,9 @@ class _Measurement:
         outside = owner_stats.get(-1)
         if outside:
             section_relocs["<none>"] += sum(outside[0].values())
-        symbols.sort(key=_rank)
+        # Pages freed if fixed first, touched pages as the tie-break: a small object straddling a
+        # page boundary must not outrank a table that alone owns its pages.
+        symbols = list(pick(symbols, sorted(range(len(symbols)), key=ranks.__getitem__)))
 
         relocated_pages = sorted(page_set)
         sections = self._sections(section_relocs)
@@ -1150,12 +1153,13 @@ class _Measurement:
         return self.elf.string_at(strtab, tags[E.DT_SONAME])
 
 
-def _rank(s: Symbol) -> tuple[int, int, int, int, str]:
-    """Pages freed if fixed first, touched pages as the tie-break: a small object straddling
-    a page boundary must not outrank a table that alone owns its pages."""
-    fields = vars(s)  # one dict lookup per field instead of an attribute lookup
-    return (-fields["pages_exclusive"], -fields["pages"], -fields["relocations"],
-            -fields["size"], fields["name"])
+def _rank(pages_exclusive: int, pages: int, relocations: int, size: int) -> int:
+    """One integer that sorts as (-pages_exclusive, -pages, -relocations, -size): a 64-bit
+    field each, every value below 2**64 (ELF sizes are 64-bit words), so that the ranking
+    compares one int and then the name, not a tuple of five."""
+    top = (1 << 64) - 1
+    return ((((top - pages_exclusive) << 64 | (top - pages)) << 64 | (top - relocations)) << 64
+            | (top - size))
 
 
 def _section_kind(s: SectionHeader, in_relro: bool) -> str:
