@@ -4,10 +4,11 @@ The hot path never builds a Python object per relocation or per symbol of the wh
 Relocation tables are read as typed columns and split by class into views: linkers sort
 RELATIVE entries first and by address (-z combreloc), so a class is usually one slice. Each
 relocation's target kind (code, read-only data, own export, ...) is one byte of a `bytes`
-aligned with the offsets, from a lookup table indexed by address. Symbols and section
-remainders cut the address space into intervals whose bounds are bisected into the sorted
-offsets, so cost grows with relocations only through C-level passes (map, count, sort), and
-with symbols through one bisect per bound.
+aligned with the offsets, from a table of 64 KiB grains applied by `bytes.translate` to the
+address bytes. Symbols and section remainders cut the address space into intervals whose
+bounds are bisected into the sorted offsets, so cost grows with relocations only through
+C-level passes (translate, count, itemgetter, sort, and integer arithmetic on whole columns,
+relrocheck/columns.py), and with symbols through one bisect per bound.
 """
 
 from __future__ import annotations
