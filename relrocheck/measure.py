@@ -246,8 +246,8 @@ class _Measurement:
                 "source": None,
                 "hint": None,
                 "pages_exclusive": exclusive,
-                "page_addresses": tuple(map(operator.lshift, page_numbers, repeat(shift)))
-                if page_numbers else (),
+                "page_addresses": (page_numbers[0] << shift,) if len(page_numbers) == 1 else
+                tuple(map(operator.lshift, page_numbers, repeat(shift))),
                 "clusters": clusters.get(index, ()),
                 "string_targets": self._string_targets(address, size)
                 if targets.get("rodata") and not owner.unattributed else None,
@@ -345,12 +345,14 @@ class _Measurement:
         """
         from relrocheck.cluster import find_clusters
 
+        # The buckets of data and relro sections, each asked once (not once per interval).
+        buckets = {index for index, owner in enumerate(owners) if owner.unattributed
+                   and _section_kind(owner.section, self._in_relro(owner.section))
+                   in ("data", "relro")}
         ranges: dict[int, list[tuple[int, int]]] = {}
         ends = bounds[1:] + [1 << 64]
         for start, end, index in zip(bounds, ends, owner_of):
-            if index >= 0 and owners[index].unattributed and \
-                    _section_kind(owners[index].section,
-                                  self._in_relro(owners[index].section)) in ("data", "relro"):
+            if index in buckets:
                 ranges.setdefault(index, []).append((start, end))
         out: dict[int, tuple] = {}
         for index, spans in ranges.items():
