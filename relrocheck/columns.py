@@ -59,8 +59,7 @@ def is_sorted(column: Sequence[int]) -> bool:
     n = len(raw) // size
     if n < 2:
         return True
-    top = raw[size - 1::size] if _ORDER == "little" else raw[0::size]
-    if 1 in top.translate(_TOP_BIT):
+    if _has_top_bit(raw, size):
         values = list(column)  # words of 2**63 and more: not addresses; compared directly
         return all(a <= b for a, b in zip(values, values[1:]))
     bits = 8 * size
@@ -98,6 +97,11 @@ def cuts(column: Sequence[int], limit: int) -> list[int]:
     bits = 8 * size
     if not 0 <= limit < 1 << (bits - 1):
         raise ValueError(f"limit {limit} is out of range")
+    if _has_top_bit(raw, size):
+        # Words of 2**(bits - 1) and more (a crafted file's addresses): a gap may then fill
+        # its lane and the bias carry into the next one, so they are compared directly.
+        values = list(column)
+        return [i for i in range(1, n) if values[i] - values[i - 1] > limit]
     bias = ((1 << (bits - 1)) - (limit + 1)).to_bytes(size, _ORDER)
     bias_lanes = min(CHUNK, max(n - 1, 0))
     full_bias = int.from_bytes(bias * bias_lanes, _ORDER)
@@ -114,6 +118,12 @@ def cuts(column: Sequence[int], limit: int) -> list[int]:
         if 1 in marks:
             out.extend(compress(range(start + 1, start + 1 + lanes), marks))
     return out
+
+
+def _has_top_bit(raw: bytes, size: int) -> bool:
+    """Whether a word of the column has its top bit set."""
+    top = raw[size - 1::size] if _ORDER == "little" else raw[0::size]
+    return 1 in top.translate(_TOP_BIT)
 
 
 def _difference(raw: bytes, size: int, start: int, stop: int) -> tuple[int, int]:

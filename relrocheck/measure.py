@@ -277,7 +277,7 @@ class _Measurement:
             load_dirty=len(page_set.union(bss_pages)),
             relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
             zero_filled_addresses=tuple(p << self.page_shift for p in sorted(bss_pages)),
-            # Two bisections per page and class into the sorted offsets: no per-relocation work.
+            # One bisection per page boundary and table: no per-relocation work.
             relocation_counts=_counts_per_page(tables, relocated_pages, shift),
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections

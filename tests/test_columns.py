@@ -56,5 +56,7 @@ def test_sortedness_gaps_and_cuts_match_plain_python(typecode: str, chunk: int,
 def test_words_with_the_top_bit_set_are_compared_directly() -> None:
     top = 1 << 63
     assert columns.is_sorted(array("Q", [1, top, top + 5]))
+    # A gap of more than 2**63: biased, it would carry into the next lane.
+    assert columns.cuts(array("Q", [0, 8, top + 100, top + 108, top + 200]), 32) == [2, 4]
     # A drop of more than half the word range between huge words: no lane shows a borrow.
     assert not columns.is_sorted(array("Q", [0, 1 << 62, top, top + (1 << 62), 5, 10]))
