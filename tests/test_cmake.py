@@ -126,6 +126,16 @@ def assert_no_work(project: CMakeProject, result: Result) -> None:
         assert "ninja: no work to do" in result.output, result.output
 
 
+def assert_ctest_names_the_regression(project: CMakeProject) -> None:
+    """After a new exported string table, the library alone builds and its relro test fails
+    naming the symbol."""
+    project.library_source.write_text(DEMO_C + REGRESSION_C)
+    project.build_target("demo").expect(0)  # the library alone, without its check
+    failed = run(["ctest", "--test-dir", project.build, "-L", "relro", "--output-on-failure"],
+                 env=project.env).expect_failure()
+    assert names_symbol(failed.output, ADDED_SYMBOL), failed.output
+
+
 def assert_checks_once(project: CMakeProject) -> None:
     """The next build runs the check and passes; the one after it is a no-op."""
     result = project.build_target().expect(0)
@@ -176,11 +186,7 @@ def test_ctest_runs_the_check(tmp_path: Path) -> None:
     project.build_target().expect(0)
     run(["ctest", "--test-dir", project.build, "-L", "relro", "--output-on-failure"],
         env=project.env).expect(0)
-    project.library_source.write_text(DEMO_C + REGRESSION_C)
-    project.build_target("demo").expect(0)  # the library alone, without its check
-    failed = run(["ctest", "--test-dir", project.build, "-L", "relro", "--output-on-failure"],
-                 env=project.env).expect_failure()
-    assert names_symbol(failed.output, ADDED_SYMBOL), failed.output
+    assert_ctest_names_the_regression(project)
 
 
 def test_no_all_and_extra_args(tmp_path: Path) -> None:
@@ -478,11 +484,7 @@ def test_test_without_enable_testing(tmp_path: Path) -> None:
     listed = run(["ctest", "--test-dir", project.build, "-N", "-L", "relro"], env=project.env)
     assert "Total Tests: 1" in listed.expect(0).output, listed.output
     run(["ctest", "--test-dir", project.build, "-L", "relro"], env=project.env).expect(0)
-    project.library_source.write_text(DEMO_C + REGRESSION_C)
-    project.build_target("demo").expect(0)
-    failed = run(["ctest", "--test-dir", project.build, "-L", "relro", "--output-on-failure"],
-                 env=project.env).expect_failure()
-    assert names_symbol(failed.output, ADDED_SYMBOL), failed.output
+    assert_ctest_names_the_regression(project)
 
 
 def test_summary_covers_every_checked_target(tmp_path: Path) -> None:
