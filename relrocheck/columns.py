@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import compress
 from typing import TypeVar
 
@@ -35,6 +35,17 @@ def pick(values: Sequence[T], indices: Sequence[int]) -> tuple[T, ...]:
     if not indices:
         return ()
     return operator.itemgetter(*indices)(values)  # type: ignore[no-any-return]
+
+
+def picker(indices: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
+    """`pick` with these indices as a function, for picking the same places of several
+    sequences (the itemgetter is made once)."""
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda values: (values[index],)
+    if not indices:
+        return lambda values: ()
+    return operator.itemgetter(*indices)
 
 
 def word_bytes(column: Sequence[int]) -> tuple[bytes, int]:

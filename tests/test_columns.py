@@ -60,3 +60,15 @@ def test_words_with_the_top_bit_set_are_compared_directly() -> None:
     assert columns.cuts(array("Q", [0, 8, top + 100, top + 108, top + 200]), 32) == [2, 4]
     # A drop of more than half the word range between huge words: no lane shows a borrow.
     assert not columns.is_sorted(array("Q", [0, 1 << 62, top, top + (1 << 62), 5, 10]))
+
+
+@pytest.mark.parametrize("indices", [[], [2], [0, 2, 2, 4], list(range(5))[::-1]])
+def test_pick_and_picker_give_the_places_asked_for_of_every_sequence(indices: list[int]
+                                                                     ) -> None:
+    data = b"abcde"
+    expected = tuple(data[i] for i in indices)
+    assert columns.pick(data, indices) == expected
+    take = columns.picker(indices)
+    assert take(data) == expected
+    assert take(data[::-1]) == tuple(data[::-1][i] for i in indices)
+    assert take("vwxyz") == tuple("vwxyz"[i] for i in indices)
