@@ -79,6 +79,9 @@ _SPARSE_SHIFT = 12
 _IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
 _IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
                         for b in range(256))
+# translate() tables: per st_info, 1 + the symbol type; per 0 or 1, a byte mask.
+_TYPE_CODE = bytes((info & 0xF) + 1 for info in range(256))
+_BYTE_MASK = b"\x00\xff" + bytes(254)
 # Per st_info: whether a symbol of that type can own bytes (SECTION and FILE ones cannot).
 _OWNS_BYTES = bytes(int(info & 0xF not in (3, 4)) for info in range(256))
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
@@ -748,11 +751,14 @@ class _Measurement:
                                           ("st_info", "st_shndx"))
         info, shndx = columns.st_info, columns.st_shndx
         per_type = self.own_exports.setdefault(cls, {})
-        # Per symbol, 1 + its type when it is defined here (an own export), else 0; then per
-        # relocation, by C-level passes, and counted per code.
-        code_of_symbol = bytearray(map(operator.mul, map(bool, shndx),
-                                       map(operator.add, map(operator.and_, info, repeat(0xF)),
-                                           repeat(1))))
+        # Per symbol, 1 + its type when it is defined here (an own export), else 0: the type
+        # codes by translate, masked (as integers) by 0xFF where the symbol is defined; then
+        # per relocation, by C-level passes, and counted per code.
+        types = bytes(info).translate(_TYPE_CODE)
+        defined = bytes(map(bool, shndx)).translate(_BYTE_MASK)
+        code_of_symbol = bytearray((int.from_bytes(types, "little")
+                                    & int.from_bytes(defined, "little")
+                                    ).to_bytes(len(types), "little"))
         if code_of_symbol:
             code_of_symbol[0] = 0  # the null symbol is nobody's export
         code_of_symbol.extend(bytes(max(0, max(syms) + 1 - len(code_of_symbol))))
