@@ -336,6 +336,8 @@ class ElfFile:
          _flags, _ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum,
          e_shstrndx) = ehdr.unpack_from(data, 16)
         self.sections = self._read_section_headers(e_shentsize, e_shnum, e_shstrndx)
+        # Before a measurement stands sections in for missing ones (sections_from_segments).
+        self.has_section_headers = bool(self.sections)
         if e_phnum == PN_XNUM and self.sections:
             # Extended numbering: 0xffff or more program headers, counted in section 0.
             e_phnum = self.sections[0].sh_info
@@ -798,12 +800,30 @@ class ElfFile:
                                    SHF_ALLOC, start, offset, size,
                                    dynsym.number if dynsym is not None else 0, 0,
                                    self.word_size, entry)
-            tables.append(RelocationTable(header, encoding))
+            note = (self._headers_disagree(name, encoding, start, size, at, inside)
+                    if self.has_section_headers else "")
+            tables.append(RelocationTable(header, encoding, note))
         for s in relocation_sections:
             if s.sh_size and not any(lo < s.sh_addr + s.sh_size and s.sh_addr < hi
                                      for lo, hi in covered):
                 tables.append(RelocationTable(s, _SECTION_ENCODING[s.sh_type]))
         return tables
+
+    def _headers_disagree(self, tag: str, encoding: str, start: int, size: int,
+                          at: SectionHeader | None, inside: list[SectionHeader]) -> str:
+        """What the section headers say of a relocation table the dynamic tags place at
+        [start, start + size), where they do not describe it: one line for the report, so
+        that a count that differs from readelf's section listing says why."""
+        where = f"{tag}: {size} bytes of {encoding} at 0x{start:x}"
+        if at is not None and at.sh_type not in _SECTION_TYPES[encoding]:
+            said = f"the section headers give {at.name} type {at.type_name}"
+        elif inside:
+            covered = sum(min(s.sh_addr + s.sh_size, start + size) - s.sh_addr for s in inside)
+            names = ", ".join(s.name for s in inside[:3]) + (", ..." if len(inside) > 3 else "")
+            said = f"the section headers ({names}) cover {covered} of its bytes"
+        else:
+            said = "no section header describes it"
+        return f"{where}; {said}; read from the dynamic tags, as the loader does"
 
     def sections_from_segments(self) -> list[SectionHeader]:
         """Stand-in sections for a file without section headers (sstrip, or
@@ -1068,6 +1088,9 @@ UNDECODED_RELOCATION_SECTIONS = {SHT_CREL: "SHT_CREL"}
 class RelocationTable(NamedTuple):
     header: SectionHeader  # its section, or one made from the dynamic tags (number -1)
     encoding: str  # one of ENCODINGS
+    # Why it was read through the dynamic tags where the file has section headers: they
+    # describe it otherwise ("" when they agree, or when the file has none).
+    note: str = ""
 
     @property
     def name(self) -> str:

@@ -186,6 +186,8 @@ class _Measurement:
         self.relro_range = self._relro_range()
         self._symbol_kinds_cache: dict[int, bytearray] = {}
         self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
+        # Relocation tables the section headers describe otherwise (RelocationTable.note).
+        self.table_notes: list[str] = []
         # Relative table parts with words pointing into read-only data: (offsets, targets).
         self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
         self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
@@ -326,6 +328,7 @@ class _Measurement:
                                        key=lambda kv: (-kv[1], kv[0]))),
                 encodings=encodings,
                 no_ops=no_ops,
+                notes=tuple(self.table_notes),
             ),
             pages=pages,
             symbols=tuple(symbols),
@@ -498,6 +501,8 @@ class _Measurement:
         for found in elf.relocation_tables():
             table = found.header
             encodings.setdefault(table.name, found.encoding)
+            if found.note:
+                self.table_notes.append(found.note)
             offsets_col, infos, addends = elf.read_relocations(found)
             if infos is None:  # RELR: every entry a RELATIVE relocation, addend in place
                 offsets = offsets_col

@@ -102,6 +102,9 @@ class RelocationSummary:
     encodings: Mapping[str, str] = field(default_factory=dict)
     # R_*_NONE entries: in total and by_type (readelf lists them), in no class: no write
     no_ops: int = 0
+    # One line per table read through the dynamic tags because the section headers describe
+    # it otherwise (hidden, retyped or cut short): why a count differs from a header listing.
+    notes: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,7 @@ def library_to_dict(lib: Library, top: int | None = None, group_by: str | None =
             "by_section": dict(lib.relocations.by_section),
             "encodings": dict(lib.relocations.encodings),
             "no_ops": lib.relocations.no_ops,
+            "notes": list(lib.relocations.notes),
         },
         "pages": _pages_to_dict(lib.pages),
         "pages_by_size": [_pages_to_dict(p) for p in lib.pages_by_size],
@@ -322,7 +323,8 @@ def library_from_dict(d: Mapping[str, Any]) -> Library:
             relocations=RelocationSummary(
                 total=rel["total"], by_type=rel["by_type"], by_class=rel["by_class"],
                 by_table=rel["by_table"], by_section=rel["by_section"],
-                encodings=rel.get("encodings", {}), no_ops=rel.get("no_ops", 0)),
+                encodings=rel.get("encodings", {}), no_ops=rel.get("no_ops", 0),
+                notes=tuple(rel.get("notes", ()))),
             pages=_pages_from_dict(pages),
             pages_by_size=tuple(_pages_from_dict(p) for p in d.get("pages_by_size", ())),
             symbols=tuple(_symbol_from_dict(s) for s in d["symbols"]),

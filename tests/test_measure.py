@@ -496,6 +496,11 @@ def test_relrhack_hidden_relr_tags_are_counted(tmp_path: Path) -> None:
     lib = measure(str(path))
     _check_against_llvm(lib, truth)
     assert lib.relocations.encodings[".relr.dyn"] == "RELR (relrhack)"
+    (note,) = lib.relocations.notes
+    assert note.startswith("DT_RELR (hidden by relrhack): ")
+    assert note.endswith(" bytes of RELR (relrhack) at 0x%x; the section headers give .relr.dyn "
+                         "type PROGBITS; read from the dynamic tags, as the loader does"
+                         % oracle.sections(path)[".relr.dyn"]["address"])
 
 
 def test_a_hidden_relocation_section_header_is_read_through_the_dynamic_tags(
@@ -512,6 +517,39 @@ def test_a_hidden_relocation_section_header_is_read_through_the_dynamic_tags(
     assert Counter(lib.relocations.by_type) == Counter(r.type for r in truth)
     assert lib.pages.relocated == oracle.pages_with_relocations(host_libs["pointer_tables"])
     assert lib.relocations.encodings[".rela.dyn"] == "RELA"
+    # The report says why its count differs from what the section headers list.
+    rela = oracle.sections(host_libs["pointer_tables"])[".rela.dyn"]
+    assert lib.relocations.notes == (
+        f"DT_RELA: {rela['size']} bytes of RELA at 0x{rela['address']:x}; the section headers "
+        "give .rela.dyn type PROGBITS; read from the dynamic tags, as the loader does",)
+    assert measure(str(host_libs["pointer_tables"])).relocations.notes == ()
+
+
+def test_a_relocation_section_header_cut_short_is_noted_and_read_whole(
+        host_libs: dict[str, Path], tmp_path: Path) -> None:
+    """A header claiming fewer bytes than DT_RELASZ: the loader applies them all."""
+    import struct
+    import subprocess
+    import sys
+
+    path = tmp_path / "short.so"
+    path.write_bytes(host_libs["pointer_tables"].read_bytes())
+    truth = oracle.relocations(path)
+    header_at, _, order = _section_header(path, ".rela.dyn")
+    full = oracle.sections(path)[".rela.dyn"]["size"]
+    data = bytearray(path.read_bytes())
+    struct.pack_into(order + "Q", data, header_at + 32, 24)  # sh_size of an Elf64_Shdr
+    path.write_bytes(bytes(data))
+    assert oracle.sections(path)[".rela.dyn"]["size"] == 24
+    lib = measure(str(path))
+    assert lib.relocations.total == len(truth)
+    (note,) = lib.relocations.notes
+    assert note.startswith(f"DT_RELA: {full} bytes of RELA at ")
+    assert "the section headers (.rela.dyn) cover 24 of its bytes" in note
+    run = subprocess.run([sys.executable, "-m", "relrocheck", "report", str(path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert f"    note: {note}\n" in run.stdout
 
 
 def test_an_undecodable_relocation_tag_is_an_error_naming_it(

@@ -90,6 +90,8 @@ def render_library(lib: Library, top: int | None = DEFAULT_TOP,
         add("    by table: " + ", ".join(
             f"{name} {count}" + (f" ({r.encodings[name]})" if name in r.encodings else "")
             for name, count in r.by_table.items()))
+    for note in r.notes:
+        add(f"    note: {note}")
     from relrocheck.group import Group, group_by as grouped, page_owners, similar_rows
 
     symbols = [s for s in lib.symbols if s.relocations or s.size]
