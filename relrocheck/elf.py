@@ -89,7 +89,9 @@ PF_W = 0x2
 
 DT_NULL = 0
 DT_PLTRELSZ = 2
+DT_HASH = 4
 DT_SYMTAB = 6
+DT_GNU_HASH = 0x6FFFFEF5
 DT_RELA = 7
 DT_RELASZ = 8
 DT_RELAENT = 9
@@ -151,6 +153,7 @@ _LAYOUTS = {
 }
 # Tables are copied into columns this many bytes at a time.
 _SLICE_BYTES = 1 << 20
+_ODD = bytes(b & 1 for b in range(256))  # translate(): 1 for a byte with bit 0 set
 # A string table up to this size is read whole for name lookups; a larger one name by name.
 _WHOLE_STRTAB_BYTES = 16 << 20
 # Longest name read from a string table; a longer one is cut. The longest mangled C++ names
@@ -860,7 +863,72 @@ class ElfFile:
                 start = cut
             add(label + "]", SHT_PROGBITS, flags, start, file_end, p)
             add(label + " zero-fill]", SHT_NOBITS, flags, max(start, file_end), end, p)
+        out.extend(self._dynamic_symbol_stand_ins(len(out)))
         return out
+
+    def _dynamic_symbol_stand_ins(self, number: int) -> list[SectionHeader]:
+        """[DT_SYMTAB] and [DT_STRTAB], numbered `number` and `number + 1`: the dynamic
+        symbols and their names, so that relocations are attributed to exported objects
+        as in a library that only lost .symtab. Only when a hash table gives the number of
+        symbols (the loader needs none) and both lie in the file; otherwise none, and the
+        words stay unattributed. Not SHF_ALLOC: they own no addresses, they name symbols."""
+        tags = dict(self.dynamic())
+        if not {DT_SYMTAB, DT_STRTAB, DT_STRSZ} <= tags.keys():
+            return []
+        entsize = SYMBOL_ENTSIZE[self.elf_class]
+        try:
+            count = self._dynamic_symbol_count(tags)
+            if not count:
+                return []
+            symbols_at = self.file_offset(tags[DT_SYMTAB], count * entsize, "DT_SYMTAB")
+            strings_at = self.file_offset(tags[DT_STRTAB], tags[DT_STRSZ], "DT_STRTAB")
+        except ElfError:
+            return []  # names are lost, the counts are not: measured as before
+        return [SectionHeader(number, "[DT_SYMTAB]", SHT_DYNSYM, 0, tags[DT_SYMTAB],
+                              symbols_at, count * entsize, number + 1, 1, self.word_size,
+                              entsize),
+                SectionHeader(number + 1, "[DT_STRTAB]", SHT_STRTAB, 0, tags[DT_STRTAB],
+                              strings_at, tags[DT_STRSZ], 0, 0, 1, 0)]
+
+    def _dynamic_symbol_count(self, tags: dict[int, int]) -> int | None:
+        """How many symbols DT_SYMTAB holds, from DT_GNU_HASH (the end of the chain of the
+        highest bucket is the last symbol), DT_HASH (nchain) or DT_MIPS_SYMTABNO."""
+        if DT_GNU_HASH in tags:
+            at = tags[DT_GNU_HASH]
+            n_buckets, first, bloom_words, _ = self._words(
+                self.file_offset(at, 16, "DT_GNU_HASH"), 16, 4)
+            buckets_at = at + 16 + bloom_words * self.word_size
+            buckets = self._words(self.file_offset(buckets_at, n_buckets * 4,
+                                                   "DT_GNU_HASH buckets"), n_buckets * 4, 4)
+            last = max(buckets, default=0)
+            if last < first:
+                return first  # no hashed symbol: only the unhashed ones before `first`
+            chain = buckets_at + n_buckets * 4 + (last - first) * 4
+            # A chain ends at the entry with bit 0 set: looked for a slice at a time, by
+            # the lane of each word's low byte (C-level), up to the end of the file image.
+            low_byte = 0 if self.little_endian else 3  # of each word in the file's order
+            while True:
+                available = self._loaded_after(chain)
+                if available < 4:
+                    raise self.fail("DT_GNU_HASH: the last chain has no end")
+                size = min(available - available % 4, _SLICE_BYTES)
+                raw = self._read(self.file_offset(chain, size, "DT_GNU_HASH chain"), size)
+                end = raw[low_byte::4].translate(_ODD).find(1)
+                if end >= 0:
+                    return last + end + 1
+                last += size // 4
+                chain += size
+        if DT_HASH in tags:
+            return int(self._words(self.file_offset(tags[DT_HASH], 8, "DT_HASH"), 8, 4)[1])
+        return tags.get(DT_MIPS_SYMTABNO)
+
+    def _loaded_after(self, vaddr: int) -> int:
+        """Bytes of the file image from `vaddr` to the end of the PT_LOAD holding it."""
+        for p in self.segments:
+            filesz = max(0, min(p.p_filesz, self.file_size - p.p_offset))
+            if p.p_type == PT_LOAD and p.p_vaddr <= vaddr < p.p_vaddr + filesz:
+                return p.p_vaddr + filesz - vaddr
+        return 0
 
     def dynamic_string_table(self) -> SectionHeader | None:
         """DT_STRTAB as a string-table header, for files without section headers."""

@@ -908,11 +908,17 @@ class _Measurement:
             by_name = {s.name: s for s in writable.values()}
             writable = {s.number: by_name[s.name] for s in source.sections
                         if s.name in by_name}
-        strtab, *columns = source.symbol_columns(symtab, sections=writable)
+        if self.stand_in_sections:
+            strtab, *columns = source.symbol_columns(symtab)
+            columns[5] = self._stand_in_numbers(columns[1], columns[3], columns[5], writable)
+        else:
+            strtab, *columns = source.symbol_columns(symtab, sections=writable)
         # SECTION and FILE symbols and those of no size own no bytes: dropped by C-level
         # passes, so that only the kept ones are decoded and looped over.
         keep = bytes(map(operator.and_, map(bool, columns[2]),
                          map(_OWNS_BYTES.__getitem__, columns[3])))
+        if self.stand_in_sections:
+            keep = bytes(map(operator.and_, keep, map(bool, columns[5])))
         if 0 in keep:
             columns = [array(column.typecode, compress(column, keep)) for column in columns]
         name_offsets, values, sizes, infos, others, shndxs = columns
@@ -948,6 +954,24 @@ class _Measurement:
             owners.append(_Owner(name, section, address, size, _SYMBOL_TYPES[info & 0xF],
                                  _BINDINGS[info >> 4], _VISIBILITIES[other & 0x3]))
         return owners
+
+    def _stand_in_numbers(self, values: Sequence[int], infos: Sequence[int],
+                          shndx: Sequence[int], writable: dict[int, SectionHeader]) -> array:
+        """For a file without section headers: per symbol, the writable stand-in holding its
+        address (0 for none), in place of its st_shndx, which numbers sections the file no
+        longer describes. Undefined and absolute symbols hold no bytes of it."""
+        spans = sorted((s.sh_addr, s.sh_addr + s.sh_size, s.number) for s in writable.values())
+        starts = [start for start, _, _ in spans]
+        tls_base = self._tls_base()
+        numbers = array("I")
+        for value, info, index in zip(values, infos, shndx):
+            if index == E.SHN_UNDEF or index >= E.SHN_LORESERVE:
+                numbers.append(0)
+                continue
+            address = value + (tls_base if info & 0xF == E.STT_TLS else 0)
+            at = bisect_right(starts, address) - 1
+            numbers.append(spans[at][2] if at >= 0 and address < spans[at][1] else 0)
+        return numbers
 
     def _partition(self) -> tuple[list[_Owner], list[int], list[int]]:
         """Cut the address space into owner intervals.

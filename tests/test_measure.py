@@ -638,7 +638,7 @@ def test_a_symbol_starting_inside_another_is_not_its_alias(tmp_path: Path) -> No
     assert all(second["address"] + 8 <= w.address < second["address"] + 40 for w in words)
 
 
-@pytest.mark.parametrize("name", ["pointer_tables", "relr"])
+@pytest.mark.parametrize("name", ["pointer_tables", "relr", "sysv_hash"])
 def test_a_library_without_section_headers_is_measured_through_its_dynamic_segment(
         host_libs: dict[str, Path], tmp_path: Path, name: str) -> None:
     import shutil
@@ -654,6 +654,10 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
                                      flags=["-Wl,-z,pack-relative-relocs"])
         except BuildError:
             pytest.skip("the host linker has no -z pack-relative-relocs")
+    elif name == "sysv_hash":  # DT_HASH, not DT_GNU_HASH, gives the number of symbols
+        original = build_library(tmp_path / "sysv", "pointer_tables",
+                                 fixture("pointer_tables.c"), flags=["-Wl,--hash-style=sysv"])
+        assert "HASH" in oracle.dynamic(original) and "GNU_HASH" not in oracle.dynamic(original)
     else:
         original = host_libs[name]
     path = tmp_path / "sstripped.so"
@@ -676,6 +680,19 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
     # Every relocation lands in a stand-in cut from the program headers, none outside.
     assert sum(s.relocations for s in lib.sections) == len(truth)
     assert all(s.name.startswith("[PT_LOAD") for s in lib.sections)
+    # The dynamic symbols (found through DT_SYMTAB, counted by the hash table) still name
+    # the exported objects, with the relocations nm -D and readelf give the original.
+    assert lib.symbol_table == "[DT_SYMTAB]"
+    exported = oracle.relocations_per_symbol(original, dynamic=True)
+    named = {s.name: s for s in lib.symbols if not s.unattributed}
+    assert {"names", "const_names", "exported_counter_ptr"} <= named.keys()
+    for symbol in named.values():
+        assert symbol.relocations == exported[symbol.name], symbol.name
+        assert symbol.section.startswith("[PT_LOAD")
+    writable_exports = {sym["name"] for sym in oracle.symbols(original, dynamic=True)
+                        if sym["size"] and oracle.sections(original)[sym["section"]]["flags"]
+                        .startswith("W")}
+    assert writable_exports <= named.keys() | {a for s in named.values() for a in s.aliases}
 
 
 def test_several_page_sizes_in_one_run_match_readelf(host_libs: dict[str, Path]) -> None:
