@@ -903,15 +903,16 @@ class _Measurement:
             return []
         source = self.symbols
         writable = {s.number: s for s in elf.sections if s.is_alloc and s.is_writable}
-        if source is not elf:
-            # A debug file keeps the section headers (as NOBITS): match them by name.
-            by_name = {s.name: s for s in writable.values()}
-            writable = {s.number: by_name[s.name] for s in source.sections
-                        if s.name in by_name}
         if self.stand_in_sections:
+            # The symbols' sections are gone (in a debug file too): placed by address.
             strtab, *columns = source.symbol_columns(symtab)
             columns[5] = self._stand_in_numbers(columns[1], columns[3], columns[5], writable)
         else:
+            if source is not elf:
+                # A debug file keeps the section headers (as NOBITS): matched by name.
+                by_name = {s.name: s for s in writable.values()}
+                writable = {s.number: by_name[s.name] for s in source.sections
+                            if s.name in by_name}
             strtab, *columns = source.symbol_columns(symtab, sections=writable)
         # SECTION and FILE symbols and those of no size own no bytes: dropped by C-level
         # passes, so that only the kept ones are decoded and looped over.

@@ -695,6 +695,30 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
     assert writable_exports <= named.keys() | {a for s in named.values() for a in s.aliases}
 
 
+def test_a_library_without_section_headers_takes_every_symbol_from_its_debug_file(
+        tmp_path: Path) -> None:
+    """A debug file's .symtab names the local objects too; its section numbers are of
+    sections the stripped file no longer describes, so symbols are placed by address."""
+    import shutil
+    import subprocess
+
+    objcopy = shutil.which("llvm-objcopy")
+    if objcopy is None:
+        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
+    original = build_library(tmp_path, "pointer_tables", fixture("pointer_tables.c"),
+                             flags=["-g"])
+    debug, path = tmp_path / "pointer_tables.debug", tmp_path / "sstripped.so"
+    subprocess.run([objcopy, "--only-keep-debug", str(original), str(debug)], check=True)
+    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    lib = measure(str(path), symbols_from=str(debug))
+    truth = oracle.relocations_per_symbol(original)
+    named = {s.name: s for s in lib.symbols if not s.unattributed}
+    assert {"names", "const_names", "file_ops", "big_table"} <= named.keys()
+    assert "file_ops" not in oracle.relocations_per_symbol(original, dynamic=True)  # local
+    for symbol in named.values():
+        assert symbol.relocations == truth[symbol.name], symbol.name
+
+
 def test_several_page_sizes_in_one_run_match_readelf(host_libs: dict[str, Path]) -> None:
     """--page-size 4096,16384,65536: pages at each size in text and JSON (schema-valid),
     each the distinct pages of readelf's offsets; symbols keep the first size."""
