@@ -828,6 +828,28 @@ class ElfFile:
             said = "no section header describes it"
         return f"{where}; {said}; read from the dynamic tags, as the loader does"
 
+    def mips_got(self) -> MipsGot | None:
+        """The primary GOT of a MIPS file (None without DT_PLTGOT and DT_MIPS_LOCAL_GOTNO,
+        or for another machine): its first DT_MIPS_LOCAL_GOTNO entries (lazy resolver,
+        module pointer, then local addresses) get the load bias added; the rest, one per
+        dynamic symbol from DT_MIPS_GOTSYM to DT_MIPS_SYMTABNO, get the symbol's address.
+        Its bytes must be in the file: the count is bounded by them."""
+        if self.e_machine != EM_MIPS:
+            return None
+        tags = dict(self.dynamic())
+        if DT_PLTGOT not in tags or DT_MIPS_LOCAL_GOTNO not in tags:
+            return None
+        address, local = tags[DT_PLTGOT], tags[DT_MIPS_LOCAL_GOTNO]
+        first_global = tags.get(DT_MIPS_GOTSYM, 0)
+        symbols = tags.get(DT_MIPS_SYMTABNO, first_global)
+        if not 0 <= first_global <= symbols:
+            raise self.fail(f"DT_MIPS_GOTSYM {first_global} is past DT_MIPS_SYMTABNO {symbols}")
+        self.file_offset(address, (local + symbols - first_global) * self.word_size,
+                         "MIPS GOT (DT_PLTGOT)")
+        at = next((s for s in self.sections if s.sh_addr == address and s.sh_size), None)
+        return MipsGot(at.name if at is not None else "DT_PLTGOT", address, local,
+                       first_global, symbols - first_global)
+
     def sections_from_segments(self) -> list[SectionHeader]:
         """Stand-in sections for a file without section headers (sstrip, or
         `llvm-objcopy --strip-sections`): one per PT_LOAD, its writable one cut where
@@ -1151,6 +1173,21 @@ _DYNAMIC_TABLES = (
 )
 SHT_CREL = 0x40000014
 UNDECODED_RELOCATION_SECTIONS = {SHT_CREL: "SHT_CREL"}
+
+
+# The type names MIPS GOT entries are counted under (they have no relocation type).
+MIPS_GOT_LOCAL = "MIPS GOT local entry (no record)"
+MIPS_GOT_GLOBAL = "MIPS GOT global entry (no record)"
+
+
+class MipsGot(NamedTuple):
+    """The MIPS primary GOT, which the loader writes without relocation records."""
+
+    name: str  # the section at DT_PLTGOT, else "DT_PLTGOT"
+    address: int
+    local: int  # DT_MIPS_LOCAL_GOTNO entries (two reserved), written with the load bias added
+    first_global: int  # DT_MIPS_GOTSYM: the dynamic symbol of the first global entry
+    globals: int  # one entry per dynamic symbol from first_global on, its address written
 
 
 class RelocationTable(NamedTuple):

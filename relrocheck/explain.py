@@ -105,15 +105,15 @@ def relocated_words(path: str, lib: Library, symbol: Symbol) -> list[RelocatedWo
             raise elf.fail(f"unsupported machine (e_machine {elf.e_machine})")
         reader = _Reader(elf, arch)
         words = []
-        for address, type_number, table, sym_index, addend, symtab in reader.relocations(ranges):
-            cls = arch.relocation_class(type_number, sym_index)
+        for address, type_name, cls, table, sym_index, addend, symtab in reader.relocations(
+                ranges):
             words.append(RelocatedWord(
                 address=address,
                 offset=address - symbol.address,
                 page=(address >> shift) << shift,
-                type=arch.type_name(type_number),
+                type=type_name,
                 cls=cls,
-                table=table.name,
+                table=table,
                 target=reader.target(cls, sym_index, addend, symtab),
             ))
     words.sort(key=lambda w: (w.address, w.table))
@@ -131,11 +131,13 @@ class _Reader:
     # -- relocations in a range ----------------------------------------------------------------
 
     def relocations(self, ranges: Sequence[tuple[int, int]]):
-        """(address, type, table, symbol index, addend, symbol table) of each relocation
-        whose address lies in one of `ranges`."""
-        elf = self.elf
+        """(address, type name, class, table name, symbol index, addend, symbol table) of
+        each relocation whose address lies in one of `ranges`, and of each MIPS GOT entry
+        there (written by the loader without a record, counted as a relocation)."""
+        elf, arch = self.elf, self.arch
         word = elf.word_size
         starts = [r[0] for r in ranges]
+        relative_name = arch.type_name(arch.relative_type)
 
         def inside(address: int) -> bool:
             i = bisect_right(starts, address) - 1
@@ -148,7 +150,7 @@ class _Reader:
             if infos is None:  # RELR
                 picked = [a for a in _in_span(offsets, lo, hi) if inside(a)]
                 for address, stored in zip(picked, elf.stored_words(picked)):
-                    yield address, self.arch.relative_type, table, 0, stored, None
+                    yield address, relative_name, "relative", table.name, 0, stored, None
                 continue
             index = [i for i in compress(range(len(offsets)),
                                          map(operator.and_, map(lo.__le__, offsets),
@@ -163,8 +165,34 @@ class _Reader:
                 addends = elf.stored_words([offsets[i] for i in index])
             symtab = table.sh_link if table.sh_link else None
             for i, addend in zip(index, addends):
-                if infos[i] & mask:  # R_*_NONE writes nothing
-                    yield offsets[i], infos[i] & mask, table, infos[i] >> shift, addend, symtab
+                kind, sym_index = infos[i] & mask, infos[i] >> shift
+                if kind:  # R_*_NONE writes nothing
+                    yield (offsets[i], arch.type_name(kind),
+                           arch.relocation_class(kind, sym_index), table.name, sym_index,
+                           addend, symtab)
+        yield from self._mips_got_entries(lo, hi, inside)
+
+    def _mips_got_entries(self, lo: int, hi: int, inside):
+        """The MIPS GOT entries in [lo, hi) that `inside` accepts, as `relocations` gives
+        them: a local entry is its stored word plus the load bias (relative), a global one
+        the address of its dynamic symbol (symbolic)."""
+        elf = self.elf
+        got = elf.mips_got()
+        if got is None:
+            return
+        word = elf.word_size
+        middle = got.address + got.local * word
+        local = [a for a in range(max(lo, got.address), min(hi, middle), word)
+                 if (a - got.address) % word == 0 and inside(a)]
+        for address, stored in zip(local, elf.stored_words(local)):
+            yield address, E.MIPS_GOT_LOCAL, "relative", got.name, 0, stored, None
+        dynsym = next((s.number for s in elf.sections if s.sh_type == E.SHT_DYNSYM), None)
+        first = max(lo, middle)
+        first += (middle - first) % word  # on an entry
+        for address in range(first, min(hi, middle + got.globals * word), word):
+            if inside(address):
+                index = got.first_global + (address - middle) // word
+                yield address, E.MIPS_GOT_GLOBAL, "symbolic", got.name, index, 0, dynsym
 
     # -- what a word points to -----------------------------------------------------------------
 

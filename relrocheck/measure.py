@@ -559,47 +559,35 @@ class _Measurement:
     def _mips_got(self, parts: dict[str, list[tuple[Sequence[int], bytes]]],
                   by_type: Counter[str], by_table: dict[str, int], encodings: dict[str, str],
                   classify: Callable[[Sequence[int]], bytes]) -> None:
-        """The MIPS primary GOT, which the loader writes without relocation records.
-
-        Its first DT_MIPS_LOCAL_GOTNO entries (two reserved: lazy resolver, module pointer;
-        then local addresses) get the load bias added; the rest, one per dynamic symbol from
-        DT_MIPS_GOTSYM to DT_MIPS_SYMTABNO, get the symbol's address. Each entry is a word
-        written at load like a relocated one: counted, attributed and paged as one.
-        """
+        """The MIPS primary GOT (ElfFile.mips_got), which the loader writes without
+        relocation records. Each entry is a word written at load like a relocated one:
+        counted, attributed and paged as one; local entries as relative ones (their stored
+        word plus the load bias), global ones as symbolic ones."""
         elf = self.elf
-        tags = dict(elf.dynamic())
-        if E.DT_PLTGOT not in tags or E.DT_MIPS_LOCAL_GOTNO not in tags:
+        got = elf.mips_got()
+        if got is None:
             return
         word = elf.word_size
-        got = tags[E.DT_PLTGOT]
-        local = tags[E.DT_MIPS_LOCAL_GOTNO]
-        first_global = tags.get(E.DT_MIPS_GOTSYM, 0)
-        symbols = tags.get(E.DT_MIPS_SYMTABNO, first_global)
-        if not 0 <= first_global <= symbols:
-            raise elf.fail(f"DT_MIPS_GOTSYM {first_global} is past DT_MIPS_SYMTABNO {symbols}")
-        n_global = symbols - first_global
-        # Bounded by the file: the GOT's bytes must be there.
-        elf.file_offset(got, (local + n_global) * word, "MIPS GOT (DT_PLTGOT)")
-        at = next((s for s in elf.sections if s.sh_addr == got and s.sh_size), None)
-        name = at.name if at is not None else "DT_PLTGOT"
-        local_offsets = array(E.U64 if word == 8 else E.U32, range(got, got + local * word, word))
+        start, middle = got.address, got.address + got.local * word
+        local_offsets = array(E.U64 if word == 8 else E.U32, range(start, middle, word))
         global_offsets = array(local_offsets.typecode,
-                               range(got + local * word, got + (local + n_global) * word, word))
-        if local:
+                               range(middle, middle + got.globals * word, word))
+        if got.local:
             parts.setdefault("relative", []).append(
                 (local_offsets, classify(elf.stored_words(list(local_offsets)))))
-            by_type["MIPS GOT local entry (no record)"] += local
-        if n_global:
+            by_type[E.MIPS_GOT_LOCAL] += got.local
+        if got.globals:
+            symbols = got.first_global + got.globals
             shndx = elf.dynamic_symbol_sections(symbols) if not any(
                 s.sh_type == E.SHT_DYNSYM for s in elf.sections) else self._dynsym_shndx()
             if len(shndx) < symbols:
                 raise elf.fail(f"DT_MIPS_SYMTABNO {symbols} is past the dynamic symbol table")
             kinds = bytes(_EXTERNAL if shndx[i] == E.SHN_UNDEF else _OWN
-                          for i in range(first_global, symbols))
+                          for i in range(got.first_global, symbols))
             parts.setdefault("symbolic", []).append((global_offsets, kinds))
-            by_type["MIPS GOT global entry (no record)"] += n_global
-        by_table[name] = by_table.get(name, 0) + local + n_global
-        encodings[name] = E.ENC_MIPS_GOT
+            by_type[E.MIPS_GOT_GLOBAL] += got.globals
+        by_table[got.name] = by_table.get(got.name, 0) + got.local + got.globals
+        encodings[got.name] = E.ENC_MIPS_GOT
 
     def _dynsym_shndx(self) -> array:
         dynsym = next(s for s in self.elf.sections if s.sh_type == E.SHT_DYNSYM)

@@ -629,6 +629,32 @@ def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
     return parts
 
 
+def mips_got_entries(path: StrPath) -> dict[int, tuple[int, str | None]]:
+    """Every primary GOT entry's address -> (its initial value, the symbol name of a global
+    entry, else None), from `readelf -A` ("Address Access Initial [Sym.Val. Type Ndx Name]")."""
+    entries: dict[int, tuple[int, str | None]] = {}
+    seen_got = False
+    glob = False
+    for line in _run(READELF, ("-A",), path).splitlines():
+        if line.startswith("Primary GOT"):
+            seen_got = True
+            continue
+        if not seen_got:
+            continue
+        if line and not line.startswith(" "):
+            break
+        glob = glob or line.strip().lower().startswith("global entries")
+        m = _GOT_ENTRY_RE.match(line)
+        if m:
+            fields = line.split()
+            # The name is the last column ("<OS specific>: 10" is a type of two words).
+            name = fields[-1] if glob and len(fields) >= 7 else None
+            entries[int(fields[0], 16)] = (int(fields[2], 16), name)
+    if not seen_got:
+        raise OracleError(f"{path}: readelf -A lists no primary GOT")
+    return entries
+
+
 def owner_pages(path: StrPath, page_size: int = 4096) -> dict[str, set[int]]:
     """Owner -> pages its relocation targets touch, from readelf -rW, readelf -SW and nm.
 

@@ -158,3 +158,36 @@ def test_unknown_symbol_is_an_error_with_close_matches(libs):
     run = subprocess.run([sys.executable, "-m", "relrocheck", "explain", str(libs["c"]),
                           "no_such_thing_at_all"], capture_output=True, text=True, check=False)
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("target", ["mipsel-linux-gnu", "mips64el-linux-gnuabi64"])
+def test_mips_got_entries_are_explained_as_readelf_lists_them(tmp_path: Path,
+                                                              target: str) -> None:
+    """The loader writes the MIPS primary GOT without records: explain lists every entry the
+    report counts, local ones pointing where their initial value says, global ones at their
+    symbol, as readelf -A's "Primary GOT" gives them."""
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
+    entries = oracle.mips_got_entries(path)
+    got = oracle.sections(path)[".got"]
+    start, end = got["address"], got["address"] + got["size"]
+    assert set(entries) <= set(range(start, end))
+    # Past the entries, TLS slots that records fill (readelf -rW lists them).
+    records = {r.offset: r.type for r in readelf_in(path, start, end) if r.type != "R_MIPS_NONE"}
+    words = explain(path, "<unattributed in .got>")["words"]
+    assert sorted(w["address"] for w in words) == sorted([*entries, *records])
+    globals_seen = 0
+    for w in words:
+        if w["address"] in records:
+            assert w["type"] == records[w["address"]]
+            continue
+        initial, name = entries[w["address"]]
+        if name is None:
+            assert w["type"] == "MIPS GOT local entry (no record)" and w["class"] == "relative"
+            assert w["target"]["address"] == initial
+        else:
+            globals_seen += 1
+            assert w["type"] == "MIPS GOT global entry (no record)" and w["class"] == "symbolic"
+            assert w["target"]["symbol"] == name
+    assert globals_seen >= 2
