@@ -153,7 +153,8 @@ _LAYOUTS = {
 }
 # Tables are copied into columns this many bytes at a time.
 _SLICE_BYTES = 1 << 20
-_ODD = bytes(b & 1 for b in range(256))  # translate(): 1 for a byte with bit 0 set
+_ODD = bytes(b & 1 for b in range(256))
+_PREADV = hasattr(os, "preadv")  # translate(): 1 for a byte with bit 0 set
 # A string table up to this size is read whole for name lookups; a larger one name by name.
 _WHOLE_STRTAB_BYTES = 16 << 20
 # Longest name read from a string table; a longer one is cut. The longest mangled C++ names
@@ -417,6 +418,27 @@ class ElfFile:
             raise self.fail(f"cannot read: {exc.strerror}") from None
         return data
 
+    def _read_into(self, buffer: array, offset: int) -> None:
+        """Fill `buffer` with the file's bytes at `offset` (checked by the caller to lie in
+        the file). A table is read a slice at a time into one reused buffer: a new bytes
+        object and an array copied from it per slice would cost fresh pages each time
+        (page faults, most of the reading time on a virtual machine)."""
+        if not _PREADV:
+            memoryview(buffer).cast("B")[:] = self._read(offset, len(buffer) * buffer.itemsize)
+            return
+        view = memoryview(buffer).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                got = os.preadv(self._fd, [view[done:]], offset + done)
+                if not got:
+                    raise self.fail(f"changed while it was being read: it now ends before "
+                                    f"offset 0x{offset + len(view):x} (truncated by a "
+                                    f"running build?)")
+                done += got
+        except OSError as exc:
+            raise self.fail(f"cannot read: {exc.strerror}") from None
+
     def _names(self, offset: int, size: int) -> "Callable[[int], str]":
         """name offset -> name, for the string table at [offset, offset + size).
 
@@ -521,7 +543,7 @@ class ElfFile:
         """
         typecodes = [{1: "B", 2: _U16, 4: _U32, 8: _U64}[size] for _, size in fields]
         out = [array(code) for code in typecodes]
-        if section.sh_type == SHT_NOBITS:
+        if section.sh_type == SHT_NOBITS or not fields:
             return out
         wanted = None if where is None else (where[0], set(where[1]))
         count = section.sh_size // record_size
@@ -529,25 +551,36 @@ class ElfFile:
         # A slice in a hole of a sparse file is zeros: no record of it has a wanted value
         # other than 0, and the kernel tells so without the slice being read.
         skip_holes = wanted is not None and 0 not in wanted[1] and hasattr(os, "SEEK_DATA")
+        buffer = array("B")
+        if wanted is None:
+            # Every record is kept: the columns are made at their size and filled slice by
+            # slice (growing them by extend would copy them again and again).
+            out = [array(code, [0]) * count for code in typecodes]
         for first in range(0, count, per_slice):
             start = section.sh_offset + first * record_size
             end = section.sh_offset + min(count, first + per_slice) * record_size
             if skip_holes and self._hole(start, end):
                 continue
             part = [array(code) for code in typecodes]
-            table = self._read(start, end - start)
             # The slice as words of each field size: a strided slice of an array is a tight C
-            # loop, six times faster than one of a memoryview.
-            as_words: dict[str, array] = {}
+            # loop, six times faster than one of a memoryview. Read into the first field's
+            # word array (reused from slice to slice), the others copied from it.
             # The key field first: a slice without a wanted record costs one copy.
             order = range(len(fields)) if wanted is None else (
                 wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
+            first_code = typecodes[order[0]]
+            size = end - start
+            if len(buffer) * buffer.itemsize != size or buffer.typecode != first_code:
+                buffer = array(first_code, bytes(size))
+            self._read_into(buffer, start)
+            as_words: dict[str, array] = {first_code: buffer}
             selector: "bytes | None" = None
             for i in order:
                 code, (field_offset, field_size) = typecodes[i], fields[i]
                 words = as_words.get(code)
                 if words is None:
-                    words = as_words[code] = array(code, table)
+                    words = as_words[code] = array(code)
+                    words.frombytes(memoryview(buffer).cast("B"))
                 part[i] = column = words[field_offset // field_size::record_size // field_size]
                 if self._swap and column.itemsize > 1:
                     column.byteswap()
@@ -560,8 +593,12 @@ class ElfFile:
                     continue
                 if 0 in selector:
                     part = [array(c.typecode, compress(c, selector)) for c in part]
-            for column, piece in zip(out, part):
-                column.extend(piece)
+            if wanted is None:
+                for column, piece in zip(out, part):
+                    column[first:first + len(piece)] = piece
+            else:
+                for column, piece in zip(out, part):
+                    column.extend(piece)
         return out
 
     def _hole(self, start: int, end: int) -> bool:
