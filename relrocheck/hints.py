@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from relrocheck.elf import ENC_MIPS_GOT
 from relrocheck.model import Hint, Library, Symbol
 from relrocheck.words import plural
 
@@ -143,6 +144,8 @@ class LibraryFacts:
     hides_symbols: bool = False
     sources: Mapping[int, str] = field(default_factory=dict)  # address -> "file:line"
     initializers: Mapping[str, int] = field(default_factory=dict)  # unit -> initializer bytes
+    # A MIPS file: its GOT's global entries are written without records (no GLOB_DAT).
+    mips_got: bool = False
 
     @classmethod
     def of(cls, lib: Library, sources: Mapping[int, str] | None = None) -> LibraryFacts:
@@ -154,7 +157,8 @@ class LibraryFacts:
                    hides_symbols=_hides_symbols(lib.symbols),
                    sources=sources if sources is not None else
                    {s.address: s.source for s in lib.symbols if s.source},
-                   initializers=lib.initializers)
+                   initializers=lib.initializers,
+                   mips_got=ENC_MIPS_GOT in lib.relocations.encodings.values())
 
 
 def _hides_symbols(symbols: tuple[Symbol, ...]) -> bool:
@@ -305,8 +309,12 @@ def _bucket(s: Symbol, kind: str, facts: LibraryFacts) -> Hint | None:
                          "or -fno-semantic-interposition (or hidden visibility for what is not "
                          "API) make them direct calls")
         if data:
-            refs = n - slots
-            parts.append(f"GOT data references (GLOB_DAT): {data} of {refs} point to this "
+            # MIPS: the global part of the GOT, one entry per symbol from DT_MIPS_GOTSYM (the
+            # local entries before it hold addresses inside the library).
+            refs = s.by_class.get("symbolic", 0) if facts.mips_got else n - slots
+            what = ("global GOT entries (written without records)" if facts.mips_got else
+                    "GOT data references (GLOB_DAT)")
+            parts.append(f"{what}: {data} of {refs} point to this "
                          "library's own exports, looked up by name at load: "
                          + ("internal (hidden) aliases used inside the library, or "
                             if facts.hides_symbols else

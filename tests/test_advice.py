@@ -232,3 +232,38 @@ def test_pointers_to_numeric_tables_are_not_called_strings(advice_lib):
     names = _symbol(lib, "level_names")
     assert names.string_targets == len(targets) == 8
     assert names.hint.kind == "string_pointer_table"
+
+
+# -- MIPS: the GOT's global entries, written without records -----------------------------------
+
+
+def test_mips_got_hint_counts_global_entries_and_bsymbolic_binds_them(tmp_path):
+    """MIPS has no GLOB_DAT: the loader fills one global GOT entry per symbol from
+    DT_MIPS_GOTSYM. The hint counts those of own exports as readelf -A lists them, and
+    -Wl,-Bsymbolic binds them at link time (local entries, still written at load)."""
+    from libbuild import have_cross
+
+    target = "mipsel-linux-gnu"
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    path = build_library(tmp_path, "cross", fixture("cross.c"), target=target)
+    defined = _own_defined(path)
+    names = [name for _, name in oracle.mips_got_entries(path).values() if name is not None]
+    own = [name for name in names if name in defined]
+    assert own and len(own) < len(names)
+    got = _symbol(analyze(str(path)), "<unattributed in .got>")
+    assert got.hint is not None
+    assert f"global GOT entries (written without records): {len(own)} of {len(names)} " \
+        "point to this library's own exports" in got.hint.advice
+    assert "GLOB_DAT" not in got.hint.advice
+    fixed = build_library(tmp_path / "fixed", "cross", fixture("cross.c"), target=target,
+                          flags=["-Wl,-Bsymbolic"])
+    entries = oracle.mips_got_entries(fixed)
+    assert not [name for _, name in entries.values() if name in _own_defined(fixed)]
+    after = _symbol(analyze(str(fixed)), "<unattributed in .got>")
+    section = oracle.sections(fixed)[".got"]
+    records = [r for r in oracle.relocations(fixed) if r.type != "R_MIPS_NONE"
+               and section["address"] <= r.offset < section["address"] + section["size"]]
+    # Still written at load: every entry (and the TLS slots records fill) on its page.
+    assert after.relocations == len(entries) + len(records) and after.pages >= 1
+    assert after.hint is None or "own exports" not in after.hint.advice
