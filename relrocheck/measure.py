@@ -5,7 +5,7 @@ Relocation tables are read as typed columns and split by class into views: linke
 RELATIVE entries first and by address (-z combreloc), so a class is usually one slice. Each
 relocation's target kind (code, read-only data, own export, ...) is one byte of a `bytes`
 aligned with the offsets, from a table of 64 KiB grains applied by `bytes.translate` to the
-address bytes. Symbols and section remainders cut the address space into intervals whose
+address bytes (relrocheck/targets.py). Symbols and section remainders cut the address space into intervals whose
 bounds are bisected into the sorted offsets, so cost grows with relocations only through
 C-level passes (translate, count, itemgetter, sort, and integer arithmetic on whole columns,
 relrocheck/columns.py), and with symbols through one bisect per bound.
@@ -39,6 +39,7 @@ from relrocheck.model import (
     symbol_from_fields,
     unattributed_name,
 )
+from relrocheck.targets import address_classifier
 
 DEFAULT_PAGE_SIZE = 4096
 
@@ -55,15 +56,6 @@ _FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND[
 # Sections of function descriptors, and a descriptor's size in words (entry, TOC, environment).
 _DESCRIPTOR_SECTIONS = {".opd": 3}
 
-# The target classifier's table: one entry per grain of the image (64 bytes or more),
-# at most a million entries.
-_LITTLE_ENDIAN_HOST = sys.byteorder == "little"
-_GRAIN_MIN_SHIFT = 6
-_GRAIN_TABLE_MAX = 1 << 20
-_AMBIGUOUS = 0xFF
-# Distinct high bytes of 64 KiB grains merged by translate tables; beyond, a map.
-_MAX_TRANSLATED_HIGH_BYTES = 8
-_LANE_SLICE = 1 << 16  # addresses copied at a time to cut byte lanes from
 
 # st_info and st_other decoded by table lookup: a large library has tens of thousands of
 # symbols in writable data. Aliases are ranked GLOBAL, then WEAK, then LOCAL.
@@ -790,77 +782,11 @@ class _Measurement:
         return kinds
 
     def _target_classifier(self) -> Callable[[Sequence[int]], bytes]:
-        """A function: addresses -> their target kind codes, from the sections holding them.
-
-        Relative relocations are the bulk of a large library, so their targets are classified
-        through a table with one entry per grain of the image, by C-level passes; only the
-        few addresses in a grain that two sections share go through a bisect.
-        """
-        starts: list[int] = []
-        kinds: list[int] = [_UNKNOWN]
-        cursor = -1
-        for s in self.laid_out:
-            if s.sh_addr < cursor:
-                continue  # overlapping sections: the first one wins
-            if s.sh_addr > cursor and starts:
-                starts.append(cursor)
-                kinds.append(_UNKNOWN)
-            starts.append(s.sh_addr)
-            kinds.append(self._section_target_kind(s))
-            cursor = s.sh_addr + s.sh_size
-        starts.append(cursor)
-        kinds.append(_UNKNOWN)
-        find = partial(bisect_right, starts)
-        lookup = kinds.__getitem__
-
-        def resolve(codes: bytes, addresses: Sequence[int]) -> bytes:
-            if _AMBIGUOUS not in codes:
-                return codes
-            fixed = bytearray(codes)
-            i = fixed.find(_AMBIGUOUS)
-            while i >= 0:
-                fixed[i] = lookup(find(addresses[i]))
-                i = fixed.find(_AMBIGUOUS, i + 1)
-            return bytes(fixed)
-
-        limit = max(cursor, 0)
-        # The finest grain whose table stays small.
-        shift = _GRAIN_MIN_SHIFT
-        while limit >> shift > _GRAIN_TABLE_MAX:
-            shift += 1
-        fine_table: list[list[int]] = []  # built on first use: the coarse table usually serves
-
-        def fine() -> list[int]:
-            if not fine_table:
-                fine_table.append(_grain_table(starts, kinds, shift, (limit >> shift) + 1))
-            return fine_table[0]
-
-        # 64 KiB grains over the 32-bit address space, indexed by bits 16-31 of each address,
-        # which a little-endian array holds as every 2nd (ELF32) or 4th (ELF64) halfword.
-        coarse = _grain_table(starts, kinds, 16, 1 << 16) if _LITTLE_ENDIAN_HOST else None
-
-        def classify(addresses: Sequence[int]) -> bytes:
-            if coarse is not None and isinstance(addresses, (array, memoryview)):
-                lanes = _bits_16_to_31(addresses)
-                # Targets can crowd into a grain that a section boundary cuts (all strings
-                # in a small .rodata right after .text): a sample tells whether the coarse
-                # table would leave too many for the bisect.
-                if lanes is not None and len(lanes[0]):
-                    low, high = lanes
-                    step = max(1, len(low) // 256)
-                    sample = bytes(map(coarse.__getitem__,
-                                       map(operator.add, low[::step],
-                                           map(operator.mul, high[::step], repeat(256)))))
-                    if sample.count(_AMBIGUOUS) * 32 < len(sample):
-                        return resolve(_coarse_codes(coarse, low, high), addresses)
-            try:
-                codes = bytes(map(fine().__getitem__, map(operator.rshift, addresses,
-                                                          repeat(shift))))
-            except IndexError:  # an address past the image (or a negative addend)
-                return bytes(map(lookup, map(find, addresses)))
-            return resolve(codes, addresses)
-
-        return classify
+        """A function: addresses -> their target kind codes, from the sections holding them
+        (relrocheck/targets.py)."""
+        return address_classifier([(s.sh_addr, s.sh_addr + s.sh_size,
+                                    self._section_target_kind(s)) for s in self.laid_out],
+                                  _UNKNOWN)
 
     def _section_target_kind(self, s: SectionHeader) -> int:
         if s.sh_flags & E.SHF_EXECINSTR:
@@ -1326,86 +1252,6 @@ def _merge(parts: list[tuple[Sequence[int], bytes]],
     keys.sort()
     return _Table(list(map(operator.rshift, keys, repeat(3))),
                   bytes(map(operator.and_, keys, repeat(7))))
-
-
-def _grain_table(starts: list[int], kinds: list[int], shift: int, size: int) -> list[int]:
-    """Kind code per grain of 2**shift bytes; _AMBIGUOUS where a section boundary cuts one.
-
-    `kinds[i + 1]` is the kind of [starts[i], starts[i + 1]); addresses past the last start,
-    or past the table, are of no section.
-    """
-    table = bytearray([_UNKNOWN]) * size
-    for i, start in enumerate(starts[:-1]):
-        end = min(starts[i + 1], size << shift)
-        if end > start >= 0:
-            first, last = start >> shift, (end - 1) >> shift
-            table[first:last + 1] = bytes([kinds[i + 1]]) * (last - first + 1)
-    mask = (1 << shift) - 1
-    for boundary in starts:
-        if boundary >= 0 and boundary & mask and boundary >> shift < size:
-            table[boundary >> shift] = _AMBIGUOUS
-    return list(table)  # list indexing is the cheapest C-level lookup
-
-
-def _bits_16_to_31(addresses: array | memoryview) -> tuple[bytes, bytes] | None:
-    """Bits 16-23 and bits 24-31 of each address, as two byte lanes, if every address is
-    below 4 GiB.
-
-    Only for host-order (little-endian) arrays of 4- or 8-byte words. Copied a slice at a
-    time, so that the column is never held twice.
-    """
-    size = addresses.itemsize
-    if size not in (4, 8) or (isinstance(addresses, memoryview) and not addresses.c_contiguous):
-        return None
-    view = memoryview(addresses)
-    low, high = [], []
-    for start in range(0, len(view), _LANE_SLICE):
-        raw = view[start:start + _LANE_SLICE].tobytes()
-        if size == 8 and any(raw[lane::8].count(0) != len(raw) // 8 for lane in range(4, 8)):
-            return None
-        low.append(raw[2::size])
-        high.append(raw[3::size])
-    return b"".join(low), b"".join(high)
-
-
-def _coarse_codes(coarse: list[int], low: bytes, high: bytes) -> bytes:
-    """coarse[high * 256 + low] for each pair of lane bytes.
-
-    By translate when the high bytes take few values (a library under 16 MiB has one,
-    libLLVM's 117 MB seven): one 256-entry table per value, the results merged as integers
-    where the high byte is theirs.
-    """
-    present: list[int] = []
-    rest = high
-    while rest and len(present) <= _MAX_TRANSLATED_HIGH_BYTES:
-        present.append(rest[0])
-        rest = rest.translate(None, rest[:1])
-    if rest:
-        return bytes(map(coarse.__getitem__,
-                         map(operator.add, low, map(operator.mul, high, repeat(256)))))
-    if len(present) == 1:
-        h = present[0]
-        return low.translate(bytes(coarse[h << 8:(h + 1) << 8]))
-    # A high byte whose 16 MiB hold one kind (inside .text) gives it by itself: all those
-    # are one translate of the high bytes; only the others merge per value.
-    tables = {h: bytes(coarse[h << 8:(h + 1) << 8]) for h in present}
-    uniform = bytearray(256)
-    mixed = []
-    for h, table in tables.items():
-        if table.count(table[0]) == 256:
-            uniform[h] = table[0]
-        else:
-            mixed.append(h)
-    by_high = high.translate(uniform)
-    if not mixed:
-        return by_high
-    merged = int.from_bytes(by_high, "little")
-    for h in mixed:
-        codes = int.from_bytes(low.translate(tables[h]), "little")
-        # 0xFF where the high byte is h, else 0 (where the uniform ones left 0).
-        mine = int.from_bytes(high.translate(bytes(h) + b"\xff" + bytes(255 - h)), "little")
-        merged |= codes & mine
-    return merged.to_bytes(len(low), "little")
 
 
 def _counts_per_page(tables: dict[str, _Table], pages: list[int], shift: int
