@@ -5,10 +5,11 @@ Relocation tables are read as typed columns and split by class into views: linke
 RELATIVE entries first and by address (-z combreloc), so a class is usually one slice. Each
 relocation's target kind (code, read-only data, own export, ...) is one byte of a `bytes`
 aligned with the offsets, from a table of 64 KiB grains applied by `bytes.translate` to the
-address bytes (relrocheck/targets.py). Symbols and section remainders cut the address space into intervals whose
-bounds are bisected into the sorted offsets, so cost grows with relocations only through
-C-level passes (translate, count, itemgetter, sort, and integer arithmetic on whole columns,
-relrocheck/columns.py), and with symbols through one bisect per bound.
+address bytes (relrocheck/targets.py). Symbols and section remainders cut the address space
+into intervals whose bounds are bisected into the sorted offsets, so cost grows with
+relocations only through C-level passes (translate, count, itemgetter, sort, and integer
+arithmetic on whole columns, relrocheck/columns.py), and with symbols through one bisect per
+bound. Which relative words point to text is relrocheck/stringtargets.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Callable, Sequence
 
 from relrocheck import archtables
 from relrocheck import elf as E
-from relrocheck.columns import is_sorted, pick, picker
+from relrocheck.columns import is_sorted, pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
 from relrocheck.model import (
@@ -39,6 +40,7 @@ from relrocheck.model import (
     symbol_from_fields,
     unattributed_name,
 )
+from relrocheck.stringtargets import StringTargets
 from relrocheck.targets import address_classifier
 
 DEFAULT_PAGE_SIZE = 4096
@@ -63,14 +65,6 @@ _SYMBOL_TYPES = tuple(E.STT_NAMES.get(t, str(t)) for t in range(16))
 _BINDINGS = tuple(E.STB_NAMES.get(b, str(b)) for b in range(16))
 _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
 _INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
-# Byte classes for the string test, as translate() tables giving 1 or 0 per byte.
-_TEXT = set(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D} | set(range(0xC2, 0xF5))  # UTF-8 leads
-# A pread of 3 bytes costs about as much as reading 4 KiB more: a symbol's string targets
-# are read word by word when they are sparser than one per 2**_SPARSE_SHIFT bytes.
-_SPARSE_SHIFT = 12
-_IS_TEXT = bytes(1 if b in _TEXT else 0 for b in range(256))
-_IS_TEXT_OR_NUL = bytes(1 if b in _TEXT or b == 0 or 0x80 <= b < 0xC0 else 0
-                        for b in range(256))
 # translate() tables: per st_info, 1 + the symbol type; per 0 or 1, a byte mask.
 _TYPE_CODE = bytes((info & 0xF) + 1 for info in range(256))
 _BYTE_MASK = b"\x00\xff" + bytes(254)
@@ -180,11 +174,10 @@ class _Measurement:
         self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
         # Relocation tables the section headers describe otherwise (RelocationTable.note).
         self.table_notes: list[str] = []
-        # Relative table parts with words pointing into read-only data: (offsets, targets).
-        self.string_parts: list[tuple[Sequence[int], Sequence[int]]] = []
-        self.rodata_range: tuple[int, int, int] | None | bool = False  # False: not computed
         # Whether a column is sorted, by id; the column is kept so that its id stays its own.
         self._sorted_columns: dict[int, tuple[Sequence[int], bool]] = {}
+        # Relative words pointing into read-only data, counted per symbol on demand.
+        self.strings = StringTargets(elf, self.laid_out, self._is_sorted)
         # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
         # RELA table _read_relocations read: _got_slots reuses the columns.
         self._symbol_columns: list[tuple[int, Sequence[int], Sequence[int], int]] = []
@@ -247,7 +240,7 @@ class _Measurement:
                 "page_addresses": (page_numbers[0] << shift,) if len(page_numbers) == 1 else
                 tuple(map(operator.lshift, page_numbers, repeat(shift))),
                 "clusters": clusters.get(index, ()),
-                "string_targets": self._string_targets(address, size)
+                "string_targets": self.strings.count(address, size)
                 if targets.get("rodata") and not owner.unattributed else None,
             }))
         outside = owner_stats.get(-1)
@@ -620,108 +613,10 @@ class _Measurement:
 
     def _note_strings(self, offsets: Sequence[int], targets: Sequence[int], codes: bytes
                       ) -> None:
-        """Keep a relative table part's targets, for `_string_targets` (no copy: the
-        columns exist anyway; only symbols asking are looked at)."""
+        """Keep a relative table part's targets when some point into read-only data, for
+        the string-target counts (no copy: the columns exist anyway)."""
         if _KIND["rodata"] in codes:
-            self.string_parts.append((offsets, targets))
-
-    def _rodata_range(self) -> tuple[int, int, int] | None:
-        """(start, end, file offset minus address) of the read-only data sections, when they
-        lie in one range of one segment's file image."""
-        # .rodata and its input-named variants (.rodata.str1.1, .rodata.cst16 with lld):
-        # where literals live.
-        ranges = [(s.sh_addr, s.sh_addr + s.sh_size, s.sh_offset - s.sh_addr)
-                  for s in self.laid_out if s.has_file_bytes and not s.is_writable
-                  and not s.sh_flags & E.SHF_EXECINSTR and s.name.startswith(".rodata")]
-        if not ranges or len({delta for _, _, delta in ranges}) != 1:
-            return None
-        start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        code = [s for s in self.laid_out if s.sh_flags & E.SHF_EXECINSTR
-                and start < s.sh_addr + s.sh_size and s.sh_addr < end]
-        return None if code else (start, end, ranges[0][2])
-
-    def _string_targets(self, address: int, size: int) -> int | None:
-        """How many of the relative words in [address, address + size) point to text.
-
-        A string literal begins with text and is preceded by a NUL (the previous literal's
-        end) or by text (the linker merged it into the tail of a longer literal); a numeric
-        table (zlib's static_ltree) begins with small binary values. Three bytes per target,
-        by C-level maps over this symbol's words only.
-        """
-        if self.rodata_range is False:
-            self.rodata_range = self._rodata_range()
-        span = self.rodata_range
-        if span is None:
-            return None
-        start, end, delta = span
-        base = max(start + delta - 1, 0)
-        top = min(end + delta + 1, self.elf.file_size)
-        if top - base < 3:
-            return None
-        # Every word's three bytes lie in the file when the read-only data and a byte either
-        # side do: no clamping then, and they can be read word by word.
-        inside = base == start + delta - 1 and top == end + delta + 1
-        count = 0
-        for offsets, targets in self.string_parts:
-            lo, hi = bisect_left(offsets, address), bisect_left(offsets, address + size)
-            if lo >= hi:
-                continue
-            if not self._is_sorted(offsets):
-                return None  # an unsorted table: bisect cannot find this symbol's words
-            chosen = targets[lo:hi]
-            # Sorted as a list: linear on the usual table of strings laid out in its order
-            # (ten times cheaper than is_sorted on a short slice), its least and greatest
-            # target at its ends, and the order does not change the count.
-            words = sorted(chosen.tolist() if isinstance(chosen, (array, memoryview))
-                           else chosen)
-            low, high = words[0], words[-1]
-            if not (start <= low and high < end):
-                words = [t for t in words if start <= t < end]
-                if not words:
-                    continue
-                low, high = words[0], words[-1]
-            before, first, second = self._text_bytes(words, low, high, base, top, delta,
-                                                     inside)
-            # translate makes each byte 0 or 1; the three ANDed as big integers count the
-            # words where all three hold.
-            ok = (int.from_bytes(before.translate(_IS_TEXT_OR_NUL), "big")
-                  & int.from_bytes(first.translate(_IS_TEXT), "big")
-                  & int.from_bytes(second.translate(_IS_TEXT_OR_NUL), "big"))
-            count += ok.bit_count()
-        return count
-
-    def _text_bytes(self, targets: Sequence[int], lowest: int, highest: int, base: int,
-                    top: int, delta: int, inside: bool) -> tuple[bytes, bytes, bytes]:
-        """The byte before each target, the target's first byte and the one after it
-        (`lowest` and `highest` are the least and the greatest target).
-
-        One symbol's targets are read as the file range they span, picked from it by C-level
-        lookups; where that range is sparse (libLLVM's 661 words among 35 MB of .rodata), three
-        bytes a word. The read-only data is never held whole, so it adds nothing to the peak
-        memory (12 MB in the synthetic library). Only when it lies at an end of the file,
-        where a byte either side may be missing, is it read whole, clamped as before.
-        """
-        if inside:
-            low, high = lowest + delta - 1, highest + delta + 2
-            if high - low > len(targets) << _SPARSE_SHIFT:
-                data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
-                return data[0::3], data[1::3], data[2::3]
-            blob = self.elf.read_at(low, high - low)
-            files = list(map(operator.add, targets, repeat(delta - 1 - low)))
-            # Copies one and two bytes on: bytes index faster than views.
-            shifted: bytes | memoryview = blob
-        else:
-            cached: bytes | None = getattr(self, "_rodata_bytes", None)
-            if cached is None:
-                cached = self._rodata_bytes = self.elf.read_at(base, top - base)
-            blob = cached
-            files = list(map(min, map(max, map(operator.add, targets, repeat(delta - base - 1)),
-                                      repeat(0)), repeat(len(blob) - 3)))
-            shifted = memoryview(blob)  # the whole read-only data: viewed, not copied
-        # Indexed by a word's byte before its target: the target and the byte after it
-        # one and two bytes on, so no per-word offset passes; one itemgetter for the three.
-        take = picker(files)
-        return bytes(take(blob)), bytes(take(shifted[1:])), bytes(take(shifted[2:]))
+            self.strings.note(offsets, targets)
 
     def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
         """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
