@@ -1,32 +1,27 @@
 """Measure one ELF file into a `Library`: writable data, relocations, pages, per-symbol cost.
 
 The hot path never builds a Python object per relocation or per symbol of the whole table.
-Relocation tables are read as typed columns and split by class into views: linkers sort
-RELATIVE entries first and by address (-z combreloc), so a class is usually one slice. Each
-relocation's target kind (code, read-only data, own export, ...) is one byte of a `bytes`
-aligned with the offsets, from a table of 64 KiB grains applied by `bytes.translate` to the
-address bytes (relrocheck/targets.py). Symbols and section remainders cut the address space
-into intervals whose bounds are bisected into the sorted offsets, so cost grows with
-relocations only through C-level passes (translate, count, itemgetter, sort, and integer
-arithmetic on whole columns, relrocheck/columns.py), and with symbols through one bisect per
-bound. Which relative words point to text is relrocheck/stringtargets.py.
+The relocations come as sorted columns per class, each offset's target kind one byte of a
+`bytes` aligned with them (relrocheck/reloctables.py). Symbols and section remainders cut
+the address space into intervals whose bounds are bisected into the sorted offsets, so cost
+grows with relocations only through C-level passes (translate, count, itemgetter, sort, and
+integer arithmetic on whole columns, relrocheck/columns.py), and with symbols through one
+bisect per bound. Which relative words point to text is relrocheck/stringtargets.py.
 """
 
 from __future__ import annotations
 
 import operator
-import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from dataclasses import dataclass
 from functools import partial
-from itertools import chain, compress, groupby, repeat
-from typing import Callable, Sequence
+from itertools import chain, compress, repeat
+from typing import Sequence
 
 from relrocheck import archtables
 from relrocheck import elf as E
-from relrocheck.columns import is_sorted, pick
+from relrocheck.columns import pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
 from relrocheck.model import (
@@ -40,20 +35,11 @@ from relrocheck.model import (
     symbol_from_fields,
     unattributed_name,
 )
-from relrocheck.stringtargets import StringTargets
-from relrocheck.targets import address_classifier
+from relrocheck.reloctables import SYMBOL_TYPES, RelocationReader, Relocations, Table, typecode
 
 DEFAULT_PAGE_SIZE = 4096
 
-# Target kind codes; they fit the low 3 bits of a key when unsorted tables are merged.
-_KIND = {name: code for code, name in enumerate(TARGET_KINDS)}
-assert len(TARGET_KINDS) <= 8
-_OWN, _EXTERNAL, _UNKNOWN = _KIND["own_export"], _KIND["external"], _KIND["unknown"]
 _SLOT_KIND = ("external", "own_export")  # by whether the slot's symbol is defined here
-_EXPORT_KIND = bytes([_EXTERNAL, _OWN]) + bytes(254)  # translate(): defined? -> kind
-# Classes whose target is a fixed kind, whatever the relocation says.
-_FIXED_TARGET = {"tls": _KIND["tls"], "irelative": _KIND["code"], "copy": _KIND["data"],
-                 "other": _UNKNOWN}
 
 # Sections of function descriptors, and a descriptor's size in words (entry, TOC, environment).
 _DESCRIPTOR_SECTIONS = {".opd": 3}
@@ -65,9 +51,6 @@ _SYMBOL_TYPES = tuple(E.STT_NAMES.get(t, str(t)) for t in range(16))
 _BINDINGS = tuple(E.STB_NAMES.get(b, str(b)) for b in range(16))
 _VISIBILITIES = tuple(E.STV_NAMES[v] for v in range(4))
 _INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
-# translate() tables: per st_info, 1 + the symbol type; per 0 or 1, a byte mask.
-_TYPE_CODE = bytes((info & 0xF) + 1 for info in range(256))
-_BYTE_MASK = b"\x00\xff" + bytes(254)
 # Per st_info: whether a symbol of that type can own bytes (SECTION and FILE ones cannot).
 _OWNS_BYTES = bytes(int(info & 0xF not in (3, 4)) for info in range(256))
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
@@ -104,14 +87,6 @@ def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
             # The reader checks every range it is given; what slips through is a table whose
             # contents contradict each other. Report it as the file's fault, in one line.
             raise ElfError(f"malformed ELF file ({type(exc).__name__}: {exc})", path) from None
-
-
-@dataclass
-class _Table:
-    """Relocations of one class: sorted target addresses and, aligned, target kind codes."""
-
-    offsets: Sequence[int]
-    kinds: bytes
 
 
 class _Owner:
@@ -170,17 +145,8 @@ class _Measurement:
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]
         self.laid_out = elf.laid_out()
         self.relro_range = self._relro_range()
-        self._symbol_kinds_cache: dict[int, bytearray] = {}
-        self.own_exports: dict[str, dict[str, int]] = {}  # class -> symbol type -> count
-        # Relocation tables the section headers describe otherwise (RelocationTable.note).
-        self.table_notes: list[str] = []
-        # Whether a column is sorted, by id; the column is kept so that its id stays its own.
-        self._sorted_columns: dict[int, tuple[Sequence[int], bool]] = {}
-        # Relative words pointing into read-only data, counted per symbol on demand.
-        self.strings = StringTargets(elf, self.laid_out, self._is_sorted)
-        # (symbol table, offsets, infos, length of the leading RELATIVE run) of every REL and
-        # RELA table _read_relocations read: _got_slots reuses the columns.
-        self._symbol_columns: list[tuple[int, Sequence[int], Sequence[int], int]] = []
+        # Every relocation table, read once; _got_slots reuses its columns.
+        self.relocations: Relocations | None = None
 
     # -- top level -----------------------------------------------------------------------
 
@@ -193,7 +159,11 @@ class _Measurement:
                     or bool(flags_1 & E.DF_1_NOW))
         textrel_flag = E.DT_TEXTREL in tags or bool(flags & E.DF_TEXTREL)
 
-        tables, by_type, by_table, encodings, no_ops = self._read_relocations()
+        read = self.relocations = RelocationReader(elf, self.arch, self.laid_out,
+                                                   self._in_relro).read()
+        tables, by_type, by_table, encodings = (read.tables, read.by_type, read.by_table,
+                                                read.encodings)
+        no_ops, strings = read.no_ops, read.strings
         owners, bounds, owner_of_bound = self._partition()
         owner_stats, page_set = self._attribute(tables, bounds, owner_of_bound)
         symtab = self._symbol_table()
@@ -240,7 +210,7 @@ class _Measurement:
                 "page_addresses": (page_numbers[0] << shift,) if len(page_numbers) == 1 else
                 tuple(map(operator.lshift, page_numbers, repeat(shift))),
                 "clusters": clusters.get(index, ()),
-                "string_targets": self.strings.count(address, size)
+                "string_targets": strings.count(address, size)
                 if targets.get("rodata") and not owner.unattributed else None,
             }))
         outside = owner_stats.get(-1)
@@ -313,7 +283,7 @@ class _Measurement:
                                        key=lambda kv: (-kv[1], kv[0]))),
                 encodings=encodings,
                 no_ops=no_ops,
-                notes=tuple(self.table_notes),
+                notes=read.notes,
             ),
             pages=pages,
             symbols=tuple(symbols),
@@ -322,18 +292,19 @@ class _Measurement:
             has_debug_info=any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections),
             pages_by_size=pages_by_size,
             own_export_relocations={cls: dict(sorted(types.items()))
-                                    for cls, types in sorted(self.own_exports.items())},
+                                    for cls, types in sorted(read.own_exports.items())},
             initializers=self._initializers(symtab),
             got_slots=self._got_slots(),
             build_comment=self._comment(),
         )
 
-    def _bucket_clusters(self, tables: dict[str, _Table], owners: list[_Owner],
+    def _bucket_clusters(self, tables: dict[str, Table], owners: list[_Owner],
                          bounds: list[int], owner_of: list[int]) -> dict[int, tuple]:
         """Probable objects in each data/relro bucket of a stripped library (cluster.py).
 
         The bucket's words are gathered from every class table by bisecting its intervals,
-        merged by address as offset*8+kind keys (as `_merge` does), then cut into runs.
+        merged by address as offset*8+kind keys (as the relocation reader's merge does), then
+        cut into runs.
         """
         from relrocheck.cluster import find_clusters
 
@@ -363,7 +334,7 @@ class _Measurement:
                     # The intervals ascend: their slices joined stay sorted (as bytes for a
                     # column of words, one memcpy each).
                     if isinstance(offsets, (array, memoryview)):
-                        column = array(_typecode(offsets), b"".join(
+                        column = array(typecode(offsets), b"".join(
                             offsets[lo:hi].tobytes() for lo, hi in slices))
                     else:
                         column = array("Q")
@@ -441,7 +412,8 @@ class _Measurement:
             return ()
         shift = 32 if elf.word_size == 8 else 8
         slots: dict[int, dict[int, str]] = {}  # symbol table -> symbol index -> section
-        for link, offsets, infos, head in self._symbol_columns:
+        assert self.relocations is not None  # read by library() first
+        for link, offsets, infos, head in self.relocations.symbol_columns:
             if link == 0 or head == len(infos):
                 continue
             offs, infs = offsets[head:], infos[head:]
@@ -471,226 +443,6 @@ class _Measurement:
         return tuple(sorted(rows))
 
     # -- relocations ---------------------------------------------------------------------
-
-    def _read_relocations(self) -> tuple[dict[str, _Table], Counter[str], dict[str, int],
-                                         dict[str, str], int]:
-        """Every dynamic relocation, per class; counts per type name and per table; each
-        table's encoding; and the number of R_*_NONE entries."""
-        elf, arch = self.elf, self.arch
-        word = elf.word_size
-        parts: dict[str, list[tuple[Sequence[int], bytes]]] = {}
-        by_type: Counter[str] = Counter()
-        by_table: dict[str, int] = {}
-        classify = self._target_classifier()
-        encodings: dict[str, str] = {}
-        for found in elf.relocation_tables():
-            table = found.header
-            encodings.setdefault(table.name, found.encoding)
-            if found.note:
-                self.table_notes.append(found.note)
-            offsets_col, infos, addends = elf.read_relocations(found)
-            if infos is None:  # RELR: every entry a RELATIVE relocation, addend in place
-                offsets = offsets_col
-                by_type[arch.type_name(arch.relative_type)] += len(offsets)
-                by_table[table.name] = by_table.get(table.name, 0) + len(offsets)
-                targets = elf.stored_words(offsets)
-                codes = classify(targets)
-                self._note_strings(offsets, targets, codes)
-                parts.setdefault("relative", []).append((offsets, codes))
-                continue
-            if not len(infos):
-                by_table.setdefault(table.name, 0)
-                continue
-            type_shift, type_mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
-            # Linkers put RELATIVE entries first (-z combreloc): that run is found by
-            # comparing bytes, and only the rest is looked at entry by entry.
-            head = _leading_run(infos, arch.relative_type)
-            self._symbol_columns.append((table.sh_link, offsets_col, infos, head))
-            rest = infos[head:]
-            if arch.relative_without_symbol:
-                # The class may depend on the symbol: one key per info value.
-                keys: Sequence[int] = rest
-                info_counts = Counter(rest)
-                class_of_key = {info: arch.relocation_class(info & type_mask, info >> type_shift)
-                                for info in info_counts}
-                type_counts: Counter[int] = Counter()
-                for info, count in info_counts.items():
-                    type_counts[info & type_mask] += count
-            else:
-                # Symbolic entries have one info value per symbol: keyed by type, by C-level
-                # passes over the entries after the RELATIVE run.
-                keys = list(map(operator.and_, rest, repeat(type_mask)))
-                type_counts = Counter(keys)
-                class_of_key = {t: arch.type_class(t) for t in type_counts}
-            if head:
-                type_counts[arch.relative_type] += head
-            for t, count in type_counts.items():
-                by_type[arch.type_name(t)] += count
-            by_table[table.name] = by_table.get(table.name, 0) + len(infos)
-            head_class = arch.relocation_class(arch.relative_type, 0)
-            for cls, offs, infs, adds in _split_by_class(offsets_col, infos, addends, keys,
-                                                         class_of_key, head, head_class):
-                kinds = self._kinds_for_class(cls, offs, infs, type_shift, adds, table, classify)
-                parts.setdefault(cls, []).append((offs, kinds))
-        if elf.e_machine == E.EM_MIPS:
-            self._mips_got(parts, by_type, by_table, encodings, classify)
-        tables = {cls: _merge(parts[cls], self._is_sorted) for cls in RELOCATION_CLASSES
-                  if cls in parts}
-        # R_*_NONE entries are counted (readelf lists them) but write nothing: they have no
-        # class, no page and no owner.
-        none = sum(len(offsets) for offsets, _ in parts.get(archtables.NO_OP, ()))
-        return tables, by_type, by_table, encodings, none
-
-    def _mips_got(self, parts: dict[str, list[tuple[Sequence[int], bytes]]],
-                  by_type: Counter[str], by_table: dict[str, int], encodings: dict[str, str],
-                  classify: Callable[[Sequence[int]], bytes]) -> None:
-        """The MIPS primary GOT (ElfFile.mips_got), which the loader writes without
-        relocation records. Each entry is a word written at load like a relocated one:
-        counted, attributed and paged as one; local entries as relative ones (their stored
-        word plus the load bias), global ones as symbolic ones."""
-        elf = self.elf
-        got = elf.mips_got()
-        if got is None:
-            return
-        word = elf.word_size
-        start, middle = got.address, got.address + got.local * word
-        local_offsets = array(E.U64 if word == 8 else E.U32, range(start, middle, word))
-        global_offsets = array(local_offsets.typecode,
-                               range(middle, middle + got.globals * word, word))
-        if got.local:
-            parts.setdefault("relative", []).append(
-                (local_offsets, classify(elf.stored_words(list(local_offsets)))))
-            by_type[E.MIPS_GOT_LOCAL] += got.local
-        if got.globals:
-            symbols = got.first_global + got.globals
-            shndx = elf.dynamic_symbol_sections(symbols) if not any(
-                s.sh_type == E.SHT_DYNSYM for s in elf.sections) else self._dynsym_shndx()
-            if len(shndx) < symbols:
-                raise elf.fail(f"DT_MIPS_SYMTABNO {symbols} is past the dynamic symbol table")
-            kinds = bytes(_EXTERNAL if shndx[i] == E.SHN_UNDEF else _OWN
-                          for i in range(got.first_global, symbols))
-            parts.setdefault("symbolic", []).append((global_offsets, kinds))
-            by_type[E.MIPS_GOT_GLOBAL] += got.globals
-        by_table[got.name] = by_table.get(got.name, 0) + got.local + got.globals
-        encodings[got.name] = E.ENC_MIPS_GOT
-
-    def _dynsym_shndx(self) -> array:
-        dynsym = next(s for s in self.elf.sections if s.sh_type == E.SHT_DYNSYM)
-        return self.elf.symbol_columns(dynsym, ("st_shndx",)).st_shndx
-
-    def _kinds_for_class(self, cls: str, offsets: Sequence[int], infos: Sequence[int],
-                         type_shift: int, addends: Sequence[int] | None,
-                         table: SectionHeader, classify) -> bytes:
-        """Target kind code of each relocation of one class, aligned with its offsets."""
-        if cls == archtables.NO_OP:
-            return b""
-        if cls in _FIXED_TARGET:
-            return bytes([_FIXED_TARGET[cls]]) * len(offsets)
-        if cls == "relative":
-            if addends is None:
-                addends = self.elf.stored_words(list(offsets))
-            codes = classify(addends)
-            self._note_strings(offsets, addends, codes)
-            return codes
-        # symbolic and plt: the target is a symbol of the table's linked symbol table.
-        syms = list(map(operator.rshift, infos, repeat(type_shift)))
-        kinds = self._symbol_kinds(table, max(syms) + 1 if syms else 0)
-        if syms and max(syms) >= len(kinds):
-            raise self.elf.fail(f"relocation section {table.name}: symbol index {max(syms)} "
-                                f"is past the end of its symbol table")
-        codes = bytes(pick(kinds, syms))
-        if _OWN in codes:
-            self._count_own_exports(cls, table, syms)
-        return codes
-
-    def _is_sorted(self, column: Sequence[int]) -> bool:
-        """columns.is_sorted, once per column: the merge of tables and the string-target
-        count ask it of the same RELATIVE run."""
-        known = self._sorted_columns.get(id(column))
-        if known is None:
-            known = self._sorted_columns[id(column)] = (column, is_sorted(column))
-        return known[1]
-
-    def _note_strings(self, offsets: Sequence[int], targets: Sequence[int], codes: bytes
-                      ) -> None:
-        """Keep a relative table part's targets when some point into read-only data, for
-        the string-target counts (no copy: the columns exist anyway)."""
-        if _KIND["rodata"] in codes:
-            self.strings.note(offsets, targets)
-
-    def _count_own_exports(self, cls: str, table: SectionHeader, syms: list[int]) -> None:
-        """Relocations of `cls` against own exports, by the symbol's type (FUNC, OBJECT...):
-        what -Bsymbolic-functions (functions only) and -Bsymbolic (all) would bind."""
-        if table.sh_link == 0 or not syms:
-            return  # no section headers (sstrip): the symbol types are not at hand
-        symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
-        # Only the symbols relocations name are read, not what sh_size claims.
-        entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]
-        wanted = min(symtab.sh_size, (max(syms) + 1) * entsize)
-        columns = self.elf.symbol_columns(symtab._replace(sh_size=wanted),
-                                          ("st_info", "st_shndx"))
-        info, shndx = columns.st_info, columns.st_shndx
-        per_type = self.own_exports.setdefault(cls, {})
-        # Per symbol, 1 + its type when it is defined here (an own export), else 0: the type
-        # codes by translate, masked (as integers) by 0xFF where the symbol is defined; then
-        # per relocation, by C-level passes, and counted per code.
-        types = bytes(info).translate(_TYPE_CODE)
-        defined = bytes(map(bool, shndx)).translate(_BYTE_MASK)
-        code_of_symbol = bytearray((int.from_bytes(types, "little")
-                                    & int.from_bytes(defined, "little")
-                                    ).to_bytes(len(types), "little"))
-        if code_of_symbol:
-            code_of_symbol[0] = 0  # the null symbol is nobody's export
-        code_of_symbol.extend(bytes(max(0, max(syms) + 1 - len(code_of_symbol))))
-        codes = bytes(pick(code_of_symbol, syms))
-        for code in range(1, 17):
-            count = codes.count(code)
-            if count:
-                name = _SYMBOL_TYPES[code - 1]
-                per_type[name] = per_type.get(name, 0) + count
-
-    def _symbol_kinds(self, table: SectionHeader, needed: int) -> bytearray:
-        """Target kind of the first `needed` symbols in the table's linked symbol table (own
-        export or not): only those a relocation names are read, not what sh_size claims."""
-        cache = self._symbol_kinds_cache
-        if table.sh_link in cache and len(cache[table.sh_link]) >= needed:
-            return cache[table.sh_link]
-        kinds: bytearray
-        if table.sh_link == 0 and table.number < 0 and needed > 1:
-            # A table found through the dynamic tags alone: its symbols are at DT_SYMTAB.
-            shndx = self.elf.dynamic_symbol_sections(needed)
-            kinds = _export_kinds(shndx)
-        elif table.sh_link == 0:
-            kinds = bytearray()
-        else:
-            symtab = self.elf.section_by_index(table.sh_link, f"relocation section {table.name}")
-            entsize = E.SYMBOL_ENTSIZE[self.elf.elf_class]
-            self.elf.check_table(symtab, entsize)
-            wanted = min(symtab.sh_size, max(needed, len(cache.get(table.sh_link, ()))) * entsize)
-            shndx = self.elf.symbol_columns(symtab._replace(sh_size=wanted),
-                                            ("st_shndx",)).st_shndx
-            kinds = _export_kinds(shndx)
-        # Symbol 0 is the null symbol: a symbolic relocation against it is an absolute value.
-        if kinds:
-            kinds[0] = _UNKNOWN
-        cache[table.sh_link] = kinds
-        return kinds
-
-    def _target_classifier(self) -> Callable[[Sequence[int]], bytes]:
-        """A function: addresses -> their target kind codes, from the sections holding them
-        (relrocheck/targets.py)."""
-        return address_classifier([(s.sh_addr, s.sh_addr + s.sh_size,
-                                    self._section_target_kind(s)) for s in self.laid_out],
-                                  _UNKNOWN)
-
-    def _section_target_kind(self, s: SectionHeader) -> int:
-        if s.sh_flags & E.SHF_EXECINSTR:
-            return _KIND["code"]
-        if not s.is_writable:
-            return _KIND["rodata"]
-        if self._in_relro(s):
-            return _KIND["relro"]
-        return _KIND["data"]
 
     # -- symbols and attribution -----------------------------------------------------------
 
@@ -761,7 +513,7 @@ class _Measurement:
                 last.aliases += (name,)
                 continue
             # Positional: keywords cost a third more, on tens of thousands of symbols.
-            owners.append(_Owner(name, section, address, size, _SYMBOL_TYPES[info & 0xF],
+            owners.append(_Owner(name, section, address, size, SYMBOL_TYPES[info & 0xF],
                                  _BINDINGS[info >> 4], _VISIBILITIES[other & 0x3]))
         return owners
 
@@ -843,7 +595,7 @@ class _Measurement:
                 owners.append(owner)
         return owners, bounds, owner_of
 
-    def _attribute(self, tables: dict[str, _Table], bounds: list[int], owner_of: list[int]
+    def _attribute(self, tables: dict[str, Table], bounds: list[int], owner_of: list[int]
                    ) -> tuple[dict[int, tuple[dict[str, int], dict[str, int], int, int,
                                               tuple[int, ...]]], set[int]]:
         """Per owner: relocations by class, by target kind, distinct pages touched, those of
@@ -956,7 +708,7 @@ class _Measurement:
             ))
         return out
 
-    def _pages_at(self, page_size: int, tables: dict[str, _Table]) -> Pages:
+    def _pages_at(self, page_size: int, tables: dict[str, Table]) -> Pages:
         """The page counts at another page size, from the relocation offsets themselves."""
         shift = page_size.bit_length() - 1
         page_set: set[int] = set()
@@ -1033,123 +785,7 @@ def _section_kind(s: SectionHeader, in_relro: bool) -> str:
     return "relro" if in_relro else "data"
 
 
-Columns = Sequence[int]
-
-
-def _export_kinds(shndx: Sequence[int]) -> bytearray:
-    """Per symbol, its target kind: external when undefined (st_shndx 0), else own export."""
-    return bytearray(bytes(map(bool, shndx)).translate(_EXPORT_KIND))
-
-
-def _leading_run(values: Sequence[int], value: int) -> int:
-    """Length of the run of `value` that starts `values` (copies after it are not looked
-    for: callers treat the rest entry by entry).
-
-    By comparing the column's bytes with the word's repeated, over 1, 2, 4... words, then
-    halving the stretch where the run ends: memcmp passes over about twice the run.
-    """
-    if not isinstance(values, (array, memoryview)) or values.itemsize not in (4, 8):
-        run = 0
-        for item in values:
-            if item != value:
-                break
-            run += 1
-        return run
-    size, n = values.itemsize, len(values)
-    if not 0 <= value < 1 << (8 * size):
-        return 0
-    raw = values.tobytes()
-    word = value.to_bytes(size, sys.byteorder)
-    good, step = 0, 1
-    while good < n:
-        take = min(step, n - good)
-        if not raw.startswith(word * take, good * size):
-            break
-        good += take
-        step *= 2
-    else:
-        return n
-    bad = good + take  # the first `bad` words are not all `value`
-    while bad - good > 1:
-        middle = (good + bad) // 2
-        if raw.startswith(word * (middle - good), good * size):
-            good = middle
-        else:
-            bad = middle
-    return good
-
-
-def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
-                    keys: Sequence[int], class_of_key: dict[int, str], head: int = 0,
-                    head_class: str = "relative"
-                    ) -> list[tuple[str, Columns, Columns, Columns | None]]:
-    """Split a relocation table's columns by relocation class.
-
-    The first `head` entries are known to share one info value of class `head_class` (the
-    RELATIVE run that linkers put first, -z combreloc): that run is taken as a view, without
-    a copy. `keys` (types, or infos where the class depends on the symbol) are aligned with
-    the entries after it, and `class_of_key` gives their classes. The rest is split into
-    runs of one class when it has few, else by selectors per class.
-    """
-    classes = set(class_of_key.values())
-    if head:
-        classes.add(head_class)
-    o, i = _view(offsets), _view(infos)
-    a = _view(addends) if addends is not None else None
-    if len(classes) == 1:
-        return [(classes.pop(), o, i, a)]
-    out: list[tuple[str, Columns, Columns, Columns | None]] = []
-    if head:
-        out.append((head_class, o[:head], i[:head], a[:head] if a is not None else None))
-        o, i = o[head:], i[head:]
-        a = a[head:] if a is not None else None
-    runs: list[tuple[str, int, int]] = []
-    position = 0
-    for cls, group in groupby(map(class_of_key.__getitem__, keys)):
-        length = len(list(group))
-        runs.append((cls, position, position + length))
-        position += length
-        if len(runs) > 64:
-            break
-    else:
-        out.extend((cls, o[lo:hi], i[lo:hi], a[lo:hi] if a is not None else None)
-                   for cls, lo, hi in runs)
-        return out
-    for cls in sorted(set(class_of_key[key] for key in set(keys))):
-        wanted = {key for key, c in class_of_key.items() if c == cls}
-        selector = list(map(wanted.__contains__, keys))
-        out.append((cls, array(_typecode(o), compress(o, selector)),
-                    array(_typecode(i), compress(i, selector)),
-                    array(_typecode(a), compress(a, selector)) if a is not None else None))
-    return out
-
-
-def _typecode(column: Columns) -> str:
-    if isinstance(column, (memoryview, array)):
-        return column.format if isinstance(column, memoryview) else column.typecode
-    return "Q"
-
-
-def _view(column: Columns) -> Columns:
-    return memoryview(column) if isinstance(column, array) else column  # type: ignore[return-value]
-
-
-def _merge(parts: list[tuple[Sequence[int], bytes]],
-           sorted_test: Callable[[Sequence[int]], bool] = is_sorted) -> _Table:
-    """One sorted table from parts, keeping each offset's kind next to it."""
-    if len(parts) == 1:
-        offsets, kinds = parts[0]
-        if sorted_test(offsets):
-            return _Table(offsets, kinds)
-    keys: list[int] = []
-    for offsets, kinds in parts:
-        keys.extend(map(operator.add, map(operator.mul, offsets, repeat(8)), kinds))
-    keys.sort()
-    return _Table(list(map(operator.rshift, keys, repeat(3))),
-                  bytes(map(operator.and_, keys, repeat(7))))
-
-
-def _counts_per_page(tables: dict[str, _Table], pages: list[int], shift: int
+def _counts_per_page(tables: dict[str, Table], pages: list[int], shift: int
                      ) -> tuple[int, ...]:
     """Relocations on each of the sorted `pages`, from the sorted offsets of every table:
     one bisection per page boundary, and only for the pages a table's offsets span."""
