@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+from relrocheck.elf import MIPS_GOT_LOCAL
 from relrocheck.hints import REMOVING_KINDS
 from relrocheck.model import Library, Symbol
 from relrocheck.words import human_bytes, plural
@@ -203,12 +204,21 @@ def what_ifs(lib: Library) -> tuple[WhatIf, ...]:
                     + f"; {stay}. Own exported data then has two copies when a program has a "
                     "copy relocation for it: only for libraries whose data programs do not "
                     "reference directly.")))
-    relr = sum(n for table, n in lib.relocations.by_table.items() if "relr" in table)
-    packable = lib.relocations.by_class.get("relative", 0) - relr
-    if packable > 0:
-        rela = any(table.startswith(".rela") for table in lib.relocations.by_table)
-        entry = lib.word_size * (3 if rela else 2)
-        table = ".rela.dyn" if rela else ".rel.dyn"
+    # By the tables' encodings, not their names: a file without section headers names its
+    # tables after the dynamic tags (DT_RELA), relrhack hides .relr.dyn's type.
+    rel = lib.relocations
+    relr = sum(n for table, n in rel.by_table.items()
+               if rel.encodings.get(table, "").startswith("RELR"))
+    # The MIPS GOT's local entries are relative but have no record to pack.
+    packable = (rel.by_class.get("relative", 0) - relr
+                - rel.by_type.get(MIPS_GOT_LOCAL, 0))
+    plain = [table for table, enc in rel.encodings.items() if enc in ("REL", "RELA")]
+    # APS2 tables (Android's packer) hold a RELATIVE entry in a byte or two: what RELR would
+    # save there is not the entry size, so no estimate is given for them.
+    if packable > 0 and plain and not any(enc.startswith("APS2") for enc in
+                                          rel.encodings.values()):
+        table = plain[0]
+        entry = lib.word_size * (3 if rel.encodings[table] == "RELA" else 2)
         out.append(WhatIf(
             flag="-Wl,-z,pack-relative-relocs", bound=0, plt_removed=0,
             relocations_removed_at_least=0, table_shrink_bytes=packable * entry,

@@ -220,3 +220,57 @@ def test_plan_candidates_are_the_first_of_the_ranking(libs, monkeypatch, limit):
     for path in paths:
         lib = analyze(str(path))
         assert plan._candidates(lib.symbols) == _all_candidates_sorted(lib)[:limit], path
+
+
+@pytest.mark.parametrize("target", ["mipsel-linux-gnu", "mips64el-linux-gnuabi64"])
+def test_relr_what_if_on_mips_counts_records_not_got_entries(tmp_path, target):
+    """The MIPS GOT's local entries are relative writes without records: RELR packs only the
+    records, and the relinked .rel.dyn shrinks by exactly those."""
+    from libbuild import have_cross
+
+    from relrocheck.plan import what_ifs
+
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    before = build_library(tmp_path / "before", "cross", fixture("cross.c"), target=target)
+    predictions = {w.flag: w for w in what_ifs(measure(str(before)))}
+    prediction = predictions["-Wl,-z,pack-relative-relocs"]
+    after = build_library(tmp_path / "after", "cross", fixture("cross.c"), target=target,
+                          flags=["-Wl,--pack-dyn-relocs=relr"])
+    assert ".relr.dyn" in oracle.sections(after)
+    shrink = (oracle.sections(before)[".rel.dyn"]["size"]
+              - oracle.sections(after)[".rel.dyn"]["size"])
+    assert shrink == prediction.table_shrink_bytes
+    records = sum(r.type == "R_MIPS_REL32" and r.symbol is None for r in oracle.relocations(before))
+    assert f"RELR packs the {records} RELATIVE entries of .rel.dyn" in prediction.advice
+
+
+def test_relr_what_if_of_a_file_without_section_headers_names_its_table_by_tag(libs, tmp_path):
+    """sstrip'ed: the table is DT_RELA, still RELA-sized; a RELR-packed one has nothing left
+    to pack."""
+    import shutil
+    import subprocess
+
+    from relrocheck.plan import what_ifs
+
+    objcopy = shutil.which("llvm-objcopy")
+    if objcopy is None:
+        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
+    stripped = tmp_path / "sstripped.so"
+    subprocess.run([objcopy, "--strip-sections", str(libs["fix_plan"]), str(stripped)],
+                   check=True)
+    plain = {w.flag: w for w in what_ifs(measure(str(libs["fix_plan"])))}
+    bare = {w.flag: w for w in what_ifs(measure(str(stripped)))}
+    flag = "-Wl,-z,pack-relative-relocs"
+    assert bare[flag].table_shrink_bytes == plain[flag].table_shrink_bytes > 0
+    assert "entries of DT_RELA into a bitmap" in bare[flag].advice
+    try:
+        packed = build_library(tmp_path / "relr", "fix_plan", fixture("fix_plan.c"),
+                               flags=["-Wl,-z,pack-relative-relocs"])
+    except Exception as exc:  # an older linker
+        pytest.skip(f"the linker has no -z pack-relative-relocs: {exc}")
+    if ".relr.dyn" not in oracle.sections(packed):
+        pytest.skip("the linker accepted -z pack-relative-relocs but wrote no RELR table")
+    packed_bare = tmp_path / "relr-sstripped.so"
+    subprocess.run([objcopy, "--strip-sections", str(packed), str(packed_bare)], check=True)
+    assert flag not in {w.flag for w in what_ifs(measure(str(packed_bare)))}
