@@ -153,8 +153,8 @@ _LAYOUTS = {
 }
 # Tables are copied into columns this many bytes at a time.
 _SLICE_BYTES = 1 << 20
-_ODD = bytes(b & 1 for b in range(256))
-_PREADV = hasattr(os, "preadv")  # translate(): 1 for a byte with bit 0 set
+_ODD = bytes(b & 1 for b in range(256))  # translate(): 1 for a byte with bit 0 set
+_PREADV = hasattr(os, "preadv")  # read into an existing buffer (Linux, BSDs)
 # A string table up to this size is read whole for name lookups; a larger one name by name.
 _WHOLE_STRTAB_BYTES = 16 << 20
 # Longest name read from a string table; a longer one is cut. The longest mangled C++ names
@@ -420,9 +420,8 @@ class ElfFile:
 
     def _read_into(self, buffer: array, offset: int) -> None:
         """Fill `buffer` with the file's bytes at `offset` (checked by the caller to lie in
-        the file). A table is read a slice at a time into one reused buffer: a new bytes
-        object and an array copied from it per slice would cost fresh pages each time
-        (page faults, most of the reading time on a virtual machine)."""
+        the file). A table is read a slice at a time into one reused buffer, not into a new
+        bytes object per slice that an array then copies."""
         if not _PREADV:
             memoryview(buffer).cast("B")[:] = self._read(offset, len(buffer) * buffer.itemsize)
             return
@@ -562,12 +561,12 @@ class ElfFile:
             if skip_holes and self._hole(start, end):
                 continue
             part = [array(code) for code in typecodes]
-            # The slice as words of each field size: a strided slice of an array is a tight C
-            # loop, six times faster than one of a memoryview. Read into the first field's
-            # word array (reused from slice to slice), the others copied from it.
             # The key field first: a slice without a wanted record costs one copy.
             order = range(len(fields)) if wanted is None else (
                 wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
+            # The slice as words of each field size: a strided slice of an array is a tight C
+            # loop, six times faster than one of a memoryview. Read into an array of the
+            # first field's words (reused from slice to slice); other sizes copied from it.
             first_code = typecodes[order[0]]
             size = end - start
             if len(buffer) * buffer.itemsize != size or buffer.typecode != first_code:
