@@ -924,6 +924,17 @@ class ElfFile:
         out.extend(self._dynamic_symbol_stand_ins(len(out)))
         return out
 
+    def stand_in_if_headerless(self) -> None:
+        """For a file stripped of its section headers (sstrip): the loader needs none, so it
+        is read through PT_DYNAMIC, with `sections` cut from the program headers
+        (sections_from_segments). An error when nothing tells where its relocations are."""
+        if self.sections:
+            return
+        if not any(p.p_type == PT_DYNAMIC for p in self.segments):
+            raise self.fail("has neither section headers nor a dynamic segment: nothing "
+                            "tells where its relocations are")
+        self.sections = self.sections_from_segments()
+
     def _dynamic_symbol_stand_ins(self, number: int) -> list[SectionHeader]:
         """[DT_SYMTAB] and [DT_STRTAB], numbered `number` and `number + 1`: the dynamic
         symbols and their names, so that relocations are attributed to exported objects

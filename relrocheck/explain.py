@@ -103,6 +103,8 @@ def relocated_words(path: str, lib: Library, symbol: Symbol) -> list[RelocatedWo
         arch = archtables.arch_for(elf.e_machine)
         if arch is None:
             raise elf.fail(f"unsupported machine (e_machine {elf.e_machine})")
+        # The same stand-in sections and dynamic symbols as the measurement used.
+        elf.stand_in_if_headerless()
         reader = _Reader(elf, arch)
         words = []
         for address, type_name, cls, table, sym_index, addend, symtab in reader.relocations(

@@ -133,13 +133,9 @@ class _Measurement:
             raise elf.fail(f"unsupported machine (e_machine {elf.e_machine}); "
                            f"supported: {supported}")
         self.arch = arch
-        if not elf.sections:
-            if not any(p.p_type == E.PT_DYNAMIC for p in elf.segments):
-                raise elf.fail("has neither section headers nor a dynamic segment: nothing "
-                               "tells where its relocations are")
-            # Stripped of its section headers (sstrip): the loader needs none. Measure it
-            # through PT_DYNAMIC, attributing to stand-ins cut from the program headers.
-            elf.sections = elf.sections_from_segments()
+        # Stripped of its section headers (sstrip): measured through PT_DYNAMIC, attributing
+        # to stand-ins cut from the program headers.
+        elf.stand_in_if_headerless()
         self.stand_in_sections = elf.sections[0].sh_type == E.SHT_NULL and any(
             s.name.startswith("[PT_LOAD") for s in elf.sections)
         self.alloc = [s for s in elf.sections if s.is_alloc and s.sh_size]

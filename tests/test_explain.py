@@ -191,3 +191,27 @@ def test_mips_got_entries_are_explained_as_readelf_lists_them(tmp_path: Path,
             assert w["type"] == "MIPS GOT global entry (no record)" and w["class"] == "symbolic"
             assert w["target"]["symbol"] == name
     assert globals_seen >= 2
+
+
+def test_a_library_without_section_headers_is_explained_by_its_dynamic_symbols(libs, tmp_path):
+    """sstrip'ed: the words, their strings and the symbols they are bound to are still those
+    readelf and nm give the original (explain reads the same stand-ins as the report)."""
+    import shutil
+
+    objcopy = shutil.which("llvm-objcopy")
+    if objcopy is None:
+        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
+    original = libs["c"]
+    path = tmp_path / "sstripped.so"
+    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    for name in ("names", "exported_counter_ptr"):
+        start, end = nm_range(original, name)
+        expected = readelf_in(original, start, end)
+        words = explain(path, name)["words"]
+        assert [(w["address"], w["type"]) for w in words] == [(r.offset, r.type)
+                                                              for r in expected]
+        for w, r in zip(words, expected):
+            if r.symbol:
+                assert w["target"]["symbol"] == r.symbol
+            else:
+                assert w["target"]["string"] == c_string_at(original, r.addend)
