@@ -404,9 +404,18 @@ class _Measurement:
         elf = self.elf
         got = [(s.sh_addr, s.sh_addr + s.sh_size, s.name) for s in self.alloc
                if s.is_writable and s.name in (".got", ".got.plt")]
+        slot_types: set[int] | None = None
+        if not got and self.stand_in_sections:
+            # Without section headers the GOT's range is unknown: its slots are the words
+            # GLOB_DAT and JUMP_SLOT relocations fill (those types write nowhere else), in
+            # whichever writable stand-in holds them.
+            slot_types = {number for number, (name, _) in self.arch.types.items()
+                          if name.endswith(("_GLOB_DAT", "_JUMP_SLOT", "_JMP_SLOT"))}
+            got = [(s.sh_addr, s.sh_addr + s.sh_size, s.name) for s in self.alloc
+                   if s.is_writable]
         if not got:
             return ()
-        shift = 32 if elf.word_size == 8 else 8
+        shift, type_mask = (32, 0xFFFFFFFF) if elf.word_size == 8 else (8, 0xFF)
         slots: dict[int, dict[int, str]] = {}  # symbol table -> symbol index -> section
         assert self.relocations is not None  # read by library() first
         for link, offsets, infos, head in self.relocations.symbol_columns:
@@ -417,6 +426,9 @@ class _Measurement:
             for lo, hi, name in got:
                 # C-level passes: the entries whose target lies in this GOT section.
                 inside = map(operator.and_, map(lo.__le__, offs), map(hi.__gt__, offs))
+                if slot_types is not None:
+                    inside = map(operator.and_, inside, map(
+                        slot_types.__contains__, map(operator.and_, infs, repeat(type_mask))))
                 indices = set(map(operator.rshift, compress(infs, inside), repeat(shift)))
                 indices.discard(0)
                 # A slot is named after the first section it was found in.

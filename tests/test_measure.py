@@ -693,6 +693,12 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
                         if sym["size"] and oracle.sections(original)[sym["section"]]["flags"]
                         .startswith("W")}
     assert writable_exports <= named.keys() | {a for s in named.values() for a in s.aliases}
+    # GOT slots by the relocation types that fill them, as readelf lists them.
+    defined = {sym["name"] for sym in oracle.symbols(original, dynamic=True)}
+    slots = {(r.symbol, "own_export" if r.symbol in defined else "external") for r in truth
+             if r.symbol and r.type.endswith(("_GLOB_DAT", "_JUMP_SLOT"))}
+    assert slots and {(name, kind) for name, kind, _ in lib.got_slots} == slots
+    assert all(section.startswith("[PT_LOAD") for _, _, section in lib.got_slots)
 
 
 def test_a_library_without_section_headers_takes_every_symbol_from_its_debug_file(
