@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from typing import NamedTuple, TypeAlias, TypedDict
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -603,10 +604,10 @@ def llvm_relocations(path: StrPath, dynamic: bool = False) -> list[LlvmRelocatio
 _GOT_ENTRY_RE = re.compile(r"^\s+([0-9a-f]+)\s+-?\d+\(gp\)\s+[0-9a-f]+")
 
 
-def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
-    """Addresses of the primary GOT's entries by part ("reserved", "local", "global"), from
-    the "Primary GOT" listing of `readelf -A`."""
-    parts: dict[str, list[int]] = {"reserved": [], "local": [], "global": []}
+def _primary_got_rows(path: StrPath) -> Iterator[tuple[str, list[str]]]:
+    """(part, columns) of each entry of the "Primary GOT" listing of `readelf -A`; part is
+    "reserved", "local" or "global", columns "Address Access Initial [Sym.Val. Type Ndx
+    Name]"."""
     part: str | None = None
     seen_got = False
     for line in _run(READELF, ("-A",), path).splitlines():
@@ -615,44 +616,34 @@ def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
             continue
         if not seen_got:
             continue
-        stripped = line.strip()
-        for name in parts:
-            if stripped.lower().startswith(f"{name} entries"):
-                part = name
-        m = _GOT_ENTRY_RE.match(line)
-        if m and part is not None:
-            parts[part].append(int(m.group(1), 16))
         if line and not line.startswith(" "):
             break  # the next listing (PLT GOT, ...)
+        for name in ("reserved", "local", "global"):
+            if line.strip().lower().startswith(f"{name} entries"):
+                part = name
+        if part is not None and _GOT_ENTRY_RE.match(line):
+            yield part, line.split()
     if not seen_got:
         raise OracleError(f"{path}: readelf -A lists no primary GOT")
+
+
+def mips_primary_got(path: StrPath) -> dict[str, list[int]]:
+    """Addresses of the primary GOT's entries by part ("reserved", "local", "global"), from
+    the "Primary GOT" listing of `readelf -A`."""
+    parts: dict[str, list[int]] = {"reserved": [], "local": [], "global": []}
+    for part, columns in _primary_got_rows(path):
+        parts[part].append(int(columns[0], 16))
     return parts
 
 
 def mips_got_entries(path: StrPath) -> dict[int, tuple[int, str | None]]:
     """Every primary GOT entry's address -> (its initial value, the symbol name of a global
-    entry, else None), from `readelf -A` ("Address Access Initial [Sym.Val. Type Ndx Name]")."""
-    entries: dict[int, tuple[int, str | None]] = {}
-    seen_got = False
-    glob = False
-    for line in _run(READELF, ("-A",), path).splitlines():
-        if line.startswith("Primary GOT"):
-            seen_got = True
-            continue
-        if not seen_got:
-            continue
-        if line and not line.startswith(" "):
-            break
-        glob = glob or line.strip().lower().startswith("global entries")
-        m = _GOT_ENTRY_RE.match(line)
-        if m:
-            fields = line.split()
-            # The name is the last column ("<OS specific>: 10" is a type of two words).
-            name = fields[-1] if glob and len(fields) >= 7 else None
-            entries[int(fields[0], 16)] = (int(fields[2], 16), name)
-    if not seen_got:
-        raise OracleError(f"{path}: readelf -A lists no primary GOT")
-    return entries
+    entry, else None), from `readelf -A`."""
+    # The name is the last column ("<OS specific>: 10" is a type of two words).
+    return {int(columns[0], 16): (int(columns[2], 16),
+                                  columns[-1] if part == "global" and len(columns) >= 7
+                                  else None)
+            for part, columns in _primary_got_rows(path)}
 
 
 def owner_pages(path: StrPath, page_size: int = 4096) -> dict[str, set[int]]:
