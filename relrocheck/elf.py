@@ -530,7 +530,8 @@ class ElfFile:
 
     def columns(self, section: SectionHeader, record_size: int,
                 fields: "tuple[tuple[int, int], ...]",
-                where: "tuple[int, Collection[int]] | None" = None) -> list[array]:
+                where: "tuple[int, Collection[int]] | None" = None,
+                zero_holes: "list[int] | None" = None) -> list[array]:
         """Several fields of every fixed-size record, each as an array of unsigned ints.
 
         Records and fields are aligned to the field's size in every ELF table, so a field is
@@ -538,7 +539,9 @@ class ElfFile:
         table is read a slice at a time, so a large table is never held twice (read and
         copied). With `where` = (field index, values), only the records whose field has one
         of the values are kept, slice by slice: memory follows what is kept, not what the
-        section header claims (a sparse table of many GiB).
+        section header claims (a sparse table of many GiB). With a `zero_holes` list, the
+        records of slices in holes of a sparse file (all zero) are left out and their number
+        appended to it: what they are is known without reading them.
         """
         typecodes = [{1: "B", 2: _U16, 4: _U32, 8: _U64}[size] for _, size in fields]
         out = [array(code) for code in typecodes]
@@ -551,13 +554,24 @@ class ElfFile:
         # other than 0, and the kernel tells so without the slice being read.
         skip_holes = wanted is not None and 0 not in wanted[1] and hasattr(os, "SEEK_DATA")
         buffer = array("B")
+        slices = range(0, count, per_slice)
+        if zero_holes is not None and wanted is None and hasattr(os, "SEEK_DATA"):
+            kept = [first for first in slices if not self._hole(
+                section.sh_offset + first * record_size,
+                section.sh_offset + min(count, first + per_slice) * record_size)]
+            if len(kept) < len(slices):
+                zero_holes.append(count - sum(min(per_slice, count - first) for first in kept))
+                count -= zero_holes[-1]
+                slices = kept  # type: ignore[assignment]
         if wanted is None:
             # Every record is kept: the columns are made at their size and filled slice by
             # slice (growing them by extend would copy them again and again).
             out = [array(code, [0]) * count for code in typecodes]
-        for first in range(0, count, per_slice):
+        filled = 0
+        for first in slices:
             start = section.sh_offset + first * record_size
-            end = section.sh_offset + min(count, first + per_slice) * record_size
+            end = section.sh_offset + min(section.sh_size // record_size,
+                                          first + per_slice) * record_size
             if skip_holes and self._hole(start, end):
                 continue
             part = [array(code) for code in typecodes]
@@ -594,7 +608,8 @@ class ElfFile:
                     part = [array(c.typecode, compress(c, selector)) for c in part]
             if wanted is None:
                 for column, piece in zip(out, part):
-                    column[first:first + len(piece)] = piece
+                    column[filled:filled + len(piece)] = piece
+                filled += (end - start) // record_size
             else:
                 for column, piece in zip(out, part):
                     column.extend(piece)
@@ -1030,12 +1045,15 @@ class ElfFile:
         raise self.fail(f"{what} at 0x{vaddr:x} (size 0x{size:x}) lies in no loaded part of "
                         "the file")
 
-    def read_relocations(self, table: RelocationTable
+    def read_relocations(self, table: RelocationTable, zero_holes: "list[int] | None" = None
                          ) -> tuple[Sequence[int], array | None, array | None]:
         """A table's (r_offset, r_info, r_addend) columns, whatever its encoding.
 
         RELR tables give offsets only (each is a RELATIVE relocation whose addend is the
-        stored word); REL tables have no addend column.
+        stored word); REL tables have no addend column. With a `zero_holes` list, the
+        records of a REL or RELA table that lie in holes of a sparse file are left out and
+        counted into it (all zero: R_*_NONE entries, which write nothing), so that a table
+        claiming GiB of a sparse file costs what its bytes cost.
         """
         header, encoding, word = table.header, table.encoding, self.word_size
         if encoding in _RELR_ENCODINGS:
@@ -1058,7 +1076,8 @@ class ElfFile:
         if header.number >= 0:
             self.check_table(header, entsize)
         fields = ((0, word), (word, word)) + (((2 * word, word),) if has_addend else ())
-        offsets_col, infos, *rest = self.columns(header, entsize, fields)
+        offsets_col, infos, *rest = self.columns(header, entsize, fields,
+                                                 zero_holes=zero_holes)
         if self.e_machine == EM_MIPS and word == 8:
             infos = mips64_infos(infos, self.little_endian)
         return offsets_col, infos, rest[0] if rest else None

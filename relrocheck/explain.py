@@ -148,7 +148,8 @@ class _Reader:
         lo, hi = ranges[0][0], ranges[-1][1]
         for found in elf.relocation_tables():
             table = found.header
-            offsets, infos, addend_column = elf.read_relocations(found)
+            # Records in holes of a sparse file are R_*_NONE: left unread, they write nothing.
+            offsets, infos, addend_column = elf.read_relocations(found, [])
             if infos is None:  # RELR
                 picked = [a for a in _in_span(offsets, lo, hi) if inside(a)]
                 for address, stored in zip(picked, elf.stored_words(picked)):

@@ -98,12 +98,19 @@ class RelocationReader:
         by_table: dict[str, int] = {}
         classify = self._target_classifier()
         encodings: dict[str, str] = {}
+        unread_none = 0
         for found in elf.relocation_tables():
             table = found.header
             encodings.setdefault(table.name, found.encoding)
             if found.note:
                 self.table_notes.append(found.note)
-            offsets_col, infos, addends = elf.read_relocations(found)
+            holes: list[int] = []
+            offsets_col, infos, addends = elf.read_relocations(found, holes)
+            if holes:
+                # Zero records of a sparse file, left unread: R_*_NONE, no class, no page.
+                by_type[arch.type_name(0)] += sum(holes)
+                by_table[table.name] = by_table.get(table.name, 0) + sum(holes)
+                unread_none += sum(holes)
             if infos is None:  # RELR: every entry a RELATIVE relocation, addend in place
                 offsets = offsets_col
                 by_type[arch.type_name(arch.relative_type)] += len(offsets)
@@ -153,7 +160,7 @@ class RelocationReader:
                   if cls in parts}
         # R_*_NONE entries are counted (readelf lists them) but write nothing: they have no
         # class, no page and no owner.
-        none = sum(len(offsets) for offsets, _ in parts.get(archtables.NO_OP, ()))
+        none = unread_none + sum(len(offsets) for offsets, _ in parts.get(archtables.NO_OP, ()))
         return Relocations(tables, by_type, by_table, encodings, none, tuple(self.table_notes),
                            self.own_exports, self.strings, tuple(self._symbol_columns))
 

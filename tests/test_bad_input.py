@@ -560,3 +560,65 @@ def test_a_dead_scan_worker_loses_only_its_own_library(tmp_path: Path, good_lib:
         f"lib{i:02}.so" for i in range(40)]
     assert [(Path(e.path).name, "worker process died" in e.message)
             for e in result.errors] == [("libkiller.so", True)]
+
+
+def test_relocation_table_in_a_sparse_hole_costs_what_its_bytes_cost(tmp_path: Path,
+                                                                     good_lib: Path) -> None:
+    """DT_RELA moved to the end of the file, its DT_RELASZ claiming 3 GiB of a sparse hole
+    more (the last PT_LOAD grown over them): the loader applies them all, the hole's as
+    R_*_NONE entries that write nothing. They are counted from the hole's size, unread."""
+    data = bytearray(good_lib.read_bytes())
+    e_phoff, = struct.unpack_from("<Q", data, 0x20)
+    e_phnum, = struct.unpack_from("<H", data, 0x38)
+    headers = [e_phoff + 56 * i for i in range(e_phnum)]
+    loads = [h for h in headers if struct.unpack_from("<I", data, h)[0] == PT_LOAD_TYPE]
+    last = max(loads, key=lambda h: struct.unpack_from("<Q", data, h + 8)[0])
+    p_offset, p_vaddr = struct.unpack_from("<QQ", data, last + 8)
+    dynamic = next(h for h in headers if struct.unpack_from("<I", data, h)[0] == 2)
+    dyn_offset, = struct.unpack_from("<Q", data, dynamic + 8)
+    dyn_size, = struct.unpack_from("<Q", data, dynamic + 32)
+    tags = {}
+    for at in range(dyn_offset, dyn_offset + dyn_size, 16):
+        tag, value = struct.unpack_from("<qQ", data, at)
+        tags.setdefault(tag, at)
+    rela_at, size_at = tags[7], tags[8]  # DT_RELA, DT_RELASZ
+    old_vaddr, = struct.unpack_from("<Q", data, rela_at + 8)
+    old_size, = struct.unpack_from("<Q", data, size_at + 8)
+    old_offset = old_vaddr  # the first PT_LOAD maps the file from offset 0 at address 0
+    records = bytes(data[old_offset:old_offset + old_size])
+    data += bytes(-len(data) % 4096)
+    table_offset = len(data)
+    data += records
+    hole = 3 << 30
+    table_vaddr = p_vaddr + (table_offset - p_offset)
+    struct.pack_into("<Q", data, rela_at + 8, table_vaddr)
+    struct.pack_into("<Q", data, size_at + 8, old_size + hole)
+    end = table_offset + old_size + hole
+    struct.pack_into("<QQ", data, last + 32, end - p_offset, end - p_offset)  # p_filesz, p_memsz
+    # The old place is no relocation table any more (else it would be read as one no tag
+    # covers, as a static executable's .rela.iplt is).
+    header, _, _ = _section_header(bytes(data), ".rela.dyn")
+    struct.pack_into("<I", data, header + 4, 1)  # sh_type: PROGBITS
+    path = tmp_path / "sparse_rela.so"
+    path.write_bytes(bytes(data))
+    try:
+        os.truncate(path, end)
+    except OSError as exc:
+        pytest.skip(f"no sparse files here: {exc}")
+    if os.stat(path).st_blocks * 512 > 64 << 20:
+        path.unlink()
+        pytest.skip("this file system does not keep files sparse")
+    truth = oracle.relocations(good_lib)
+    try:
+        proc, seconds = run_bounded("report", "--format", "json", str(path))
+    finally:
+        path.unlink()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert seconds < TIME_LIMIT_S
+    library = json.loads(proc.stdout)["libraries"][0]
+    relocations = library["relocations"]
+    assert relocations["no_ops"] == hole // 24
+    assert relocations["by_type"]["R_X86_64_NONE"] == hole // 24
+    assert relocations["total"] == len(truth) + hole // 24
+    # The hole writes nothing: the pages written are the original's.
+    assert library["pages"]["relocated"] == oracle.pages_with_relocations(good_lib)
