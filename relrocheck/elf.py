@@ -548,36 +548,31 @@ class ElfFile:
         if section.sh_type == SHT_NOBITS or not fields:
             return out
         wanted = None if where is None else (where[0], set(where[1]))
-        count = section.sh_size // record_size
+        records = section.sh_size // record_size
         per_slice = max(1, _SLICE_BYTES // record_size)
-        # A slice in a hole of a sparse file is zeros: no record of it has a wanted value
-        # other than 0, and the kernel tells so without the slice being read.
-        skip_holes = wanted is not None and 0 not in wanted[1] and hasattr(os, "SEEK_DATA")
+        slices = [(section.sh_offset + first * record_size,
+                   section.sh_offset + min(records, first + per_slice) * record_size)
+                  for first in range(0, records, per_slice)]
+        # A slice in a hole of a sparse file is zeros, and the kernel tells so without the
+        # slice being read: no record of it has a wanted value other than 0, and a table
+        # whose zero records are known (relocations: R_*_NONE) counts them into zero_holes.
+        if hasattr(os, "SEEK_DATA") and (zero_holes is not None if wanted is None
+                                         else 0 not in wanted[1]):
+            slices = [(start, end) for start, end in slices if not self._hole(start, end)]
+        kept_records = sum(end - start for start, end in slices) // record_size
+        if zero_holes is not None and wanted is None and kept_records < records:
+            zero_holes.append(records - kept_records)
+        # The key field first: a slice without a wanted record costs one copy.
+        order = range(len(fields)) if wanted is None else (
+            wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
         buffer = array("B")
-        slices = range(0, count, per_slice)
-        if zero_holes is not None and wanted is None and hasattr(os, "SEEK_DATA"):
-            kept = [first for first in slices if not self._hole(
-                section.sh_offset + first * record_size,
-                section.sh_offset + min(count, first + per_slice) * record_size)]
-            if len(kept) < len(slices):
-                zero_holes.append(count - sum(min(per_slice, count - first) for first in kept))
-                count -= zero_holes[-1]
-                slices = kept  # type: ignore[assignment]
         if wanted is None:
             # Every record is kept: the columns are made at their size and filled slice by
             # slice (growing them by extend would copy them again and again).
-            out = [array(code, [0]) * count for code in typecodes]
+            out = [array(code, [0]) * kept_records for code in typecodes]
         filled = 0
-        for first in slices:
-            start = section.sh_offset + first * record_size
-            end = section.sh_offset + min(section.sh_size // record_size,
-                                          first + per_slice) * record_size
-            if skip_holes and self._hole(start, end):
-                continue
+        for start, end in slices:
             part = [array(code) for code in typecodes]
-            # The key field first: a slice without a wanted record costs one copy.
-            order = range(len(fields)) if wanted is None else (
-                wanted[0], *(i for i in range(len(fields)) if i != wanted[0]))
             # The slice as words of each field size: a strided slice of an array is a tight C
             # loop, six times faster than one of a memoryview. Read into an array of the
             # first field's words (reused from slice to slice); other sizes copied from it.
@@ -957,22 +952,19 @@ class ElfFile:
         symbols (the loader needs none) and both lie in the file; otherwise none, and the
         words stay unattributed. Not SHF_ALLOC: they own no addresses, they name symbols."""
         tags = dict(self.dynamic())
-        if not {DT_SYMTAB, DT_STRTAB, DT_STRSZ} <= tags.keys():
+        if DT_SYMTAB not in tags:
             return []
-        entsize = SYMBOL_ENTSIZE[self.elf_class]
         try:
-            count = self._dynamic_symbol_count(tags)
-            if not count:
+            strings = self.dynamic_string_table()
+            count = self._dynamic_symbol_count(tags) if strings is not None else None
+            if not count or strings is None:
                 return []
-            symbols_at = self.file_offset(tags[DT_SYMTAB], count * entsize, "DT_SYMTAB")
-            strings_at = self.file_offset(tags[DT_STRTAB], tags[DT_STRSZ], "DT_STRTAB")
+            symbols = self._dynamic_symbol_header(count)
         except ElfError:
             return []  # names are lost, the counts are not: measured as before
-        return [SectionHeader(number, "[DT_SYMTAB]", SHT_DYNSYM, 0, tags[DT_SYMTAB],
-                              symbols_at, count * entsize, number + 1, 1, self.word_size,
-                              entsize),
-                SectionHeader(number + 1, "[DT_STRTAB]", SHT_STRTAB, 0, tags[DT_STRTAB],
-                              strings_at, tags[DT_STRSZ], 0, 0, 1, 0)]
+        return [symbols._replace(number=number, name="[DT_SYMTAB]", sh_flags=0,
+                                 sh_link=number + 1, sh_info=1),
+                strings._replace(number=number + 1, name="[DT_STRTAB]", sh_flags=0)]
 
     def _dynamic_symbol_count(self, tags: dict[int, int]) -> int | None:
         """How many symbols DT_SYMTAB holds, from DT_GNU_HASH (the end of the chain of the
@@ -1007,12 +999,10 @@ class ElfFile:
         return tags.get(DT_MIPS_SYMTABNO)
 
     def _loaded_after(self, vaddr: int) -> int:
-        """Bytes of the file image from `vaddr` to the end of the PT_LOAD holding it."""
-        for p in self.segments:
-            filesz = max(0, min(p.p_filesz, self.file_size - p.p_offset))
-            if p.p_type == PT_LOAD and p.p_vaddr <= vaddr < p.p_vaddr + filesz:
-                return p.p_vaddr + filesz - vaddr
-        return 0
+        """Bytes of the file image from `vaddr` to the end of the load range holding it."""
+        starts, ranges = self._loads()
+        at = bisect_right(starts, vaddr) - 1
+        return ranges[at][1] - vaddr if at >= 0 and vaddr < ranges[at][1] else 0
 
     def dynamic_string_table(self) -> SectionHeader | None:
         """DT_STRTAB as a string-table header, for files without section headers."""
@@ -1026,14 +1016,19 @@ class ElfFile:
     def dynamic_symbol_sections(self, count: int) -> array:
         """st_shndx of the first `count` symbols at DT_SYMTAB, for files without section
         headers (whose dynamic symbol table has no header to give its length)."""
+        entsize, layout = _SYMBOL_FIELDS[self.elf_class]
+        return self.column(self._dynamic_symbol_header(count), entsize, *layout[5])
+
+    def _dynamic_symbol_header(self, count: int) -> SectionHeader:
+        """The first `count` symbols at DT_SYMTAB as a symbol-table header; they must lie in
+        the file."""
         tags = dict(self.dynamic())
         if DT_SYMTAB not in tags:
             raise self.fail("relocations name symbols, but there is no DT_SYMTAB")
-        entsize, layout = _SYMBOL_FIELDS[self.elf_class]
+        entsize = SYMBOL_ENTSIZE[self.elf_class]
         offset = self.file_offset(tags[DT_SYMTAB], count * entsize, "DT_SYMTAB")
-        header = SectionHeader(-1, "DT_SYMTAB", SHT_DYNSYM, SHF_ALLOC, tags[DT_SYMTAB], offset,
-                               count * entsize, 0, 0, 8, entsize)
-        return self.column(header, entsize, *layout[5])
+        return SectionHeader(-1, "DT_SYMTAB", SHT_DYNSYM, SHF_ALLOC, tags[DT_SYMTAB], offset,
+                             count * entsize, 0, 0, 8, entsize)
 
     def file_offset(self, vaddr: int, size: int, what: str) -> int:
         """The file offset of [vaddr, vaddr + size), which one PT_LOAD must back with bytes."""
