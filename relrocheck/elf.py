@@ -894,7 +894,7 @@ class ElfFile:
                          "MIPS GOT (DT_PLTGOT)")
         at = next((s for s in self.sections if s.sh_addr == address and s.sh_size), None)
         return MipsGot(at.name if at is not None else "DT_PLTGOT", address, local,
-                       first_global, symbols - first_global)
+                       first_global, symbols - first_global, self.word_size)
 
     def sections_from_segments(self) -> list[SectionHeader]:
         """Stand-in sections for a file without section headers (sstrip, or
@@ -1249,6 +1249,18 @@ class MipsGot(NamedTuple):
     local: int  # DT_MIPS_LOCAL_GOTNO entries (two reserved), written with the load bias added
     first_global: int  # DT_MIPS_GOTSYM: the dynamic symbol of the first global entry
     globals: int  # one entry per dynamic symbol from first_global on, its address written
+    word: int  # the size of an entry
+
+    @property
+    def local_entries(self) -> range:
+        """The addresses of the local entries (the reserved ones first)."""
+        return range(self.address, self.address + self.local * self.word, self.word)
+
+    @property
+    def global_entries(self) -> range:
+        """The addresses of the global entries, in the order of their symbols."""
+        start = self.address + self.local * self.word
+        return range(start, start + self.globals * self.word, self.word)
 
 
 class RelocationTable(NamedTuple):

@@ -183,18 +183,14 @@ class _Reader:
         got = elf.mips_got()
         if got is None:
             return
-        word = elf.word_size
-        middle = got.address + got.local * word
-        local = [a for a in range(max(lo, got.address), min(hi, middle), word)
-                 if (a - got.address) % word == 0 and inside(a)]
+        local = [a for a in _in_span(got.local_entries, lo, hi) if inside(a)]
         for address, stored in zip(local, elf.stored_words(local)):
             yield address, E.MIPS_GOT_LOCAL, "relative", got.name, 0, stored, None
         dynsym = next((s.number for s in elf.sections if s.sh_type == E.SHT_DYNSYM), None)
-        first = max(lo, middle)
-        first += (middle - first) % word  # on an entry
-        for address in range(first, min(hi, middle + got.globals * word), word):
+        entries = got.global_entries
+        for address in _in_span(entries, lo, hi):
             if inside(address):
-                index = got.first_global + (address - middle) // word
+                index = got.first_global + entries.index(address)
                 yield address, E.MIPS_GOT_GLOBAL, "symbolic", got.name, index, 0, dynsym
 
     # -- what a word points to -----------------------------------------------------------------

@@ -175,11 +175,9 @@ class RelocationReader:
         got = elf.mips_got()
         if got is None:
             return
-        word = elf.word_size
-        start, middle = got.address, got.address + got.local * word
-        local_offsets = array(E.U64 if word == 8 else E.U32, range(start, middle, word))
-        global_offsets = array(local_offsets.typecode,
-                               range(middle, middle + got.globals * word, word))
+        code = E.U64 if got.word == 8 else E.U32
+        local_offsets = array(code, got.local_entries)
+        global_offsets = array(code, got.global_entries)
         if got.local:
             parts.setdefault("relative", []).append(
                 (local_offsets, classify(elf.stored_words(list(local_offsets)))))
