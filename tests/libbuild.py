@@ -179,6 +179,18 @@ def have_cross(target: str) -> bool:
 _STRIP_TOOLS: tuple[str, ...] = ("strip", "llvm-strip", "llvm-strip-14")
 
 
+def sstrip_copy(path: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """A copy of `path` at `dst` without section headers (`llvm-objcopy --strip-sections`,
+    as sstrip leaves a file); the calling test is skipped without llvm-objcopy."""
+    import pytest
+
+    objcopy = shutil.which("llvm-objcopy")
+    if objcopy is None:
+        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
+    subprocess.run([objcopy, "--strip-sections", str(path), str(dst)], check=True)
+    return Path(dst)
+
+
 def strip_copy(path: str | os.PathLike[str]) -> Path:
     """A copy of `path` with all non-dynamic symbols removed (`.symtab` gone, `.dynsym`
     kept), next to it as `<stem>.stripped<suffix>`; the original is untouched."""

@@ -456,10 +456,15 @@ def _sparse_copy(tmp_path: Path, good: Path, name: str, section: str, what: str)
         struct.pack_into("<QQ", out, header + SH_OFFSET, start, (1 << 30) // 24 * 24)
     else:  # the table keeps its bytes and claims the rest of the file
         struct.pack_into("<Q", out, header + SH_SIZE, (SPARSE_SIZE - offset) // 24 * 24)
-    path = tmp_path / name
-    path.write_bytes(bytes(out))
+    return _write_sparse(tmp_path / name, bytes(out), SPARSE_SIZE)
+
+
+def _write_sparse(path: Path, data: bytes, size: int) -> Path:
+    """`data`, then a hole up to `size` bytes; the test is skipped where files cannot be
+    sparse."""
+    path.write_bytes(data)
     try:
-        os.truncate(path, SPARSE_SIZE)
+        os.truncate(path, size)
     except OSError as exc:
         pytest.skip(f"no sparse files here: {exc}")
     if os.stat(path).st_blocks * 512 > 64 << 20:
@@ -599,15 +604,7 @@ def test_relocation_table_in_a_sparse_hole_costs_what_its_bytes_cost(tmp_path: P
     # covers, as a static executable's .rela.iplt is).
     header, _, _ = _section_header(bytes(data), ".rela.dyn")
     struct.pack_into("<I", data, header + 4, 1)  # sh_type: PROGBITS
-    path = tmp_path / "sparse_rela.so"
-    path.write_bytes(bytes(data))
-    try:
-        os.truncate(path, end)
-    except OSError as exc:
-        pytest.skip(f"no sparse files here: {exc}")
-    if os.stat(path).st_blocks * 512 > 64 << 20:
-        path.unlink()
-        pytest.skip("this file system does not keep files sparse")
+    path = _write_sparse(tmp_path / "sparse_rela.so", bytes(data), end)
     truth = oracle.relocations(good_lib)
     try:
         proc, seconds = run_bounded("report", "--format", "json", str(path))

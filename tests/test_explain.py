@@ -11,7 +11,7 @@ from pathlib import Path
 
 import oracle
 import pytest
-from libbuild import BuildError, build_library, fixture, have_cross, strip_copy
+from libbuild import BuildError, build_library, fixture, have_cross, sstrip_copy, strip_copy
 
 PAGE = 4096
 
@@ -196,14 +196,8 @@ def test_mips_got_entries_are_explained_as_readelf_lists_them(tmp_path: Path,
 def test_a_library_without_section_headers_is_explained_by_its_dynamic_symbols(libs, tmp_path):
     """sstrip'ed: the words, their strings and the symbols they are bound to are still those
     readelf and nm give the original (explain reads the same stand-ins as the report)."""
-    import shutil
-
-    objcopy = shutil.which("llvm-objcopy")
-    if objcopy is None:
-        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
     original = libs["c"]
-    path = tmp_path / "sstripped.so"
-    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    path = sstrip_copy(original, tmp_path / "sstripped.so")
     for name in ("names", "exported_counter_ptr"):
         start, end = nm_range(original, name)
         expected = readelf_in(original, start, end)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import oracle
 import pytest
-from libbuild import CROSS_TARGETS, BuildError, build_library, fixture, have_cross, strip_copy
+from libbuild import (
+    CROSS_TARGETS,
+    BuildError,
+    build_library,
+    fixture,
+    have_cross,
+    sstrip_copy,
+    strip_copy,
+)
 
 from relrocheck.errors import ElfError
 from relrocheck.measure import measure
@@ -641,12 +649,6 @@ def test_a_symbol_starting_inside_another_is_not_its_alias(tmp_path: Path) -> No
 @pytest.mark.parametrize("name", ["pointer_tables", "relr", "sysv_hash"])
 def test_a_library_without_section_headers_is_measured_through_its_dynamic_segment(
         host_libs: dict[str, Path], tmp_path: Path, name: str) -> None:
-    import shutil
-    import subprocess
-
-    objcopy = shutil.which("llvm-objcopy")
-    if objcopy is None:
-        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
     if name == "relr":
         try:
             original = build_library(tmp_path / "relr", "pointer_tables",
@@ -660,8 +662,7 @@ def test_a_library_without_section_headers_is_measured_through_its_dynamic_segme
         assert "HASH" in oracle.dynamic(original) and "GNU_HASH" not in oracle.dynamic(original)
     else:
         original = host_libs[name]
-    path = tmp_path / "sstripped.so"
-    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    path = sstrip_copy(original, tmp_path / "sstripped.so")
     assert oracle.elf_header(path)["Number of section headers"].split()[0] == "0"
     truth = oracle.relocations(original)
     lib = measure(str(path))
@@ -715,7 +716,7 @@ def test_a_library_without_section_headers_takes_every_symbol_from_its_debug_fil
                              flags=["-g"])
     debug, path = tmp_path / "pointer_tables.debug", tmp_path / "sstripped.so"
     subprocess.run([objcopy, "--only-keep-debug", str(original), str(debug)], check=True)
-    subprocess.run([objcopy, "--strip-sections", str(original), str(path)], check=True)
+    sstrip_copy(original, path)
     lib = measure(str(path), symbols_from=str(debug))
     truth = oracle.relocations_per_symbol(original)
     named = {s.name: s for s in lib.symbols if not s.unattributed}

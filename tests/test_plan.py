@@ -248,17 +248,11 @@ def test_relr_what_if_on_mips_counts_records_not_got_entries(tmp_path, target):
 def test_relr_what_if_of_a_file_without_section_headers_names_its_table_by_tag(libs, tmp_path):
     """sstrip'ed: the table is DT_RELA, still RELA-sized; a RELR-packed one has nothing left
     to pack."""
-    import shutil
-    import subprocess
+    from libbuild import sstrip_copy
 
     from relrocheck.plan import what_ifs
 
-    objcopy = shutil.which("llvm-objcopy")
-    if objcopy is None:
-        pytest.skip("llvm-objcopy (Debian llvm) is not installed")
-    stripped = tmp_path / "sstripped.so"
-    subprocess.run([objcopy, "--strip-sections", str(libs["fix_plan"]), str(stripped)],
-                   check=True)
+    stripped = sstrip_copy(libs["fix_plan"], tmp_path / "sstripped.so")
     plain = {w.flag: w for w in what_ifs(measure(str(libs["fix_plan"])))}
     bare = {w.flag: w for w in what_ifs(measure(str(stripped)))}
     flag = "-Wl,-z,pack-relative-relocs"
@@ -271,6 +265,5 @@ def test_relr_what_if_of_a_file_without_section_headers_names_its_table_by_tag(l
         pytest.skip(f"the linker has no -z pack-relative-relocs: {exc}")
     if ".relr.dyn" not in oracle.sections(packed):
         pytest.skip("the linker accepted -z pack-relative-relocs but wrote no RELR table")
-    packed_bare = tmp_path / "relr-sstripped.so"
-    subprocess.run([objcopy, "--strip-sections", str(packed), str(packed_bare)], check=True)
+    packed_bare = sstrip_copy(packed, tmp_path / "relr-sstripped.so")
     assert flag not in {w.flag for w in what_ifs(measure(str(packed_bare)))}
