@@ -1051,7 +1051,7 @@ class ElfFile:
         claiming GiB of a sparse file costs what its bytes cost.
         """
         header, encoding, word = table.header, table.encoding, self.word_size
-        if encoding in _RELR_ENCODINGS:
+        if encoding in RELR_ENCODINGS:
             # lld and ld both write sh_entsize = word size; tolerate 0 from older tools.
             if header.sh_entsize not in (0, word) or header.sh_size % word:
                 self.check_table(header, word)
@@ -1206,8 +1206,8 @@ ENC_RELRHACK = "RELR (relrhack)"
 ENC_MIPS_GOT = "MIPS GOT (no records)"  # entries the loader writes by DT_MIPS_* counts
 ENCODINGS = (ENC_REL, ENC_RELA, ENC_RELR, ENC_APS2_REL, ENC_APS2_RELA, ENC_ANDROID_RELR,
              ENC_RELRHACK, ENC_MIPS_GOT)
-_RELR_ENCODINGS = (ENC_RELR, ENC_ANDROID_RELR, ENC_RELRHACK)
-_FIXED_SIZE = (ENC_REL, ENC_RELA) + _RELR_ENCODINGS
+RELR_ENCODINGS = (ENC_RELR, ENC_ANDROID_RELR, ENC_RELRHACK)
+_FIXED_SIZE = (ENC_REL, ENC_RELA) + RELR_ENCODINGS
 _ENTRY_WORDS = {ENC_REL: 2, ENC_RELA: 3, ENC_RELR: 1, ENC_APS2_REL: 1, ENC_APS2_RELA: 1,
                 ENC_ANDROID_RELR: 1, ENC_RELRHACK: 1}
 # Section types a table of each encoding may have; the first is the canonical one.

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from relrocheck.elf import MIPS_GOT_LOCAL
+from relrocheck import elf as E
 from relrocheck.hints import REMOVING_KINDS
 from relrocheck.model import Library, Symbol
 from relrocheck.words import human_bytes, plural
@@ -208,17 +208,17 @@ def what_ifs(lib: Library) -> tuple[WhatIf, ...]:
     # tables after the dynamic tags (DT_RELA), relrhack hides .relr.dyn's type.
     rel = lib.relocations
     relr = sum(n for table, n in rel.by_table.items()
-               if rel.encodings.get(table, "").startswith("RELR"))
+               if rel.encodings.get(table) in E.RELR_ENCODINGS)
     # The MIPS GOT's local entries are relative but have no record to pack.
     packable = (rel.by_class.get("relative", 0) - relr
-                - rel.by_type.get(MIPS_GOT_LOCAL, 0))
-    plain = [table for table, enc in rel.encodings.items() if enc in ("REL", "RELA")]
+                - rel.by_type.get(E.MIPS_GOT_LOCAL, 0))
+    plain = [table for table, enc in rel.encodings.items() if enc in (E.ENC_REL, E.ENC_RELA)]
     # APS2 tables (Android's packer) hold a RELATIVE entry in a byte or two: what RELR would
     # save there is not the entry size, so no estimate is given for them.
-    if packable > 0 and plain and not any(enc.startswith("APS2") for enc in
-                                          rel.encodings.values()):
+    if packable > 0 and plain and not {E.ENC_APS2_REL, E.ENC_APS2_RELA} & set(
+            rel.encodings.values()):
         table = plain[0]
-        entry = lib.word_size * (3 if rel.encodings[table] == "RELA" else 2)
+        entry = lib.word_size * (3 if rel.encodings[table] == E.ENC_RELA else 2)
         out.append(WhatIf(
             flag="-Wl,-z,pack-relative-relocs", bound=0, plt_removed=0,
             relocations_removed_at_least=0, table_shrink_bytes=packable * entry,
@@ -227,8 +227,8 @@ def what_ifs(lib: Library) -> tuple[WhatIf, ...]:
                     f"a few words per page: {table} shrinks by {human_bytes(packable * entry)} "
                     f"({packable} x {entry} B) in the file and in memory; the same words are "
                     f"still written: pages written stay {pages} (give or take a page where "
-                    "the layout moves). Needs a loader with DT_RELR (glibc 2.36, musl 1.2.4) and GNU ld "
-                    "2.38 or lld.")))
+                    "the layout moves). Needs a loader with DT_RELR (glibc 2.36, musl 1.2.4) "
+                    "and GNU ld 2.38 or lld.")))
     return tuple(out)
 
 
