@@ -58,9 +58,8 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
             demangler.submit([s.name for s in lib.symbols])
         lines: Mapping[int, str] = {}
         if debug is not None:
-            from dataclasses import replace
-
             from relrocheck.dwarf import producers, source_lines
+            from relrocheck.record import replace
 
             lines = source_lines(lib, debug)
             # The compilers and flags of its units: a baseline records them, so a check
@@ -98,7 +97,7 @@ def _complete(symbols: tuple[Symbol, ...], names: Mapping[str, str],
 
     They are frozen for everyone downstream, but nobody has seen them yet: completing them
     here, in place, costs a dict update per symbol, where copying them with
-    dataclasses.replace would cost 5 us each (30 ms for libLLVM's 6,118). measure sets the
+    record.replace would cost 5 us each (30 ms for libLLVM's 6,118). measure sets the
     three fields to None: only those with a value are written (a C library has no demangled
     names), in one pass (each pass over a large library's symbols misses the caches again).
     """

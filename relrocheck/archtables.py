@@ -8,14 +8,15 @@ counted, under `R_<ARCH>_<number>` and class "other", so nothing is ever dropped
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Tuple
+
+from relrocheck.record import record
 
 # The class of R_*_NONE: counted, but it writes no word (model.RelocationSummary.no_ops).
 NO_OP = "none"
 
 
-@dataclass(frozen=True)
+@record
 class Arch:
     key: str  # our short name, used in reports
     prefix: str  # readelf's type-name prefix

@@ -37,13 +37,13 @@ import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from relrocheck.errors import BaselineError
 from relrocheck.files import read_regular_file
 from relrocheck.model import SECTION_KINDS, Library, Symbol
 from relrocheck.policy import RELRO_ORDER, USER_SECTION_KINDS
+from relrocheck.record import record
 from relrocheck.text import printable
 
 FORMAT_VERSION = 1
@@ -60,7 +60,7 @@ TOTAL_METRICS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class SymbolEntry:
     section: str
     bytes: int
@@ -69,14 +69,14 @@ class SymbolEntry:
     demangled: str | None = None  # for review: `vtable for Foo` beside the raw key `_ZTV3Foo`
 
 
-@dataclass(frozen=True)
+@record
 class SectionEntry:
     kind: str
     bytes: int
     relocations: int
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """The recorded numbers of one library."""
 

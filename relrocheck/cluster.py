@@ -50,8 +50,9 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
     n = len(offsets)
     if n < 2:
         return ()
-    # Where two neighbours are more than GAP_WORDS words apart, by whole-column arithmetic.
-    cut = columns.cuts(offsets, GAP_WORDS * word)
+    # Where two neighbours are more than GAP_WORDS words apart, by whole-column arithmetic;
+    # within a run every gap fits a byte, and the runs' gap patterns are slices of one pass.
+    cut, gaps = columns.cut_runs(offsets, GAP_WORDS * word)
     starts = [0, *cut]
     ends = [*cut, n]
     # The largest runs (by words), in address order.
@@ -76,8 +77,7 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
                 for code in set(kinds[a:b]):
                     counts[code] += kinds.count(code, a, b)
         targets = {TARGET_KINDS[code]: count for code, count in enumerate(counts) if count}
-        # Within a run no gap exceeds GAP_WORDS words: each fits a byte.
-        stride = _stride(columns.byte_gaps(offsets[lo:hi]))
+        stride = _stride(gaps[lo:hi - 1])
         out.append(Cluster(address=offsets[lo], size=offsets[hi - 1] - offsets[lo] + word,
                            words=hi - lo, stride=stride, targets=targets,
                            label=_label(targets, stride, word)))

@@ -83,22 +83,11 @@ def is_sorted(column: Sequence[int]) -> bool:
     return True
 
 
-def gaps(column: Sequence[int]) -> array:
-    """column[i + 1] - column[i] for each i, of a sorted column, as an array of words."""
-    raw, size = word_bytes(column)
-    n = len(raw) // size
-    out = array("Q" if size == 8 else "I")
-    for start in range(0, n - 1, CHUNK):
-        difference, lanes = _difference(raw, size, start, min(n, start + CHUNK + 1))
-        if difference < 0:
-            raise ValueError("gaps of an unsorted column")
-        out.frombytes(difference.to_bytes(lanes * size, _ORDER))
-    return out
-
-
-def cuts(column: Sequence[int], limit: int) -> list[int]:
-    """The indices i >= 1 of a sorted column of addresses (words below 2**(bits - 1)) where
-    column[i] - column[i - 1] > limit: where runs of close words end.
+def cut_runs(column: Sequence[int], limit: int) -> tuple[list[int], bytes]:
+    """Where a sorted column of addresses (words below 2**(bits - 1)) breaks into runs of
+    close words: the indices i >= 1 where column[i] - column[i - 1] > limit, and the low byte
+    of every gap (byte i for column[i + 1] - column[i]), which within a run of a limit below
+    256 is the gap itself: a run's record pattern, sliced out without another pass.
 
     Adding 2**(bits - 1) - (limit + 1) to every lane of the gaps carries into no other lane
     and sets a lane's top bit exactly where its gap exceeds the limit.
@@ -112,22 +101,29 @@ def cuts(column: Sequence[int], limit: int) -> list[int]:
         # Words of 2**(bits - 1) and more (a crafted file's addresses): a gap may then fill
         # its lane and the bias carry into the next one, so they are compared directly.
         values = list(column)
-        return [i for i in range(1, n) if values[i] - values[i - 1] > limit]
+        if any(a > b for a, b in zip(values, values[1:])):
+            raise ValueError("cuts of an unsorted column")
+        gaps = [b - a for a, b in zip(values, values[1:])]
+        return ([i for i, gap in enumerate(gaps, 1) if gap > limit],
+                bytes(gap & 0xFF for gap in gaps))
     bias = ((1 << (bits - 1)) - (limit + 1)).to_bytes(size, _ORDER)
     bias_lanes = min(CHUNK, max(n - 1, 0))
     full_bias = int.from_bytes(bias * bias_lanes, _ORDER)
     top = slice(size - 1, None, size) if _ORDER == "little" else slice(0, None, size)
+    low = slice(0, None, size) if _ORDER == "little" else slice(size - 1, None, size)
     out: list[int] = []
+    low_bytes: list[bytes] = []
     for start in range(0, n - 1, CHUNK):
         stop = min(n, start + CHUNK + 1)
         difference, lanes = _difference(raw, size, start, stop)
         if difference < 0:
             raise ValueError("cuts of an unsorted column")
+        low_bytes.append(difference.to_bytes(lanes * size, _ORDER)[low])
         # The last slice may be shorter: as many lanes of the bias (all lanes are alike).
         biased = difference + (full_bias >> (bits * (bias_lanes - lanes)))
         marks = biased.to_bytes(lanes * size, _ORDER)[top].translate(_TOP_BIT)
         out.extend(_ones(marks, start + 1))
-    return out
+    return out, b"".join(low_bytes)
 
 
 def _ones(marks: bytes, base: int) -> Iterable[int]:
@@ -162,14 +158,3 @@ def _difference(raw: bytes, size: int, start: int, stop: int) -> tuple[int, int]
     else:
         later, earlier = whole & ((1 << (bits * lanes)) - 1), whole >> bits
     return later - earlier, lanes
-
-
-def byte_gaps(column: Sequence[int]) -> bytes:
-    """`gaps` of a sorted column whose gaps are all below 256, one byte each (bytes compare
-    and count in C, where an array of words makes an int of each)."""
-    column_gaps = gaps(column)
-    size, lanes = column_gaps.itemsize, column_gaps.tobytes()
-    low = lanes[0::size] if _ORDER == "little" else lanes[size - 1::size]
-    if len(lanes) and lanes.count(0) - low.count(0) != len(lanes) - len(low):
-        raise ValueError("a gap of 256 or more")
-    return low

@@ -12,16 +12,16 @@ shrink at the very end, as in bloat-o-meter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from relrocheck.baseline import TOTAL_METRICS, Entry, SectionEntry, SymbolEntry
 from relrocheck.model import Symbol
+from relrocheck.record import record
 
 STATUSES = ("added", "removed", "grown", "shrunk", "changed")
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One symbol or section, old -> new. Absent on one side counts as 0."""
 
@@ -49,7 +49,7 @@ class Change:
         return self.new_relocations - self.old_relocations
 
 
-@dataclass(frozen=True)
+@record
 class Total:
     metric: str  # one of baseline.TOTAL_METRICS
     old: int
@@ -60,7 +60,7 @@ class Total:
         return self.new - self.old
 
 
-@dataclass(frozen=True)
+@record
 class LibraryDiff:
     name: str
     old_present: bool  # False: everything is new (no baseline entry)

@@ -13,19 +13,19 @@ import operator
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import compress
 
 from relrocheck import archtables
 from relrocheck import elf as E
 from relrocheck.elf import ElfFile, SectionHeader, SymbolColumns
 from relrocheck.model import Library, Symbol
+from relrocheck.record import record
 
 _MAX_STRING = 80
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # not text: binary data that ends in a NUL
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """What a relocated word points to, as far as the file tells."""
 
@@ -37,7 +37,7 @@ class Target:
     external: bool = False  # the relocation's symbol is undefined here: another library's
 
 
-@dataclass(frozen=True)
+@record
 class RelocatedWord:
     address: int  # r_offset: the address the loader writes
     offset: int  # address - symbol address
@@ -48,7 +48,7 @@ class RelocatedWord:
     target: Target
 
 
-@dataclass
+@record(frozen=False)
 class _SymbolTable:
     """Defined symbols with a size, sorted by address, to name what a word points to."""
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from relrocheck.baseline import Entry, entry_from_library, stable_name
 from relrocheck.baseline import metric as metric_value
 from relrocheck.diff import LibraryDiff, demangled_labels, diff_entries
 from relrocheck.model import Hint, Library, Symbol, labelled
 from relrocheck.policy import RELRO_ORDER, TOTAL_LIMITS, USER_SECTION_KINDS, LibraryPolicy
+from relrocheck.record import field, record
 
 # Violation kinds, in the order they are reported.
 VIOLATION_KINDS: tuple[str, ...] = (
@@ -42,7 +42,7 @@ VIOLATION_KINDS: tuple[str, ...] = (
 _ZERO_FILL_KINDS = ("bss", "tbss")
 
 
-@dataclass(frozen=True)
+@record
 class Violation:
     kind: str  # one of VIOLATION_KINDS
     metric: str  # textrel, relro, a limit or regression metric, "symbol", "baseline"
@@ -209,7 +209,7 @@ def _label(sym: Symbol) -> str:
 MAX_HINTS = 5
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """One library's verdict, with the diff against its baseline entry and fixes to offer."""
 
@@ -226,7 +226,7 @@ class Outcome:
         return bool(self.violations)
 
 
-@dataclass(frozen=True)
+@record
 class GateRun:
     mode: str  # check | update
     baseline_file: str

@@ -15,16 +15,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import chain
 
 from relrocheck.model import Library, Symbol
+from relrocheck.record import record
 
 GROUP_KEYS = ("file", "directory", "hint")
 _MINIMUM = 3  # fewer look-alikes read fine one by one
 
 
-@dataclass(frozen=True)
+@record
 class Group:
     label: str  # a name pattern (`_EFL_UI_*_EVENT_CHANGED`), a file, a directory or a kind
     hint_kind: str | None  # the members' one hint kind, if they share one

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from relrocheck.elf import ENC_MIPS_GOT
 from relrocheck.model import Hint, Library, Symbol
+from relrocheck.record import field, record
 from relrocheck.words import plural
 
 HINT_KINDS: Mapping[str, str] = {
@@ -128,7 +128,7 @@ _TABLE = 8  # fewer pointers are a struct (an ops table), not a table worth rest
 _SMALL_TABLE = 256  # a pointer-free writable object this big is a table, not a variable
 
 
-@dataclass(frozen=True)
+@record
 class LibraryFacts:
     """What `classify` needs to know about the library a symbol belongs to."""
 

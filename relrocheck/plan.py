@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 
 from relrocheck import elf as E
 from relrocheck.hints import REMOVING_KINDS
 from relrocheck.model import Library, Symbol
+from relrocheck.record import record
 from relrocheck.words import human_bytes, plural
 
 DEFAULT_STEPS = 10
@@ -34,7 +34,7 @@ _CANDIDATES = 256
 _FUNCTION_TYPES = ("FUNC", "GNU_IFUNC")
 
 
-@dataclass(frozen=True)
+@record
 class PlanStep:
     symbol: str  # raw name, or the name pattern of look-alikes
     label: str  # what a person reads: the demangled name when there is one
@@ -44,7 +44,7 @@ class PlanStep:
     members: tuple[str, ...] = ()  # the symbols this step fixes (several for look-alikes)
 
 
-@dataclass(frozen=True)
+@record
 class FixPlan:
     steps: tuple[PlanStep, ...]
     relocated_pages: int  # the library's relocated pages
@@ -160,7 +160,7 @@ def _candidates(symbols: Sequence[Symbol]) -> list[Symbol]:
 _costs = attrgetter("pages_exclusive", "pages", "relocations")
 
 
-@dataclass(frozen=True)
+@record
 class WhatIf:
     flag: str  # the linker flag, as given to the compiler driver
     bound: int  # symbolic relocations bound at link time: become RELATIVE or disappear

@@ -25,13 +25,13 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relrocheck.errors import PolicyError, RelrocheckError
 from relrocheck.files import read_regular_file
 from relrocheck.model import Library, Symbol
+from relrocheck.record import field, record
 
 MAX_POLICY_BYTES = 1 << 20
 DEFAULT_BASELINE_FILE = "relro-baseline.json"
@@ -82,7 +82,7 @@ SETTINGS: tuple[str, ...] = ("limits", "regression", "rules")
 # --- typed policy -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Growth:
     """Allowed growth of one metric: the larger of an absolute and a percent allowance."""
 
@@ -111,7 +111,7 @@ class Growth:
         return " or ".join(parts)
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     writable_bytes: int | None = None
     writable_bytes_by_kind: Mapping[str, int] = field(default_factory=dict)
@@ -123,19 +123,19 @@ class Limits:
     symbol_relocations: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class SymbolLimits:
     bytes: int | None = None
     relocations: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Rules:
     forbid_textrel: bool = True
     minimum_relro: str = "none"
 
 
-@dataclass(frozen=True)
+@record
 class Regression:
     growth: Mapping[str, Growth | None]  # metric -> allowed growth; None = not gated
     new_symbols: str = "fail"  # fail | allow
@@ -143,7 +143,7 @@ class Regression:
     grown_symbols: str = "fail"  # fail | allow: a known symbol whose relocations grew
 
 
-@dataclass(frozen=True)
+@record
 class Allowance:
     """One allowlist entry: symbols matching it may be new and have their own limits.
 
@@ -182,7 +182,7 @@ class Allowance:
         return True
 
 
-@dataclass(frozen=True)
+@record
 class LibraryPolicy:
     """The policy as it applies to one library: defaults with the matching entries merged."""
 
@@ -199,7 +199,7 @@ class LibraryPolicy:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class _LibraryEntry:
     patterns: tuple[str, ...]
     settings: Mapping[str, Any]  # validated raw `limits`, `regression`, `rules`
@@ -207,7 +207,7 @@ class _LibraryEntry:
     origin: str
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     source: str | None  # the policy file as given, None for the built-in defaults
     baseline_file: str  # resolved against the policy's folder (or the current directory)

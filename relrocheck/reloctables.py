@@ -15,7 +15,6 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from itertools import compress, groupby, repeat
 
 from relrocheck import archtables
@@ -24,6 +23,7 @@ from relrocheck.archtables import Arch
 from relrocheck.columns import is_sorted, pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.model import RELOCATION_CLASSES, TARGET_KINDS
+from relrocheck.record import record
 from relrocheck.stringtargets import StringTargets
 from relrocheck.targets import address_classifier
 
@@ -41,7 +41,7 @@ _TYPE_CODE = bytes((info & 0xF) + 1 for info in range(256))
 _BYTE_MASK = b"\x00\xff" + bytes(254)
 
 
-@dataclass
+@record(frozen=False)
 class Table:
     """Relocations of one class: sorted target addresses and, aligned, target kind codes."""
 
@@ -49,7 +49,7 @@ class Table:
     kinds: bytes
 
 
-@dataclass(frozen=True)
+@record
 class Relocations:
     """What `RelocationReader.read` found."""
 

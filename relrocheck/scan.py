@@ -16,13 +16,13 @@ import os
 import stat
 import sys
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
 
 from relrocheck.errors import RelrocheckError, UsageError
 from relrocheck.measure import DEFAULT_PAGE_SIZE
 from relrocheck.model import Library
+from relrocheck.record import field, record, replace
 
 ELF_MAGIC = b"\x7fELF"
 ET_DYN = 3
@@ -43,7 +43,7 @@ Progress = Callable[[int, int, str], None]  # (files done, files in total, last 
 # -- the data a scan produces ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class SymbolCost:
     """One costly symbol of a library, as the scan lists it."""
 
@@ -61,7 +61,7 @@ class SymbolCost:
         return self.demangled or self.name
 
 
-@dataclass(frozen=True)
+@record
 class LibrarySummary:
     """What a scan keeps of one measured library: enough to rank it and say why."""
 
@@ -89,19 +89,19 @@ class LibrarySummary:
         return self.dirty_bytes / 1024
 
 
-@dataclass(frozen=True)
+@record
 class ScanError:
     path: str
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class Candidate:
     path: str
     size: int
 
 
-@dataclass(frozen=True)
+@record
 class Discovery:
     """Shared objects found under the roots, each real file once, and the files that
     looked like ELF but could not be read as one."""
@@ -111,7 +111,7 @@ class Discovery:
     files_examined: int  # regular files whose header was read (or tried)
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     libraries: int
     relocated_pages: int
@@ -127,7 +127,7 @@ class Totals:
         return self.dirty_bytes / 1024
 
 
-@dataclass(frozen=True)
+@record
 class ScanResult:
     roots: tuple[str, ...]
     page_size: int
@@ -299,7 +299,8 @@ def summarize(lib: Library, symbols: int = DEFAULT_SYMBOLS, group_by: str | None
         section=s.section, size=s.size, relocations=s.relocations, pages=s.pages,
         hint=s.hint.kind if s.hint is not None else None) for s in costly)
     if group_by is not None:
-        from relrocheck.group import Group, group_by as grouped
+        from relrocheck.group import Group
+        from relrocheck.group import group_by as grouped
 
         groups = [g for g in grouped(lib, group_by) if g.relocations][:max(symbols, 0)]
         def sections(g: Group) -> str:

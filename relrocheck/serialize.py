@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from json.encoder import encode_basestring_ascii as _json_string  # the C encoder's own
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from relrocheck import __version__
 from relrocheck.errors import RelrocheckError
-from relrocheck.model import Cluster, Hint, Library, Pages, RelocationSummary, Section, Segment, Symbol
+from relrocheck.model import (
+    Cluster,
+    Hint,
+    Library,
+    Pages,
+    RelocationSummary,
+    Section,
+    Segment,
+    Symbol,
+)
+from relrocheck.record import fields
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -210,7 +219,7 @@ def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
 # symbols share is encoded once. tests/test_serialize.py holds it byte for byte to the generic
 # encoding.
 
-# A symbol's instance dict holds its fields in the dataclass's order (its __init__, replace()
+# A symbol's instance dict holds its fields in the record's field order (its __init__, replace()
 # and model.symbol_from_fields all set every field, in order): symbol_to_dict's key order,
 # which the template below follows.
 _SYMBOL_FIELDS = tuple(f.name for f in fields(Symbol))

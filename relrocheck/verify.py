@@ -25,12 +25,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 
 from relrocheck import elf as E
 from relrocheck.elf import ElfFile
 from relrocheck.errors import RelrocheckError, UsageError
 from relrocheck.model import Library
+from relrocheck.record import field, record
 
 LOADER = ("cat", "/proc/self/smaps")
 TIMEOUT_SECONDS = 60
@@ -44,7 +44,7 @@ _HOST_MACHINES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Mapping:
     start: int  # library virtual address (as linked), not the randomised runtime address
     end: int
@@ -55,7 +55,7 @@ class Mapping:
     private_dirty_kb: int
 
 
-@dataclass(frozen=True)
+@record
 class Verification:
     path: str
     name: str
@@ -226,7 +226,7 @@ def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
     proc.wait()
 
 
-@dataclass
+@record(frozen=False)
 class _Region:
     start: int
     end: int

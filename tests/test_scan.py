@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -27,6 +26,7 @@ from libbuild import build_library
 from relrocheck import scan as scan_module
 from relrocheck.analyze import analyze
 from relrocheck.model import Hint
+from relrocheck.record import replace
 from relrocheck.scan import (
     classify_header,
     find_libraries,

@@ -9,7 +9,6 @@ control characters, non-ASCII and undecodable bytes; aliases; clusters; other fi
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from libbuild import build_library, fixture
 
 from relrocheck.analyze import analyze
 from relrocheck.model import Cluster, Hint, Symbol, symbol_from_fields
+from relrocheck.record import replace
 from relrocheck.serialize import (
     report_document,
     report_json_chunks,

@@ -8,18 +8,18 @@ has debug info, else on the library file. Pure: the renderers only format these.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 
 from relrocheck.gate import GateRun, Violation
 from relrocheck.model import Library, Symbol, labelled
+from relrocheck.record import record
 from relrocheck.text import printable
 
 # Violation kinds that are named by their kind alone; the others by kind/metric.
 _SINGLE = ("new_symbol", "stale_baseline", "missing_baseline")
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     rule_id: str  # a hint kind (hints.HINT_KINDS), else the violation: "rule/textrel", ...
     level: str  # error | warning

@@ -11,11 +11,11 @@ from a CI artifact opened offline.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable, Optional, Sequence
 
 from relrocheck.model import Library, labelled
+from relrocheck.record import field, record
 from relrocheck.text import printable
 
 
@@ -24,7 +24,7 @@ def _text(s: str) -> str:
     return escape(printable(s))
 
 
-@dataclass(frozen=True)
+@record
 class MapEntry:
     """One library on the page, with what else the view shows about it."""
 

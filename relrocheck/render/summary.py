@@ -7,10 +7,10 @@ diff as `check --format markdown` shows them), and a JSON-ready dict for tools.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from relrocheck.gate import Outcome
+from relrocheck.record import field, record
 from relrocheck.render import check as C
 from relrocheck.render import diff as D
 from relrocheck.render.units import human_bytes
@@ -18,7 +18,7 @@ from relrocheck.render.units import human_bytes
 SUMMARY_FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class Judged:
     """One library of a summary: its verdict and current numbers, or why it has none."""
 
