@@ -3,7 +3,7 @@ a build step can pay on every link.
 
 `relrocheck check` runs after every link, mostly on small libraries, where start-up is most
 of its time. The standard library's dataclasses cost a quarter of that (measured on libz
-with Python 3.11: `check` 65 ms, 46 ms with these records): importing it pulls in `inspect`,
+with Python 3.11: `check` 66 ms, 49 ms with these records): importing it pulls in `inspect`,
 `ast`, `dis` and `tokenize`, and each of the ~50 classes has six methods generated and
 compiled at every start. Here one `__init__` per class is compiled (its speed matters: a
 record per section, hint, cluster...); equality, hashing, repr and the frozen guard are
