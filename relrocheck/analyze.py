@@ -22,7 +22,8 @@ from relrocheck.model import Hint, Library, Symbol
 
 def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | None = None,
             demangle: bool = True, sources: bool = True, hints: bool = True,
-            debuginfod: bool = False, also_page_sizes: tuple[int, ...] = ()) -> Library:
+            debuginfod: bool = False, also_page_sizes: tuple[int, ...] = (),
+            got_slots: bool = True) -> Library:
     """Measure `path` and fill each symbol's `demangled`, `source` and `hint`.
 
     debug_file: DWARF to read source lines from, instead of the library's own debug info or
@@ -30,13 +31,15 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
       When the library is stripped, the debug file's .symtab also names its symbols (the
       library is measured again with it: relocations are attributed to every symbol).
     also_page_sizes: further page sizes to count pages for (Library.pages_by_size).
+    got_slots: name the GOT/PLT slots (a baseline records them; a report shows none).
     demangle, sources, hints: leave a part out (e.g. a scan that shows no names; without
       sources no debug file is looked for). The numbers are otherwise the same.
     debuginfod: when no debug file is found locally, ask the servers of DEBUGINFOD_URLS
       (relrocheck/debuginfod.py). Off by default: a gate run on every build should not wait
       for the network; report and explain turn it on.
     """
-    lib = measure(path, page_size=page_size, also_page_sizes=also_page_sizes)
+    lib = measure(path, page_size=page_size, also_page_sizes=also_page_sizes,
+                  got_slots=got_slots)
     debug: str | None = None
     if sources:
         from relrocheck.debugfile import debug_file_for
@@ -45,7 +48,7 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
         if debug is not None and lib.symbol_table != ".symtab" and _has_symtab(debug):
             # A stripped library: its debug file still names every symbol.
             lib = measure(path, page_size=page_size, symbols_from=debug,
-                          also_page_sizes=also_page_sizes)
+                          also_page_sizes=also_page_sizes, got_slots=got_slots)
     demangler = None
     if demangle:
         from relrocheck.demangle import Demangler

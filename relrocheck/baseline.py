@@ -215,15 +215,22 @@ def entry_from_library(lib: Library) -> Entry:
             symbols[key] = SymbolEntry(section, old.bytes + sym.size,
                                        old.relocations + sym.relocations, old.copies + 1,
                                        old.demangled)
-    got: dict[str, tuple[str, str, int]] = {}
-    for name, kind, section in lib.got_slots:
-        seen_slot = got.get(name)
-        where = section if seen_slot is None else ",".join(sorted({*seen_slot[1].split(","),
-                                                                   section}))
-        got[name] = (kind, where, (seen_slot[2] if seen_slot else 0) + lib.word_size)
+    # Slots not measured (a library read back from a report) are unknown, not "none".
+    got = None if lib.got_slots is None else _slot_entries(lib.got_slots, lib.word_size)
     return Entry(machine=lib.machine, page_size=lib.page_size, relro=lib.relro,
                  textrel=lib.textrel, totals=library_totals(lib), sections=sections,
                  symbols=symbols, got_slots=got, build=build_configuration(lib))
+
+
+def _slot_entries(slots: tuple[tuple[str, str, str], ...], word_size: int
+                  ) -> dict[str, tuple[str, str, int]]:
+    """Per slot name: its kind, the sections holding its slots, and their bytes."""
+    got: dict[str, tuple[str, str, int]] = {}
+    for name, kind, section in slots:
+        seen = got.get(name)
+        where = section if seen is None else ",".join(sorted({*seen[1].split(","), section}))
+        got[name] = (kind, where, (seen[2] if seen else 0) + word_size)
+    return got
 
 
 # --- text form ----------------------------------------------------------------------------

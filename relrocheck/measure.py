@@ -58,12 +58,15 @@ _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(
 
 
 def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
-            symbols_from: str | None = None, also_page_sizes: Sequence[int] = ()) -> Library:
+            symbols_from: str | None = None, also_page_sizes: Sequence[int] = (),
+            got_slots: bool = True) -> Library:
     """Open, measure and close one ELF file.
 
     symbols_from: a separate debug file of this very build (the caller checks its build-id)
       whose .symtab names the symbols a stripped library lost.
     also_page_sizes: further page sizes to count pages for (Library.pages_by_size).
+    got_slots: name the GOT/PLT slots (Library.got_slots), which a baseline records; else
+      None (a tenth of a large library's measurement: a name per imported symbol).
     """
     for size in (page_size, *also_page_sizes):
         if size <= 0 or size & (size - 1):
@@ -71,10 +74,12 @@ def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
     with ElfFile(path) as elf:
         try:
             if symbols_from is None:
-                library = _Measurement(elf, page_size, None, also_page_sizes).library()
+                library = _Measurement(elf, page_size, None, also_page_sizes,
+                                       got_slots).library()
             else:
                 with ElfFile(symbols_from) as debug:
-                    library = _Measurement(elf, page_size, debug, also_page_sizes).library()
+                    library = _Measurement(elf, page_size, debug, also_page_sizes,
+                                           got_slots).library()
                     debug.check_unchanged()
             # A file rewritten while it was read gave numbers of neither version.
             elf.check_unchanged()
@@ -115,8 +120,9 @@ class _Owner:
 
 class _Measurement:
     def __init__(self, elf: ElfFile, page_size: int, symbols: ElfFile | None = None,
-                 also_page_sizes: Sequence[int] = ()) -> None:
+                 also_page_sizes: Sequence[int] = (), got_slots: bool = True) -> None:
         self.elf = elf
+        self.want_got_slots = got_slots
         self.also_page_sizes = tuple(s for s in dict.fromkeys(also_page_sizes) if s != page_size)
         # Where symbol names come from: the library, or a debug file of the same build.
         self.symbols = symbols if symbols is not None else elf
@@ -290,7 +296,7 @@ class _Measurement:
             own_export_relocations={cls: dict(sorted(types.items()))
                                     for cls, types in sorted(read.own_exports.items())},
             initializers=self._initializers(symtab),
-            got_slots=self._got_slots(),
+            got_slots=self._got_slots() if self.want_got_slots else None,
             build_comment=self._comment(),
         )
 

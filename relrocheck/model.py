@@ -218,8 +218,9 @@ class Library:
     # bytes of code its static initializer runs at load. One more global with a constructor
     # in a unit that had one grows this, not the number of .init_array entries.
     initializers: Mapping[str, int] = field(default_factory=dict)
-    # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills.
-    got_slots: Tuple[Tuple[str, str, str], ...] = ()
+    # (symbol, external | own_export, .got or .got.plt) per GOT/PLT slot a symbol fills; None
+    # when not measured (a report shows none: measure(got_slots=False) saves their cost).
+    got_slots: Optional[Tuple[Tuple[str, str, str], ...]] = None
     build_comment: Tuple[str, ...] = ()  # the .comment strings: compilers and linker versions
     # DW_AT_producer of its compile units ("GNU C17 12.2.0 -O2 -fPIC ..."), when debug info
     # was read: the compiler flags a baseline records.

@@ -29,6 +29,7 @@ from gatelibs import (
 from relrocheck import baseline
 from relrocheck.analyze import analyze
 from relrocheck.errors import BaselineError
+from relrocheck.record import replace
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,20 @@ def test_text_form_round_trips(table_lib: Path) -> None:
     assert baseline.parse(text, "b.json") == entries
     assert baseline.dumps(baseline.parse(text, "b.json")) == text
     assert baseline.parse(baseline.dumps({}), "empty.json") == {}
+
+
+def test_slots_left_unnamed_are_unknown_not_none(table_lib: Path) -> None:
+    """A report does not name GOT/PLT slots (got_slots=False): an entry made from such a
+    library records no slot list, which a diff reads as unknown, rather than an empty one."""
+    named = analyze(str(table_lib))
+    entry = baseline.entry_from_library(named)
+    assert entry.got_slots and ADDED_TABLE in entry.got_slots
+    unnamed = analyze(str(table_lib), got_slots=False)
+    assert unnamed.got_slots is None
+    assert baseline.entry_from_library(unnamed).got_slots is None
+    assert replace(unnamed, got_slots=named.got_slots) == named  # nothing else differs
+    assert '"got_slots"' not in baseline.dumps({"libgate.so": baseline.entry_from_library(
+        unnamed)})
 
 
 def _valid_text(lib: Path) -> str:

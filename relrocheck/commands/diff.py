@@ -110,11 +110,8 @@ def _load(path: str, page_size: int) -> dict[str, Side]:
             if total > len(lib.symbols):
                 raise UsageError(f"{path}: the report lists only {len(lib.symbols)} of "
                                  f"{total} symbols of {lib.name}; write it with --top 0")
-            from relrocheck.record import replace
-
-            # A report does not list GOT/PLT slots: unknown, not "none" (no slot diff).
-            entry = replace(baseline.entry_from_library(lib), got_slots=None)
-            out[lib.name] = (entry, lib)
+            # A report does not list GOT/PLT slots: the entry's are unknown (no slot diff).
+            out[lib.name] = (baseline.entry_from_library(lib), lib)
         return out
     raise UsageError(f"{path}: a JSON file, but neither a relrocheck report nor a baseline")
 

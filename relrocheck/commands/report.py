@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from relrocheck.commands._common import (CI_FORMATS, add_debug_file, add_output_format,
-                                         add_page_size, measure_all, output_format,
-                                         resolve_top, top_count)
+from relrocheck.commands._common import (
+    CI_FORMATS,
+    add_debug_file,
+    add_output_format,
+    add_page_size,
+    measure_all,
+    output_format,
+    resolve_top,
+    top_count,
+)
 from relrocheck.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 NAME = "report"
@@ -58,7 +65,9 @@ def execute(args: argparse.Namespace) -> int:
     libraries, errors = measure_all(args.libraries, primary,
                                     {"debug_file": args.debug_file,
                                      "debuginfod": args.debuginfod,
-                                     "also_page_sizes": tuple(others)})
+                                     "also_page_sizes": tuple(others),
+                                     # A report lists no GOT/PLT slots: not named.
+                                     "got_slots": False})
     fmt = output_format(args)
     if fmt == "json":
         from relrocheck.serialize import report_json_chunks
@@ -78,7 +87,8 @@ def execute(args: argparse.Namespace) -> int:
                                      [f"error: {path}: {msg}" for path, msg in errors]))
     elif fmt in CI_FORMATS:
         from relrocheck.render.ci import render_report as render_ci
-        from relrocheck.render.report import DEFAULT_TOP, render_report as render_text
+        from relrocheck.render.report import DEFAULT_TOP
+        from relrocheck.render.report import render_report as render_text
 
         top = resolve_top(args.top, DEFAULT_TOP)
         sys.stdout.write(render_ci(fmt, libraries, args.source_root, top,
