@@ -14,10 +14,9 @@ Work is per run, never per word in Python: cuts and gaps come from whole-column 
 
 from __future__ import annotations
 
-import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import chain, compress, repeat
+from itertools import chain
 
 from relrocheck import columns
 from relrocheck.model import TARGET_KINDS, Cluster
@@ -52,22 +51,9 @@ def find_clusters(parts: Sequence[tuple[Sequence[int], bytes]], word: int
         return ()
     # Where two neighbours are more than GAP_WORDS words apart, by whole-column arithmetic;
     # within a run every gap fits a byte, and the runs' gap patterns are slices of one pass.
-    cut, gaps = columns.cut_runs(offsets, GAP_WORDS * word)
-    starts = [0, *cut]
-    ends = [*cut, n]
-    # The largest runs (by words), in address order.
-    sizes = list(map(operator.sub, ends, starts))
-    if len(sizes) > MAX_CLUSTERS:
-        floor = sorted(sizes, reverse=True)[MAX_CLUSTERS - 1]
-        keep = list(compress(range(len(sizes)), map(operator.ge, sizes, repeat(floor))))
-        runs = [(starts[i], ends[i]) for i in keep[:MAX_CLUSTERS * 4]]
-        runs = sorted(runs, key=lambda r: r[0] - r[1])[:MAX_CLUSTERS]
-    else:
-        runs = list(zip(starts, ends))
+    marks, gaps = columns.gap_marks(offsets, GAP_WORDS * word)
     out = []
-    for lo, hi in sorted(runs):
-        if hi - lo < 2:
-            continue
+    for lo, hi in sorted(columns.longest_runs(marks, MAX_CLUSTERS)):  # in address order
         first, last = offsets[lo], offsets[hi - 1]
         counts = [0] * len(TARGET_KINDS)
         for part_offsets, kinds in parts:

@@ -16,8 +16,7 @@ from __future__ import annotations
 import operator
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Sequence
-from itertools import accumulate, compress
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -83,11 +82,11 @@ def is_sorted(column: Sequence[int]) -> bool:
     return True
 
 
-def cut_runs(column: Sequence[int], limit: int) -> tuple[list[int], bytes]:
+def gap_marks(column: Sequence[int], limit: int) -> tuple[bytes, bytes]:
     """Where a sorted column of addresses (words below 2**(bits - 1)) breaks into runs of
-    close words: the indices i >= 1 where column[i] - column[i - 1] > limit, and the low byte
-    of every gap (byte i for column[i + 1] - column[i]), which within a run of a limit below
-    256 is the gap itself: a run's record pattern, sliced out without another pass.
+    close words, one byte per pair of neighbours: marks[i] is 1 where column[i + 1] -
+    column[i] > limit, else 0; and gaps[i], that gap's low byte, which within a run of a
+    limit below 256 is the gap itself (a run's record pattern is then a slice).
 
     Adding 2**(bits - 1) - (limit + 1) to every lane of the gaps carries into no other lane
     and sets a lane's top bit exactly where its gap exceeds the limit.
@@ -102,43 +101,52 @@ def cut_runs(column: Sequence[int], limit: int) -> tuple[list[int], bytes]:
         # its lane and the bias carry into the next one, so they are compared directly.
         values = list(column)
         if any(a > b for a, b in zip(values, values[1:])):
-            raise ValueError("cuts of an unsorted column")
+            raise ValueError("runs of an unsorted column")
         gaps = [b - a for a, b in zip(values, values[1:])]
-        return ([i for i, gap in enumerate(gaps, 1) if gap > limit],
-                bytes(gap & 0xFF for gap in gaps))
+        return bytes(gap > limit for gap in gaps), bytes(gap & 0xFF for gap in gaps)
     bias = ((1 << (bits - 1)) - (limit + 1)).to_bytes(size, _ORDER)
     bias_lanes = min(CHUNK, max(n - 1, 0))
     full_bias = int.from_bytes(bias * bias_lanes, _ORDER)
     top = slice(size - 1, None, size) if _ORDER == "little" else slice(0, None, size)
     low = slice(0, None, size) if _ORDER == "little" else slice(size - 1, None, size)
-    out: list[int] = []
+    marks: list[bytes] = []
     low_bytes: list[bytes] = []
     for start in range(0, n - 1, CHUNK):
         stop = min(n, start + CHUNK + 1)
         difference, lanes = _difference(raw, size, start, stop)
         if difference < 0:
-            raise ValueError("cuts of an unsorted column")
+            raise ValueError("runs of an unsorted column")
         low_bytes.append(difference.to_bytes(lanes * size, _ORDER)[low])
         # The last slice may be shorter: as many lanes of the bias (all lanes are alike).
         biased = difference + (full_bias >> (bits * (bias_lanes - lanes)))
-        marks = biased.to_bytes(lanes * size, _ORDER)[top].translate(_TOP_BIT)
-        out.extend(_ones(marks, start + 1))
-    return out, b"".join(low_bytes)
+        marks.append(biased.to_bytes(lanes * size, _ORDER)[top].translate(_TOP_BIT))
+    return b"".join(marks), b"".join(low_bytes)
 
 
-def _ones(marks: bytes, base: int) -> Iterable[int]:
-    """base + i for each i where marks[i] is 1 (marks of 0 and 1), by C-level passes.
+def longest_runs(marks: bytes, count: int) -> list[tuple[int, int]]:
+    """The `count` longest runs of two words or more that `gap_marks` marks cut, as (first,
+    end) word indices, longest first, equally long ones in address order.
 
-    Where 1s are rare, from the lengths of the runs of 0s between them (the j-th 1 is at the
-    sum of the first j + 1 runs, plus j): the cost follows the 1s, not the marks.
+    Found from the longest down: a pass finds every run of at least k words by searching
+    for k - 1 unmarked pairs (bytes.find, in C), k halving until `count` runs are known, so
+    the cost follows the long runs, not the words, where short ones abound (a stripped
+    library's bucket of isolated pointers).
     """
-    ones = marks.count(1)
-    if not ones:
-        return ()
-    if ones * 8 > len(marks):
-        return compress(range(base, base + len(marks)), marks)
-    runs = marks.split(b"\x01")
-    return map(operator.add, accumulate(map(len, runs[:-1])), range(base, base + ones))
+    found: dict[int, int] = {}  # first word -> end
+    k = 1 << max(len(marks).bit_length() - 1, 0)
+    while k >= 1 and len(found) < count:
+        needle = bytes(k)
+        position = marks.find(needle)
+        while position >= 0:
+            first = position  # the search starts past a mark: at a run's first pair
+            end = marks.find(1, position)
+            end = len(marks) if end < 0 else end
+            # Pairs first..end-1 are unmarked: words first..end, end + 1 - first of them.
+            found[first] = end + 1
+            position = marks.find(needle, end + 1)
+        k //= 2
+    ranked = sorted(found.items(), key=lambda run: (run[0] - run[1], run[0]))
+    return ranked[:count]
 
 
 def _has_top_bit(raw: bytes, size: int) -> bool:

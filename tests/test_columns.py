@@ -43,16 +43,44 @@ def test_sortedness_and_runs_match_plain_python(typecode: str, chunk: int,
                 continue
             gaps = [b - a for a, b in zip(values, values[1:])]
             for limit in (0, 8, 32, 255, 4096):
-                expected = [i for i in range(1, len(values)) if values[i] - values[i - 1] > limit]
-                assert columns.cut_runs(column, limit) == (expected, bytes(g & 0xFF for g in gaps))
+                marks = bytes(g > limit for g in gaps)
+                assert columns.gap_marks(column, limit) == (marks, bytes(g & 0xFF for g in gaps))
+
+
+def _plain_runs(marks: bytes) -> list[tuple[int, int]]:
+    """Every run of two words or more between marked pairs, word by word."""
+    runs, first = [], 0
+    for i, mark in enumerate(marks):
+        if mark:
+            if i > first:
+                runs.append((first, i + 1))
+            first = i + 1
+    if len(marks) > first:
+        runs.append((first, len(marks) + 1))
+    return runs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_longest_runs_are_the_longest_in_address_order_among_equals(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(300):
+        n = rng.randrange(0, 300)
+        density = rng.choice([0.02, 0.3, 0.7, 0.98])  # long runs, short ones, isolated words
+        marks = bytes(rng.random() < density for _ in range(n))
+        count = rng.choice([1, 3, 64])
+        expected = sorted(_plain_runs(marks), key=lambda r: (r[0] - r[1], r[0]))[:count]
+        assert columns.longest_runs(marks, count) == expected, (marks, count)
+    # Many short runs before a few long ones: the long ones are never crowded out.
+    marks = b"\x00\x01" * 1000 + (b"\x00" * 50 + b"\x01") * 3
+    assert columns.longest_runs(marks, 64)[:3] == [(2000, 2051), (2051, 2102), (2102, 2153)]
 
 
 def test_words_with_the_top_bit_set_are_compared_directly() -> None:
     top = 1 << 63
     assert columns.is_sorted(array("Q", [1, top, top + 5]))
     # A gap of more than 2**63: biased, it would carry into the next lane.
-    assert columns.cut_runs(array("Q", [0, 8, top + 100, top + 108, top + 200]), 32) == (
-        [2, 4], bytes([8, 92, 8, 92]))
+    assert columns.gap_marks(array("Q", [0, 8, top + 100, top + 108, top + 200]), 32) == (
+        bytes([0, 1, 0, 1]), bytes([8, 92, 8, 92]))
     # A drop of more than half the word range between huge words: no lane shows a borrow.
     assert not columns.is_sorted(array("Q", [0, 1 << 62, top, top + (1 << 62), 5, 10]))
 
