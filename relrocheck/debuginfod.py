@@ -11,7 +11,11 @@ and cache are shared:
   waits 90 s; a build step should not, so the default here is 10 s;
 - DEBUGINFOD_MAXSIZE: the largest file accepted, in bytes (default 4 GiB);
 - DEBUGINFOD_MAXTIME: seconds a whole download may take (default 300: a server sending a
-  byte now and then must not hold the command forever).
+  byte now and then must not hold the command forever);
+- a build-id no server has is remembered as elfutils does, by an empty file of mode 000 in
+  its place, for `<cache>/cache_miss_s` seconds (default 600): a report run after every
+  build of a library without published debug info asks the servers once in ten minutes,
+  not every time, and GDB or debuginfod-find skip it too.
 
 A download goes to a temporary file in the cache and is renamed into place once complete, so
 a reader never sees half a file. Nothing here ever fails the command: a server that is down,
@@ -29,6 +33,7 @@ from collections.abc import Callable, Mapping
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAXSIZE = 4 << 30
 DEFAULT_MAXTIME = 300.0
+DEFAULT_CACHE_MISS_S = 600  # elfutils' default for <cache>/cache_miss_s
 _CHUNK = 1 << 20
 _BUILD_ID = re.compile(r"[0-9a-f]{2,128}")
 
@@ -72,18 +77,27 @@ def fetch_debuginfo(build_id: str, environ: Mapping[str, str] = os.environ,
     """
     if not _BUILD_ID.fullmatch(build_id):
         return None
-    cached = os.path.join(cache_path(environ), build_id, "debuginfo")
-    if os.path.isfile(cached) and os.path.getsize(cached) > 0:
+    cache = cache_path(environ)
+    cached = os.path.join(cache, build_id, "debuginfo")
+    try:
+        found = os.stat(cached)
+    except OSError:
+        found = None
+    if found is not None and found.st_size > 0:
         return cached
     urls = server_urls(environ)
     if not urls:
+        return None
+    if found is not None and _miss_remembered(cached, found, cache):
         return None
     timeout = _number(environ, "DEBUGINFOD_TIMEOUT", DEFAULT_TIMEOUT)
     maxsize = int(_number(environ, "DEBUGINFOD_MAXSIZE", DEFAULT_MAXSIZE))
     maxtime = _number(environ, "DEBUGINFOD_MAXTIME", DEFAULT_MAXTIME)
     problem = None
+    answered = True  # whether every server said it has no such file (404)
     for url in urls:
         if url in _unreachable:
+            answered = False  # said once in this run already
             continue
         try:
             if _download(f"{url}/buildid/{build_id}/debuginfo", cached, timeout, maxsize,
@@ -91,12 +105,45 @@ def fetch_debuginfo(build_id: str, environ: Mapping[str, str] = os.environ,
                 return cached
         except _Unreachable as exc:
             _unreachable.add(url)
-            problem = f"{url}: {exc} (not asked again by this run)"
+            answered, problem = False, f"{url}: {exc} (not asked again by this run)"
         except _Failed as exc:
-            problem = f"{url}: {exc}"
+            answered, problem = False, f"{url}: {exc}"
     if problem is not None:
         report(f"no debug file for build-id {build_id}: {problem}")
+    if answered:
+        _remember_miss(cached)
     return None
+
+
+def _miss_remembered(cached: str, found: os.stat_result, cache: str) -> bool:
+    """Whether the empty file at `cached` records a miss younger than cache_miss_s; an
+    older one is removed, so that the servers are asked again (as elfutils does)."""
+    try:
+        with open(os.path.join(cache, "cache_miss_s"), encoding="ascii") as control:
+            seconds = int(control.read(32).strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        seconds = DEFAULT_CACHE_MISS_S
+    if time.time() - found.st_mtime < seconds:
+        return True
+    try:
+        os.unlink(cached)
+    except OSError:
+        pass
+    return False
+
+
+def _remember_miss(cached: str) -> None:
+    """Record that no server has this file: an empty file of mode 000, elfutils' mark."""
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        os.close(os.open(cached, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o000))
+    except FileExistsError:
+        try:
+            os.utime(cached)
+        except OSError:
+            pass
+    except OSError:
+        pass  # a cache that cannot be written only costs asking again next time
 
 
 class _Failed(Exception):

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -208,10 +209,52 @@ def test_an_unknown_build_id_is_no_failure(stripped, server, tmp_path):
     """A 404 is an answer: no warning. Another library, same server."""
     other = build_library(tmp_path / "other", "other", "const char *other_names[] = {\"a\"};")
     subprocess.run(["objcopy", "--strip-all", str(other)], check=True)
-    run = report(other, {"DEBUGINFOD_URLS": server.url,
-                         "DEBUGINFOD_CACHE_PATH": str(tmp_path / "cache")})
+    cache = tmp_path / "cache"
+    run = report(other, {"DEBUGINFOD_URLS": server.url, "DEBUGINFOD_CACHE_PATH": str(cache)})
     symbols_of(run)
     assert run.stderr == ""
+
+
+def test_a_build_id_no_server_has_is_not_asked_for_again_for_cache_miss_s(
+        stripped, server, tmp_path):
+    """elfutils' negative cache: an empty file of mode 000 where the debug file would be,
+    honoured for <cache>/cache_miss_s seconds (default 600), written and read by either."""
+    other = build_library(tmp_path / "other", "other", "const char *other_names[] = {\"a\"};")
+    subprocess.run(["objcopy", "--strip-all", str(other)], check=True)
+    cache = tmp_path / "cache"
+    run = report(other, {"DEBUGINFOD_URLS": server.url, "DEBUGINFOD_CACHE_PATH": str(cache)})
+    assert run.returncode == 0 and run.stderr == ""
+    miss = cache / build_id(other) / "debuginfo"
+    assert miss.stat().st_size == 0 and stat.S_IMODE(miss.stat().st_mode) == 0
+    # The servers are not asked within the window: a dead one would cost a warning.
+    dead = {"DEBUGINFOD_URLS": f"http://127.0.0.1:{free_port()}",
+            "DEBUGINFOD_CACHE_PATH": str(cache)}
+    assert report(other, dead).stderr == ""
+    # Once the window is over, they are: the mark is removed and the dead server asked.
+    (cache / "cache_miss_s").write_text("0\n")
+    late = report(other, dead)
+    assert late.returncode == 0 and "relrocheck: warning: debuginfod:" in late.stderr
+    assert not miss.exists()  # no answer is no miss: nothing recorded
+    # The library with a debug file is still found, the negative mark of another aside.
+    lib, _unstripped, _served = stripped
+    assert "file_ops" in symbols_of(report(lib, {"DEBUGINFOD_URLS": server.url,
+                                                 "DEBUGINFOD_CACHE_PATH": str(cache)}))
+
+
+@pytest.mark.skipif(shutil.which("debuginfod-find") is None, reason="no debuginfod-find")
+def test_a_miss_recorded_by_debuginfod_find_is_honoured(server, tmp_path):
+    other = build_library(tmp_path / "other", "other", "const char *other_names[] = {\"a\"};")
+    subprocess.run(["objcopy", "--strip-all", str(other)], check=True)
+    cache = tmp_path / "cache"
+    find = subprocess.run(["debuginfod-find", "debuginfo", build_id(other)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "DEBUGINFOD_URLS": server.url,
+                               "DEBUGINFOD_CACHE_PATH": str(cache)})
+    assert find.returncode != 0  # the server has no such file
+    assert (cache / build_id(other) / "debuginfo").stat().st_size == 0
+    dead = {"DEBUGINFOD_URLS": f"http://127.0.0.1:{free_port()}",
+            "DEBUGINFOD_CACHE_PATH": str(cache)}
+    assert report(other, dead).stderr == ""
 
 
 def test_a_file_larger_than_debuginfod_maxsize_is_refused(stripped, server, tmp_path):
