@@ -617,10 +617,10 @@ class _Reader:
                     index, end = _uleb_at(info, p + 2)
                 except _MALFORMED:
                     continue
-                address = address_of.get(index)
-                if address is not None and end - p - 1 == info[p]:
+                located = address_of.get(index)
+                if located is not None and end - p - 1 == info[p]:
                     self.budget.spend(1)
-                    yield p, address
+                    yield p, located
 
     # -- from a match to file:line ----------------------------------------------------------
 

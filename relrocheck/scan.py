@@ -432,9 +432,8 @@ def _pool_round(batches: list[list[str]], jobs: int, page_size: int, symbols: in
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(batches)),
-                                   mp_context=context,  # type: ignore[arg-type]
-                                   initializer=_ignore_sigint)
+    executor = ProcessPoolExecutor(  # type: ignore[call-overload]  # context: a BaseContext
+        max_workers=min(jobs, len(batches)), mp_context=context, initializer=_ignore_sigint)
     grouping = (group_by,) if group_by else ()  # the three-argument call unless grouping
     futures = {executor.submit(_measure_batch, batch, page_size, symbols, *grouping): batch
                for batch in batches}

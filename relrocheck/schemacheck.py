@@ -74,7 +74,9 @@ def _compile(schema: Mapping[str, Any], root: Mapping[str, Any],
         if not ref.startswith("#/$defs/") or set(schema) - {"$ref", "description", "title"}:
             return None
         target = root["$defs"][ref[len("#/$defs/"):]]
-        compiled[id(schema)] = lambda value: check(value)  # recursion through $ref
+        # Recursion through $ref: the lambda calls the check compiled just below.
+        check: Check | None = None
+        compiled[id(schema)] = lambda value: check(value)  # type: ignore[misc]
         check = _compile(target, root, compiled)
         if check is None:
             return None
@@ -114,8 +116,9 @@ def _compile(schema: Mapping[str, Any], root: Mapping[str, Any],
         required = tuple(schema["required"])
         tests.append(lambda v: not isinstance(v, dict) or all(k in v for k in required))
     if "oneOf" in schema:
-        choices = [_compile(sub, root, compiled) for sub in schema["oneOf"]]
-        if any(c is None for c in choices):
+        compiled_choices = [_compile(sub, root, compiled) for sub in schema["oneOf"]]
+        choices = [c for c in compiled_choices if c is not None]
+        if len(choices) != len(compiled_choices):
             return None
         tests.append(lambda v: sum(1 for c in choices if c(v)) == 1)
     if "propertyNames" in schema:

@@ -43,7 +43,8 @@ class StringTargets:
         self._sorted = sorted_test
         # Relative table parts with words pointing into read-only data: (offsets, targets).
         self.parts: list[tuple[Sequence[int], Sequence[int]]] = []
-        self._range: tuple[int, int, int] | None | bool = False  # False: not computed
+        self._range: tuple[int, int, int] | None = None
+        self._range_known = False  # _range computed (None: no single range)
         self._rodata_bytes: bytes | None = None
 
     def note(self, offsets: Sequence[int], targets: Sequence[int]) -> None:
@@ -73,8 +74,8 @@ class StringTargets:
         table (zlib's static_ltree) begins with small binary values. Three bytes per target,
         by C-level maps over this symbol's words only.
         """
-        if self._range is False:
-            self._range = self._rodata_range()
+        if not self._range_known:
+            self._range, self._range_known = self._rodata_range(), True
         span = self._range
         if span is None:
             return None
