@@ -79,3 +79,33 @@ def test_clusters_in_the_report(built):
     symbols = {s["name"]: s for s in doc["libraries"][0]["symbols"]}
     clusters = symbols["<unattributed in .data.rel.ro>"]["clusters"]
     assert {c["address"] for c in clusters} == {c.address for c in bucket.clusters}
+
+
+# Hundreds of short runs of two pointers, each set apart by pointer-free bytes, and after
+# them one long table, in one local object (its layout is then the source's, and it has no
+# name once stripped): more runs as long as the 64th longest than the runs listed.
+_MANY_SHORT = """
+__attribute__((used)) static struct {
+    struct { const char *a, *b; long pad[8]; } pairs[300];
+    const char *table[500];
+    long tail[8];
+} objects = {
+    {""" + ", ".join(f'{{"a{i}", "b{i}"}}' for i in range(300)) + """},
+    {""" + ", ".join(f'"s{i}"' for i in range(500)) + """},
+};
+"""
+
+
+def test_the_longest_objects_are_found_behind_many_short_ones(tmp_path) -> None:
+    path = build_library(tmp_path, "many", _MANY_SHORT)
+    stripped = strip_copy(path)
+    whole = next(s for s in oracle.symbols(path) if s["name"] == "objects")
+    table_start = whole["address"] + 300 * 80  # past the pairs, as the source lays it out
+    inside = [o for o in oracle.relocation_offsets(path)
+              if table_start <= o < table_start + 500 * 8]
+    assert len(inside) == 500
+    clusters = [c for s in measure(str(stripped)).symbols for c in s.clusters]
+    assert clusters and max(c.words for c in clusters) == 500
+    largest = max(clusters, key=lambda c: c.words)
+    assert (largest.address, largest.size) == (inside[0], inside[-1] + 8 - inside[0])
+    assert "string pointers" in largest.label
