@@ -29,7 +29,7 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
     debug_file: DWARF to read source lines from, instead of the library's own debug info or
       the system's (/usr/lib/debug/.build-id, .gnu_debuglink); must match its build-id.
       When the library is stripped, the debug file's .symtab also names its symbols (the
-      library is measured again with it: relocations are attributed to every symbol).
+      library is measured with it: relocations are attributed to every symbol).
     also_page_sizes: further page sizes to count pages for (Library.pages_by_size).
     got_slots: name the GOT/PLT slots (a baseline records them; a report shows none).
     demangle, sources, hints: leave a part out (e.g. a scan that shows no names; without
@@ -38,17 +38,20 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
       (relrocheck/debuginfod.py). Off by default: a gate run on every build should not wait
       for the network; report and explain turn it on.
     """
-    lib = measure(path, page_size=page_size, also_page_sizes=also_page_sizes,
-                  got_slots=got_slots)
     debug: str | None = None
+    symbols_from: str | None = None
     if sources:
-        from relrocheck.debugfile import debug_file_for
+        from relrocheck.debugfile import debug_file_for, library_file
 
-        debug = debug_file_for(lib, debug_file, debuginfod)
-        if debug is not None and lib.symbol_table != ".symtab" and _has_symtab(debug):
-            # A stripped library: its debug file still names every symbol.
-            lib = measure(path, page_size=page_size, symbols_from=debug,
-                          also_page_sizes=also_page_sizes, got_slots=got_slots)
+        # Found from the library's headers, before measuring: a stripped library whose
+        # debug file names its symbols is measured once, with them (it was measured twice).
+        found = library_file(path)
+        if found is not None:  # else measuring it says what is wrong with it
+            debug = debug_file_for(found, debug_file, debuginfod)
+            if debug is not None and not found.has_symtab and _has_symtab(debug):
+                symbols_from = debug  # a stripped library: its debug file names every symbol
+    lib = measure(path, page_size=page_size, symbols_from=symbols_from,
+                  also_page_sizes=also_page_sizes, got_slots=got_slots)
     demangler = None
     if demangle:
         from relrocheck.demangle import Demangler

@@ -18,9 +18,10 @@ import os
 import struct
 import zlib
 
-from relrocheck.elf import SHT_NOBITS, ElfFile
-from relrocheck.errors import ElfError, UsageError
+from relrocheck.elf import SHT_NOBITS, SHT_SYMTAB, ElfFile
+from relrocheck.errors import ElfError, RelrocheckError, UsageError
 from relrocheck.model import Library
+from relrocheck.record import record
 
 DEBUG_ROOT = "/usr/lib/debug"
 # A debuglink without a build-id to compare is checked by the CRC of the whole candidate.
@@ -29,7 +30,36 @@ DEBUG_ROOT = "/usr/lib/debug"
 MAX_CRC_BYTES = 1 << 30
 
 
-def find_debug_file(lib: Library, debug_file: str | None = None,
+@record
+class LibraryFile:
+    """What the search needs of a library, read from its headers without measuring it: a
+    stripped library whose debug file names its symbols is then measured once, with them."""
+
+    path: str
+    name: str  # as Library.name: SONAME, else the file name
+    build_id: str | None
+    has_debug_info: bool
+    has_symtab: bool  # a .symtab with its bytes: the debug file adds no names
+
+
+def library_file(path: str) -> LibraryFile | None:
+    """The library at `path` as the search sees it; None when it cannot be read (measuring
+    it then reports why)."""
+    try:
+        with ElfFile(path) as elf:
+            elf.stand_in_if_headerless()
+            soname = elf.soname()
+            return LibraryFile(
+                path=path, name=soname or path.rsplit("/", 1)[-1], build_id=elf.build_id(),
+                has_debug_info=any(s.name in (".debug_info", ".zdebug_info")
+                                   for s in elf.sections),
+                has_symtab=any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
+                               for s in elf.sections))
+    except (RelrocheckError, IndexError, ValueError, OverflowError, struct.error):
+        return None
+
+
+def find_debug_file(lib: Library | LibraryFile, debug_file: str | None = None,
                     debuginfod: bool = False) -> str | None:
     """The file holding the library's DWARF, or None (then nothing is read at all).
 
@@ -52,7 +82,7 @@ def find_debug_file(lib: Library, debug_file: str | None = None,
     return found
 
 
-def check_debug_file(lib: Library, path: str) -> None:
+def check_debug_file(lib: Library | LibraryFile, path: str) -> None:
     """A debug file given by the user must describe this build of the library."""
     try:
         with ElfFile(path) as elf:
@@ -67,7 +97,7 @@ def check_debug_file(lib: Library, path: str) -> None:
         raise UsageError(f"debug file {path} has no .debug_info")
 
 
-def debug_file_for(lib: Library, debug_file: str | None = None,
+def debug_file_for(lib: Library | LibraryFile, debug_file: str | None = None,
                    debuginfod: bool = False) -> str | None:
     """The file holding the library's DWARF (see find_debug_file), or None.
 
@@ -109,7 +139,7 @@ def debuglink_places(lib_path: str, name: str) -> list[str]:
             DEBUG_ROOT + os.path.join(folder, name)]
 
 
-def _from_debuglink(lib: Library) -> str | None:
+def _from_debuglink(lib: Library | LibraryFile) -> str | None:
     try:
         with ElfFile(lib.path) as elf:
             link = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)

@@ -1090,6 +1090,18 @@ class ElfFile:
         except ElfError as exc:
             raise self.fail(f"section {table.name}: {exc.message}") from None
 
+    def soname(self) -> str | None:
+        """DT_SONAME's string: from the string table the dynamic section links, or without
+        section headers DT_STRTAB's."""
+        offset = dict(self.dynamic()).get(DT_SONAME)
+        if offset is None:
+            return None
+        dynsec = next((s for s in self.sections if s.sh_type == SHT_DYNAMIC), None)
+        if dynsec is None:
+            strtab = self.dynamic_string_table()
+            return None if strtab is None else self.string_at(strtab, offset)
+        return self.string_at(self.section_by_index(dynsec.sh_link, "dynamic section"), offset)
+
     def string_at(self, strtab: SectionHeader, offset: int) -> str:
         if strtab.sh_type != SHT_STRTAB:
             raise self.fail(f"section {strtab.name} is not a string table")

@@ -251,7 +251,7 @@ class _Measurement:
         interp = any(p.p_type == E.PT_INTERP for p in elf.segments)
         return Library(
             path=elf.path,
-            soname=self._soname(tags),
+            soname=elf.soname(),
             file_type=E.ET_NAMES[elf.e_type],
             # A PIE says so in DF_1_PIE; older linkers leave only its interpreter. A shared
             # library with an interpreter too (libc.so.6 runs as a program) has a SONAME.
@@ -760,18 +760,6 @@ class _Measurement:
             segments.append(Segment(p.p_vaddr, p.p_filesz, p.p_memsz, p.p_align, file_pages,
                                     relocated))
         return segments, bss_pages
-
-    def _soname(self, tags: dict[int, int]) -> str | None:
-        if E.DT_SONAME not in tags:
-            return None
-        dynsec = next((s for s in self.elf.sections if s.sh_type == E.SHT_DYNAMIC), None)
-        if dynsec is None:
-            strtab = self.elf.dynamic_string_table()
-            if strtab is None:
-                return None
-            return self.elf.string_at(strtab, tags[E.DT_SONAME])
-        strtab = self.elf.section_by_index(dynsec.sh_link, "dynamic section")
-        return self.elf.string_at(strtab, tags[E.DT_SONAME])
 
 
 def _rank(pages_exclusive: int, pages: int, relocations: int, size: int) -> int:

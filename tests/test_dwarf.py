@@ -191,7 +191,8 @@ def test_sources_leave_every_other_field_alone(tmp_path):
             {k: v for k, v in vars(b).items() if k != "source"}
 
 
-def test_a_stripped_library_is_attributed_through_its_debug_file(tmp_path: Path) -> None:
+def test_a_stripped_library_is_attributed_through_its_debug_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With its debug file, a stripped library's relocations land on the same symbols as in
     the unstripped build (nm + readelf on the unstripped copy are the oracle)."""
     if shutil.which("objcopy") is None:
@@ -206,7 +207,18 @@ def test_a_stripped_library_is_attributed_through_its_debug_file(tmp_path: Path)
     assert bare.symbol_table == ".dynsym" and bare.symbols_from is None
     assert bare.symbol("file_ops") is None  # a local symbol: gone with .symtab
 
+    import relrocheck.analyze as analyze_module
+
+    measured: list[str | None] = []
+    real_measure = analyze_module.measure
+
+    def counting_measure(path: str, **options):  # type: ignore[no-untyped-def]
+        measured.append(options.get("symbols_from"))
+        return real_measure(path, **options)
+
+    monkeypatch.setattr(analyze_module, "measure", counting_measure)
     named = analyze(str(lib), debug_file=str(debug))
+    assert measured == [str(debug)]  # found before measuring: measured once, with its names
     assert named.symbol_table == ".symtab" and named.symbols_from == str(debug)
     expected = oracle.relocations_per_symbol(unstripped)
     for name in ("names", "const_names", "file_ops", "big_table"):
