@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from relrocheck.errors import RelrocheckError
 from relrocheck.measure import DEFAULT_PAGE_SIZE, measure
 from relrocheck.model import Hint, Library, Symbol
 
@@ -41,14 +40,14 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
     debug: str | None = None
     symbols_from: str | None = None
     if sources:
-        from relrocheck.debugfile import debug_file_for, library_file
+        from relrocheck.debugfile import debug_file_for, has_symtab, library_file
 
         # Found from the library's headers, before measuring: a stripped library whose
         # debug file names its symbols is measured once, with them (it was measured twice).
         found = library_file(path)
         if found is not None:  # else measuring it says what is wrong with it
             debug = debug_file_for(found, debug_file, debuginfod)
-            if debug is not None and not found.has_symtab and _has_symtab(debug):
+            if debug is not None and not found.has_symtab and has_symtab(debug):
                 symbols_from = debug  # a stripped library: its debug file names every symbol
     lib = measure(path, page_size=page_size, symbols_from=symbols_from,
                   also_page_sizes=also_page_sizes, got_slots=got_slots)
@@ -83,18 +82,6 @@ def analyze(path: str, page_size: int = DEFAULT_PAGE_SIZE, debug_file: str | Non
             demangler.close()
     _complete(lib.symbols, names, by_index, lines)
     return lib
-
-
-def _has_symtab(path: str) -> bool:
-    """Whether the (debug) file at `path` has a .symtab with its bytes."""
-    from relrocheck.elf import SHT_SYMTAB, ElfFile
-
-    try:
-        with ElfFile(path) as debug:
-            return any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
-                       for s in debug.sections)
-    except RelrocheckError:
-        return False  # an unreadable debug file only costs the names
 
 
 def _complete(symbols: tuple[Symbol, ...], names: Mapping[str, str],

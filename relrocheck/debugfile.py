@@ -8,8 +8,9 @@ packages, Fedora's debuginfo); the file named by `.gnu_debuglink` (`objcopy --on
 `/usr/lib/debug/<folder of the library>/`; last, when asked for and `DEBUGINFOD_URLS` names
 servers, a debuginfod server (relrocheck/debuginfod.py).
 
-Cost. A library without debug info costs two `stat` calls and a look at its section headers.
-The DWARF itself is read by relrocheck/dwarf.py.
+Cost. A library without debug info costs one opening (`library_file`: its headers, build-id,
+SONAME and `.gnu_debuglink`, before it is measured) and two `stat` calls. The DWARF itself is
+read by relrocheck/dwarf.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import os
 import struct
 import zlib
 
-from relrocheck.elf import SHT_NOBITS, SHT_SYMTAB, ElfFile
+from relrocheck.elf import SHT_NOBITS, ElfFile
 from relrocheck.errors import ElfError, RelrocheckError, UsageError
-from relrocheck.model import Library
+from relrocheck.model import library_name
 from relrocheck.record import record
 
 DEBUG_ROOT = "/usr/lib/debug"
@@ -40,26 +41,32 @@ class LibraryFile:
     build_id: str | None
     has_debug_info: bool
     has_symtab: bool  # a .symtab with its bytes: the debug file adds no names
+    debuglink: tuple[str, int] | None  # .gnu_debuglink's file name and CRC, when readable
 
 
 def library_file(path: str) -> LibraryFile | None:
-    """The library at `path` as the search sees it; None when it cannot be read (measuring
-    it then reports why)."""
+    """The library at `path` as the search sees it, read in one opening; None when it cannot
+    be read (measuring it then reports why)."""
     try:
         with ElfFile(path) as elf:
             elf.stand_in_if_headerless()
-            soname = elf.soname()
-            return LibraryFile(
-                path=path, name=soname or path.rsplit("/", 1)[-1], build_id=elf.build_id(),
-                has_debug_info=any(s.name in (".debug_info", ".zdebug_info")
-                                   for s in elf.sections),
-                has_symtab=any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
-                               for s in elf.sections))
+            return LibraryFile(path=path, name=library_name(elf.soname(), path),
+                               build_id=elf.build_id(), has_debug_info=elf.has_debug_info(),
+                               has_symtab=elf.has_symtab(), debuglink=_debuglink(elf))
     except (RelrocheckError, IndexError, ValueError, OverflowError, struct.error):
         return None
 
 
-def find_debug_file(lib: Library | LibraryFile, debug_file: str | None = None,
+def has_symtab(path: str) -> bool:
+    """Whether the (debug) file at `path` has a .symtab with its bytes."""
+    try:
+        with ElfFile(path) as debug:
+            return debug.has_symtab()
+    except RelrocheckError:
+        return False  # an unreadable debug file only costs the names
+
+
+def find_debug_file(lib: LibraryFile, debug_file: str | None = None,
                     debuginfod: bool = False) -> str | None:
     """The file holding the library's DWARF, or None (then nothing is read at all).
 
@@ -82,12 +89,12 @@ def find_debug_file(lib: Library | LibraryFile, debug_file: str | None = None,
     return found
 
 
-def check_debug_file(lib: Library | LibraryFile, path: str) -> None:
+def check_debug_file(lib: LibraryFile, path: str) -> None:
     """A debug file given by the user must describe this build of the library."""
     try:
         with ElfFile(path) as elf:
             other = _build_id(elf)
-            has_info = any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections)
+            has_info = elf.has_debug_info()
     except ElfError as exc:
         raise UsageError(f"debug file {exc}") from None
     if lib.build_id and other and other != lib.build_id:
@@ -97,7 +104,7 @@ def check_debug_file(lib: Library | LibraryFile, path: str) -> None:
         raise UsageError(f"debug file {path} has no .debug_info")
 
 
-def debug_file_for(lib: Library | LibraryFile, debug_file: str | None = None,
+def debug_file_for(lib: LibraryFile, debug_file: str | None = None,
                    debuginfod: bool = False) -> str | None:
     """The file holding the library's DWARF (see find_debug_file), or None.
 
@@ -139,25 +146,31 @@ def debuglink_places(lib_path: str, name: str) -> list[str]:
             DEBUG_ROOT + os.path.join(folder, name)]
 
 
-def _from_debuglink(lib: Library | LibraryFile) -> str | None:
+def _debuglink(elf: ElfFile) -> tuple[str, int] | None:
+    """The file name and CRC that `.gnu_debuglink` holds; None without a readable one (a
+    broken link only costs this way of finding the debug file)."""
     try:
-        with ElfFile(lib.path) as elf:
-            link = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
-            # A file name and a CRC: a few hundred bytes, never the megabytes a header claims.
-            if link is None or not 8 <= link.sh_size <= 4096:
-                return None
-            raw = elf.section_bytes(link)
-            order = "<" if elf.little_endian else ">"
+        link = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
+        # A file name and a CRC: a few hundred bytes, never the megabytes a header claims.
+        if link is None or not 8 <= link.sh_size <= 4096:
+            return None
+        raw = elf.section_bytes(link)
     except ElfError:
         return None
     name_end = raw.find(b"\0")
     if name_end <= 0:
         return None
-    name = raw[:name_end].decode("utf-8", "replace")
     crc_at = (name_end + 4) & ~3  # the CRC follows the name, 4-byte aligned
     if crc_at + 4 > len(raw):
         return None
-    (crc,) = struct.unpack_from(order + "I", raw, crc_at)
+    (crc,) = struct.unpack_from(("<" if elf.little_endian else ">") + "I", raw, crc_at)
+    return raw[:name_end].decode("utf-8", "replace"), crc
+
+
+def _from_debuglink(lib: LibraryFile) -> str | None:
+    if lib.debuglink is None:
+        return None
+    name, crc = lib.debuglink
     for candidate in debuglink_places(lib.path, name):
         if (os.path.isfile(candidate) and not os.path.samefile(candidate, lib.path)
                 and _matches(candidate, lib.build_id, crc)):

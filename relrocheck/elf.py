@@ -1090,6 +1090,16 @@ class ElfFile:
         except ElfError as exc:
             raise self.fail(f"section {table.name}: {exc.message}") from None
 
+    def has_debug_info(self) -> bool:
+        """Whether the file holds DWARF (.debug_info, or GNU's compressed .zdebug_info)."""
+        return any(s.name in (".debug_info", ".zdebug_info") for s in self.sections)
+
+    def has_symtab(self) -> bool:
+        """Whether the file has a .symtab with its bytes (a debug file's names a stripped
+        library lost)."""
+        return any(s.sh_type == SHT_SYMTAB and s.sh_size and s.has_file_bytes
+                   for s in self.sections)
+
     def soname(self) -> str | None:
         """DT_SONAME's string: from the string table the dynamic section links, or without
         section headers DT_STRTAB's."""

@@ -291,7 +291,7 @@ class _Measurement:
             symbols=tuple(symbols),
             symbol_table=symtab.name if symtab is not None else None,
             symbols_from=None if self.symbols is elf else self.symbols.path,
-            has_debug_info=any(s.name in (".debug_info", ".zdebug_info") for s in elf.sections),
+            has_debug_info=elf.has_debug_info(),
             pages_by_size=pages_by_size,
             own_export_relocations={cls: dict(sorted(types.items()))
                                     for cls, types in sorted(read.own_exports.items())},

@@ -60,6 +60,11 @@ def labelled(name: str, demangled: str | None) -> str:
     return f"{name} ({demangled})" if demangled and demangled != name else name
 
 
+def library_name(soname: str | None, path: str) -> str:
+    """The key a library is known by in baselines and policies: SONAME, else file name."""
+    return soname or path.rsplit("/", 1)[-1]
+
+
 def unattributed_name(section: str) -> str:
     """Name of the bucket that holds relocations landing in no symbol of `section`."""
     return f"{UNATTRIBUTED_PREFIX}{section}>"
@@ -229,9 +234,7 @@ class Library:
     @property
     def name(self) -> str:
         """The key a library is known by in baselines and policies: SONAME, else file name."""
-        if self.soname:
-            return self.soname
-        return self.path.rsplit("/", 1)[-1]
+        return library_name(self.soname, self.path)
 
     @property
     def writable_bytes(self) -> int:
