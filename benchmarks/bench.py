@@ -490,8 +490,10 @@ def installed_checkout(work: Path) -> tuple[list[str], str]:
     a hash of the package's files; ([], why) when that cannot be done (no venv or pip, no
     package index for the dependencies): the caller then runs the checkout in place."""
     digest = hashlib.sha256()
-    for path in sorted([REPO_ROOT / "pyproject.toml", *(REPO_ROOT / "relrocheck").rglob("*")]):
-        if path.is_file() and "__pycache__" not in path.parts:
+    for path in sorted([REPO_ROOT / "pyproject.toml", REPO_ROOT / "setup.py",
+                        *(REPO_ROOT / "relrocheck").rglob("*")]):
+        # A compiled module in the checkout (an editable install's) is not what pip builds.
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".so":
             digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
     venv = work / f"venv-{digest.hexdigest()[:12]}"
     python = venv / "bin" / "python"
@@ -512,6 +514,15 @@ def installed_checkout(work: Path) -> tuple[list[str], str]:
                        f"running the checkout in place"
         (venv / "installed").write_text("ok\n")
     return [str(venv / "bin" / "relrocheck")], f"installed copy of this checkout: {venv}"
+
+
+def compiled_kernels(interpreter: str, env: dict[str, str]) -> str:
+    """Whether the relrocheck measured runs its compiled kernels (relrocheck/native.py) or
+    their pure-Python twins: the figures differ by about half on large libraries."""
+    probe = subprocess.run([interpreter, "-c", "from relrocheck.native import kernels; "
+                            "print('in use' if kernels else 'not built: pure Python')"],
+                           env=env, capture_output=True, text=True)
+    return probe.stdout.strip() or "unknown (relrocheck.native cannot be imported)"
 
 
 def small_library(work: Path, cc: str | None) -> Path:
@@ -624,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     args.interpreter = str(beside) if beside.is_file() else sys.executable
     version = subprocess.run(["readelf", "--version"], check=True, capture_output=True, text=True)
     print(f"readelf: {version.stdout.splitlines()[0]}")
+    print(f"compiled kernels: {compiled_kernels(args.interpreter, env)}")
     print(f"cpus: {os.cpu_count()}, repeat: {args.repeat}, warm-up rounds: {args.warmup}")
 
     report_ok = subcommand_available(relrocheck, "report", env)

@@ -21,6 +21,8 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from relrocheck.native import kernels
+
 T = TypeVar("T")
 CHUNK = 1 << 12
 _ORDER = sys.byteorder
@@ -60,7 +62,7 @@ def word_bytes(column: Sequence[int]) -> tuple[bytes, int]:
     return array("Q", column).tobytes(), 8
 
 
-def is_sorted(column: Sequence[int]) -> bool:
+def is_sorted_python(column: Sequence[int]) -> bool:
     """Whether the column never decreases.
 
     When every word has its top bit clear (addresses always do), a lane of the difference
@@ -84,7 +86,7 @@ def is_sorted(column: Sequence[int]) -> bool:
     return True
 
 
-def gap_marks(column: Sequence[int], limit: int) -> tuple[bytes, bytes]:
+def gap_marks_python(column: Sequence[int], limit: int) -> tuple[bytes, bytes]:
     """Where a sorted column of addresses (words below 2**(bits - 1)) breaks into runs of
     close words, one byte per pair of neighbours: marks[i] is 1 where column[i + 1] -
     column[i] > limit, else 0; and gaps[i], that gap's low byte, which within a run of a
@@ -168,3 +170,11 @@ def _difference(raw: bytes, size: int, start: int, stop: int) -> tuple[int, int]
     else:
         later, earlier = whole & ((1 << (bits * lanes)) - 1), whole >> bits
     return later - earlier, lanes
+
+
+# The compiled twins where the install built them (relrocheck/native.py); the functions
+# above define what they return.
+is_sorted: Callable[[Sequence[int]], bool] = (
+    is_sorted_python if kernels is None else kernels.is_sorted)
+gap_marks: Callable[[Sequence[int], int], tuple[bytes, bytes]] = (
+    gap_marks_python if kernels is None else kernels.gap_marks)

@@ -23,6 +23,7 @@ from relrocheck.archtables import Arch
 from relrocheck.columns import is_sorted, pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.model import RELOCATION_CLASSES, TARGET_KINDS
+from relrocheck.native import kernels
 from relrocheck.record import record
 from relrocheck.stringtargets import StringTargets
 from relrocheck.targets import address_classifier
@@ -126,7 +127,7 @@ class RelocationReader:
             type_shift, type_mask = (32, 0xFFFFFFFF) if word == 8 else (8, 0xFF)
             # Linkers put RELATIVE entries first (-z combreloc): that run is found by
             # comparing bytes, and only the rest is looked at entry by entry.
-            head = _leading_run(infos, arch.relative_type)
+            head = leading_run(infos, arch.relative_type)
             self._symbol_columns.append((table.sh_link, offsets_col, infos, head))
             rest = infos[head:]
             if arch.relative_without_symbol:
@@ -322,7 +323,7 @@ def _export_kinds(shndx: Sequence[int]) -> bytearray:
     return bytearray(bytes(map(bool, shndx)).translate(_EXPORT_KIND))
 
 
-def _leading_run(values: Sequence[int], value: int) -> int:
+def leading_run_python(values: Sequence[int], value: int) -> int:
     """Length of the run of `value` that starts `values` (copies after it are not looked
     for: callers treat the rest entry by entry).
 
@@ -358,6 +359,11 @@ def _leading_run(values: Sequence[int], value: int) -> int:
         else:
             bad = middle
     return good
+
+
+# The compiled twin where the install built it (relrocheck/native.py).
+leading_run: Callable[[Sequence[int], int], int] = (
+    leading_run_python if kernels is None else kernels.leading_run)
 
 
 def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,

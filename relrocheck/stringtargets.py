@@ -17,6 +17,7 @@ from itertools import repeat
 from relrocheck import elf as E
 from relrocheck.columns import picker
 from relrocheck.elf import ElfFile, SectionHeader
+from relrocheck.native import kernels
 
 # Byte classes for the string test, as translate() tables giving 1 or 0 per byte.
 _TEXT = set(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D} | set(range(0xC2, 0xF5))  # UTF-8 leads
@@ -95,6 +96,11 @@ class StringTargets:
             if not self._sorted(offsets):
                 return None  # an unsorted table: bisect cannot find this symbol's words
             chosen = targets[lo:hi]
+            if kernels is not None:
+                found = self._count_compiled(chosen, start, end, base, top, delta, inside)
+                if found is not None:
+                    count += found
+                    continue
             # Sorted as a list: linear on the usual table of strings laid out in its order
             # (ten times cheaper than is_sorted on a short slice), its least and greatest
             # target at its ends, and the order does not change the count.
@@ -115,6 +121,29 @@ class StringTargets:
                   & int.from_bytes(second.translate(_IS_TEXT_OR_NUL), "big"))
             count += ok.bit_count()
         return count
+
+    def _count_compiled(self, chosen: Sequence[int], start: int, end: int, base: int,
+                        top: int, delta: int, inside: bool) -> int | None:
+        """The count of one table part by the compiled kernels, from the same bytes as
+        `_text_bytes` reads; None where that reads three bytes a word (sparse targets),
+        left to the Python path."""
+        assert kernels is not None
+        n, lowest, highest = kernels.target_span(chosen, start, end)
+        if not n:
+            return 0
+        if inside:
+            low, high = lowest + delta - 1, highest + delta + 2
+            if high - low > n << _SPARSE_SHIFT:
+                return None
+            blob = self.elf.read_at(low, high - low)
+            bias = delta - 1 - low
+        else:
+            if self._rodata_bytes is None:
+                self._rodata_bytes = self.elf.read_at(base, top - base)
+            blob = self._rodata_bytes
+            bias = delta - base - 1
+        return kernels.count_text(chosen, start, end, blob, bias,  # type: ignore[no-any-return]
+                                  _IS_TEXT, _IS_TEXT_OR_NUL)
 
     def _text_bytes(self, targets: Sequence[int], lowest: int, highest: int, base: int,
                     top: int, delta: int, inside: bool) -> tuple[bytes, bytes, bytes]:

@@ -1,4 +1,5 @@
-"""Whole-column arithmetic (relrocheck/columns.py) against plain Python on the same words."""
+"""Whole-column arithmetic (relrocheck/columns.py) against plain Python on the same words:
+both its pure-Python functions and their compiled twins (relrocheck/_kernels.c)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from array import array
 import pytest
 
 from relrocheck import columns
+from relrocheck.native import kernels
+
+# (is_sorted, gap_marks) of each implementation this install has.
+IMPLEMENTATIONS = {"python": (columns.is_sorted_python, columns.gap_marks_python)}
+if kernels is not None:
+    IMPLEMENTATIONS["compiled"] = (kernels.is_sorted, kernels.gap_marks)
 
 
 def _columns(values: list[int], typecode: str) -> list:
@@ -28,23 +35,31 @@ def _cases(seed: int) -> list[list[int]]:
     return out
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("typecode", ["Q", "I"])
 @pytest.mark.parametrize("chunk", [columns.CHUNK, 7])
-def test_sortedness_and_runs_match_plain_python(typecode: str, chunk: int,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sortedness_and_runs_match_plain_python(implementation: str, typecode: str, chunk: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    is_sorted, gap_marks = IMPLEMENTATIONS[implementation]
     monkeypatch.setattr(columns, "CHUNK", chunk)  # slices of 7 words: every seam is crossed
     for values in _cases(chunk):
         if typecode == "I":
             values = [v & 0x7FFFFFFF for v in values]
         ordered = all(a <= b for a, b in zip(values, values[1:]))
         for column in _columns(values, typecode):
-            assert columns.is_sorted(column) == ordered, values
+            assert is_sorted(column) == ordered, values
             if not ordered:
                 continue
             gaps = [b - a for a, b in zip(values, values[1:])]
             for limit in (0, 8, 32, 255, 4096):
                 marks = bytes(g > limit for g in gaps)
-                assert columns.gap_marks(column, limit) == (marks, bytes(g & 0xFF for g in gaps))
+                assert gap_marks(column, limit) == (marks, bytes(g & 0xFF for g in gaps))
+            with pytest.raises(ValueError, match="out of range"):
+                gap_marks(column, 1 << (8 * column_width(column) - 1))
+
+
+def column_width(column: object) -> int:
+    return column.itemsize if isinstance(column, (array, memoryview)) else 8
 
 
 def _plain_runs(marks: bytes) -> list[tuple[int, int]]:
@@ -75,14 +90,16 @@ def test_longest_runs_are_the_longest_in_address_order_among_equals(seed: int) -
     assert columns.longest_runs(marks, 64)[:3] == [(2000, 2051), (2051, 2102), (2102, 2153)]
 
 
-def test_words_with_the_top_bit_set_are_compared_directly() -> None:
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_words_with_the_top_bit_set_are_compared_directly(implementation: str) -> None:
+    is_sorted, gap_marks = IMPLEMENTATIONS[implementation]
     top = 1 << 63
-    assert columns.is_sorted(array("Q", [1, top, top + 5]))
+    assert is_sorted(array("Q", [1, top, top + 5]))
     # A gap of more than 2**63: biased, it would carry into the next lane.
-    assert columns.gap_marks(array("Q", [0, 8, top + 100, top + 108, top + 200]), 32) == (
+    assert gap_marks(array("Q", [0, 8, top + 100, top + 108, top + 200]), 32) == (
         bytes([0, 1, 0, 1]), bytes([8, 92, 8, 92]))
     # A drop of more than half the word range between huge words: no lane shows a borrow.
-    assert not columns.is_sorted(array("Q", [0, 1 << 62, top, top + (1 << 62), 5, 10]))
+    assert not is_sorted(array("Q", [0, 1 << 62, top, top + (1 << 62), 5, 10]))
 
 
 @pytest.mark.parametrize("indices", [[], [2], [0, 2, 2, 4], list(range(5))[::-1]])

@@ -1,0 +1,578 @@
+/* relrocheck._kernels: compiled versions of the per-relocation loops.
+ *
+ * Each function here has a pure-Python twin that defines what it returns (named in its
+ * docstring); the Python modules use these when the extension was built and fall back to
+ * the twins otherwise (relrocheck/native.py). Tests hold the two to the same results.
+ *
+ * A column is an array or memoryview of unsigned 4- or 8-byte words, or any sequence of
+ * ints (a merged table is a list): read through `struct column`, never copied when it is a
+ * buffer. Every index is checked; nothing trusts the file the columns came from.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct column {
+    const unsigned char *data; /* the words, `width` bytes each, in host order */
+    Py_ssize_t n;
+    int width;
+    Py_buffer view; /* held while data points into it (view.obj != NULL) */
+    uint64_t *owned; /* a sequence's ints, converted */
+};
+
+static int
+column_open(PyObject *obj, struct column *c)
+{
+    memset(c, 0, sizeof *c);
+    if (PyObject_CheckBuffer(obj)) {
+        if (PyObject_GetBuffer(obj, &c->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+            return -1;
+        const char *f = c->view.format ? c->view.format : "B";
+        if (*f == '@' || *f == '=')
+            f++;
+        if ((c->view.itemsize != 4 && c->view.itemsize != 8) || f[1] != '\0'
+            || strchr("ILQK", f[0]) == NULL) {
+            PyBuffer_Release(&c->view);
+            c->view.obj = NULL;
+            PyErr_SetString(PyExc_TypeError, "a column is of unsigned 4- or 8-byte words");
+            return -1;
+        }
+        c->data = c->view.buf;
+        c->width = (int)c->view.itemsize;
+        c->n = c->view.len / c->view.itemsize;
+        return 0;
+    }
+    PyObject *seq = PySequence_Fast(obj, "a column is a buffer or a sequence of ints");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    c->owned = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+    if (c->owned == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(items[i]);
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            PyMem_Free(c->owned);
+            c->owned = NULL;
+            return -1;
+        }
+        c->owned[i] = v;
+    }
+    Py_DECREF(seq);
+    c->data = (const unsigned char *)c->owned;
+    c->width = 8;
+    c->n = n;
+    return 0;
+}
+
+static void
+column_close(struct column *c)
+{
+    if (c->view.obj != NULL)
+        PyBuffer_Release(&c->view);
+    c->view.obj = NULL;
+    PyMem_Free(c->owned);
+    c->owned = NULL;
+}
+
+static inline uint64_t
+column_get(const struct column *c, Py_ssize_t i)
+{
+    if (c->width == 8) {
+        uint64_t v;
+        memcpy(&v, c->data + 8 * i, 8);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, c->data + 4 * i, 4);
+    return v;
+}
+
+/* The first index in [lo, hi) whose word is > value (the column sorted there). */
+static Py_ssize_t
+upper_bound(const struct column *c, Py_ssize_t lo, Py_ssize_t hi, uint64_t value)
+{
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (column_get(c, mid) <= value)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* -- is_sorted, leading_run, gap_marks (twins in relrocheck/columns.py) ------------------ */
+
+PyDoc_STRVAR(is_sorted_doc, "is_sorted(column) -> bool: whether it never decreases "
+             "(columns.is_sorted).");
+
+static PyObject *
+is_sorted(PyObject *self, PyObject *arg)
+{
+    struct column c;
+    if (column_open(arg, &c) < 0)
+        return NULL;
+    int sorted = 1;
+    for (Py_ssize_t i = 1; i < c.n && sorted; i++)
+        sorted = column_get(&c, i - 1) <= column_get(&c, i);
+    column_close(&c);
+    return PyBool_FromLong(sorted);
+}
+
+PyDoc_STRVAR(leading_run_doc, "leading_run(column, value) -> int: length of the run of "
+             "value that starts the column (reloctables.leading_run).");
+
+static PyObject *
+leading_run(PyObject *self, PyObject *args)
+{
+    PyObject *obj, *value_obj;
+    if (!PyArg_ParseTuple(args, "OO:leading_run", &obj, &value_obj))
+        return NULL;
+    struct column c;
+    if (column_open(obj, &c) < 0)
+        return NULL;
+    Py_ssize_t run = 0;
+    int overflow = 0;
+    long long signed_value = PyLong_AsLongLongAndOverflow(value_obj, &overflow);
+    if (signed_value == -1 && PyErr_Occurred()) {
+        column_close(&c);
+        return NULL;
+    }
+    /* A negative value or one past the words' width matches no word. */
+    if (!overflow && signed_value >= 0
+        && (c.width == 8 || (unsigned long long)signed_value <= UINT32_MAX)) {
+        uint64_t value = (uint64_t)signed_value;
+        while (run < c.n && column_get(&c, run) == value)
+            run++;
+    }
+    else if (overflow > 0 && c.width == 8) {
+        unsigned long long value = PyLong_AsUnsignedLongLong(value_obj);
+        if (PyErr_Occurred())
+            PyErr_Clear(); /* beyond 64 bits: matches nothing */
+        else
+            while (run < c.n && column_get(&c, run) == value)
+                run++;
+    }
+    column_close(&c);
+    return PyLong_FromSsize_t(run);
+}
+
+PyDoc_STRVAR(gap_marks_doc, "gap_marks(column, limit) -> (marks, gaps): per pair of "
+             "neighbours, 1 where the gap exceeds limit, and the gap's low byte "
+             "(columns.gap_marks).");
+
+static PyObject *
+gap_marks(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    unsigned long long limit;
+    if (!PyArg_ParseTuple(args, "OK:gap_marks", &obj, &limit))
+        return NULL;
+    struct column c;
+    if (column_open(obj, &c) < 0)
+        return NULL;
+    if (limit >= (1ULL << (8 * c.width - 1))) {
+        column_close(&c);
+        return PyErr_Format(PyExc_ValueError, "limit %llu is out of range", limit);
+    }
+    Py_ssize_t pairs = c.n > 1 ? c.n - 1 : 0;
+    PyObject *marks = PyBytes_FromStringAndSize(NULL, pairs);
+    PyObject *gaps = PyBytes_FromStringAndSize(NULL, pairs);
+    if (marks == NULL || gaps == NULL)
+        goto fail;
+    char *m = PyBytes_AS_STRING(marks), *g = PyBytes_AS_STRING(gaps);
+    for (Py_ssize_t i = 0; i < pairs; i++) {
+        uint64_t a = column_get(&c, i), b = column_get(&c, i + 1);
+        if (b < a) {
+            PyErr_SetString(PyExc_ValueError, "runs of an unsorted column");
+            goto fail;
+        }
+        m[i] = (b - a) > limit;
+        g[i] = (char)((b - a) & 0xFF);
+    }
+    column_close(&c);
+    return Py_BuildValue("(NN)", marks, gaps);
+fail:
+    column_close(&c);
+    Py_XDECREF(marks);
+    Py_XDECREF(gaps);
+    return NULL;
+}
+
+/* -- attribute (twin: relrocheck/attribution.py) --------------------------------------- */
+
+struct pair {
+    uint64_t slot; /* owner + 1: slot 0 is "in no section" (owner -1) */
+    uint64_t page;
+};
+
+static int
+by_page_then_slot(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    if (x->page != y->page)
+        return x->page < y->page ? -1 : 1;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int
+by_slot_then_page(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return (x->page > y->page) - (x->page < y->page);
+}
+
+/* Builds {name: count} for the nonzero counts, in the names' order. */
+static PyObject *
+named_counts(PyObject *names, const int64_t *counts, Py_ssize_t stride)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        int64_t n = counts[k * stride];
+        if (!n)
+            continue;
+        PyObject *v = PyLong_FromLongLong(n);
+        if (v == NULL || PyDict_SetItem(d, PyTuple_GET_ITEM(names, k), v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+PyDoc_STRVAR(attribute_doc,
+"attribute(tables, bounds, owner_of, shift, class_names, kind_names) -> (stats, pages)\n\n"
+"tables: one (sorted offsets, kind codes) per class of class_names; bounds: the sorted\n"
+"interval starts (bounds[0] == 0), owner_of: each interval's owner (-1: none). stats:\n"
+"owner -> ({class: n}, {kind: n}, pages touched, of them pages no other owner touches,\n"
+"the touched page numbers sorted), for owners with relocations; pages: the set of all\n"
+"relocated page numbers. As attribution.attribute.");
+
+static PyObject *
+attribute(PyObject *self, PyObject *args)
+{
+    PyObject *tables, *bounds_obj, *owner_obj, *class_names, *kind_names;
+    int shift;
+    if (!PyArg_ParseTuple(args, "O!OOiO!O!:attribute", &PyList_Type, &tables, &bounds_obj,
+                          &owner_obj, &shift, &PyTuple_Type, &class_names, &PyTuple_Type,
+                          &kind_names))
+        return NULL;
+    Py_ssize_t ntables = PyList_GET_SIZE(tables), nkinds = PyTuple_GET_SIZE(kind_names);
+    if (shift < 0 || shift > 63 || ntables != PyTuple_GET_SIZE(class_names)) {
+        PyErr_SetString(PyExc_ValueError, "attribute: shift or class names out of range");
+        return NULL;
+    }
+    PyObject *result = NULL, *stats = NULL, *page_set = NULL;
+    struct column bounds = {0}, offsets = {0};
+    struct pair *pairs = NULL;
+    int64_t *class_counts = NULL, *kind_counts = NULL, *exclusive = NULL, *slot_of = NULL;
+    Py_ssize_t npairs = 0, cap = 0, nslots;
+    Py_buffer kinds = {0};
+
+    if (column_open(bounds_obj, &bounds) < 0)
+        return NULL;
+    PyObject *owners = PySequence_Fast(owner_obj, "owner_of is a sequence of ints");
+    if (owners == NULL)
+        goto done;
+    Py_ssize_t nbounds = bounds.n;
+    if (PySequence_Fast_GET_SIZE(owners) != nbounds || nbounds == 0
+        || column_get(&bounds, 0) != 0) {
+        PyErr_SetString(PyExc_ValueError, "attribute: bounds and owner_of do not match");
+        goto done;
+    }
+    slot_of = PyMem_Malloc(nbounds * sizeof *slot_of);
+    if (slot_of == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    nslots = 1;
+    for (Py_ssize_t j = 0; j < nbounds; j++) {
+        long long owner = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(owners, j));
+        if (owner == -1 && PyErr_Occurred())
+            goto done;
+        if (owner < -1 || owner >= PY_SSIZE_T_MAX / 16) {
+            PyErr_SetString(PyExc_ValueError, "attribute: an owner index is out of range");
+            goto done;
+        }
+        if (j && column_get(&bounds, j) <= column_get(&bounds, j - 1)) {
+            PyErr_SetString(PyExc_ValueError, "attribute: bounds are not increasing");
+            goto done;
+        }
+        slot_of[j] = owner + 1;
+        if (owner + 2 > nslots)
+            nslots = owner + 2;
+    }
+    class_counts = PyMem_Calloc((size_t)ntables * nslots, sizeof(int64_t));
+    kind_counts = PyMem_Calloc((size_t)nslots * (nkinds ? nkinds : 1), sizeof(int64_t));
+    if (class_counts == NULL || kind_counts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < ntables; t++) {
+        PyObject *entry = PyList_GET_ITEM(tables, t);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+            PyErr_SetString(PyExc_TypeError, "attribute: a table is (offsets, kinds)");
+            goto done;
+        }
+        if (column_open(PyTuple_GET_ITEM(entry, 0), &offsets) < 0)
+            goto done;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(entry, 1), &kinds, PyBUF_SIMPLE) < 0)
+            goto done;
+        if (kinds.len != offsets.n) {
+            PyErr_SetString(PyExc_ValueError, "attribute: kinds and offsets differ in length");
+            goto done;
+        }
+        const unsigned char *kind = kinds.buf;
+        Py_ssize_t j = 0;
+        uint64_t last_slot = UINT64_MAX, last_page = 0;
+        for (Py_ssize_t i = 0; i < offsets.n; i++) {
+            uint64_t off = column_get(&offsets, i);
+            /* The next interval, or (a jump, or offsets not sorted) a bisection: at most
+             * log(bounds) steps per offset, whatever the order. */
+            if (off < column_get(&bounds, j)
+                || (j + 1 < nbounds && column_get(&bounds, j + 1) <= off)) {
+                if (off >= column_get(&bounds, j) && (j + 2 >= nbounds
+                                                      || column_get(&bounds, j + 2) > off))
+                    j++;
+                else
+                    j = upper_bound(&bounds, 0, nbounds, off) - 1;
+            }
+            int64_t slot = slot_of[j];
+            if (kind[i] >= nkinds) {
+                PyErr_SetString(PyExc_ValueError, "attribute: a kind code is out of range");
+                goto done;
+            }
+            class_counts[t * nslots + slot]++;
+            kind_counts[slot * nkinds + kind[i]]++;
+            uint64_t page = off >> shift;
+            if ((uint64_t)slot != last_slot || page != last_page) {
+                if (npairs == cap) {
+                    Py_ssize_t grown = cap ? cap * 2 : 1024;
+                    struct pair *p = PyMem_Realloc(pairs, grown * sizeof *pairs);
+                    if (p == NULL) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    pairs = p;
+                    cap = grown;
+                }
+                pairs[npairs].slot = slot;
+                pairs[npairs].page = page;
+                npairs++;
+                last_slot = slot;
+                last_page = page;
+            }
+        }
+        PyBuffer_Release(&kinds);
+        kinds.obj = NULL;
+        column_close(&offsets);
+    }
+    /* Distinct (owner, page) pairs; a page is exclusive to an owner no other one touches. */
+    if (npairs)
+        qsort(pairs, npairs, sizeof *pairs, by_page_then_slot);
+    Py_ssize_t unique = 0;
+    for (Py_ssize_t i = 0; i < npairs; i++)
+        if (!unique || pairs[i].page != pairs[unique - 1].page
+            || pairs[i].slot != pairs[unique - 1].slot)
+            pairs[unique++] = pairs[i];
+    npairs = unique;
+    exclusive = PyMem_Calloc(nslots, sizeof(int64_t));
+    page_set = PySet_New(NULL);
+    if (exclusive == NULL || page_set == NULL) {
+        if (exclusive == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < npairs;) {
+        Py_ssize_t end = i + 1;
+        while (end < npairs && pairs[end].page == pairs[i].page)
+            end++;
+        if (end - i == 1)
+            exclusive[pairs[i].slot]++;
+        PyObject *page = PyLong_FromUnsignedLongLong(pairs[i].page);
+        if (page == NULL || PySet_Add(page_set, page) < 0) {
+            Py_XDECREF(page);
+            goto done;
+        }
+        Py_DECREF(page);
+        i = end;
+    }
+    if (npairs)
+        qsort(pairs, npairs, sizeof *pairs, by_slot_then_page);
+    stats = PyDict_New();
+    if (stats == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < npairs;) {
+        uint64_t slot = pairs[i].slot;
+        Py_ssize_t end = i + 1;
+        while (end < npairs && pairs[end].slot == slot)
+            end++;
+        PyObject *pages = PyTuple_New(end - i);
+        PyObject *per_class = named_counts(class_names, class_counts + slot, nslots);
+        PyObject *targets = named_counts(kind_names, kind_counts + slot * nkinds, 1);
+        PyObject *key = PyLong_FromLongLong((long long)slot - 1);
+        PyObject *value = NULL;
+        if (pages != NULL) {
+            for (Py_ssize_t k = i; k < end; k++) {
+                PyObject *page = PyLong_FromUnsignedLongLong(pairs[k].page);
+                if (page == NULL) {
+                    Py_CLEAR(pages);
+                    break;
+                }
+                PyTuple_SET_ITEM(pages, k - i, page);
+            }
+        }
+        if (pages && per_class && targets && key)
+            value = Py_BuildValue("(NNnLN)", per_class, targets, end - i,
+                                  (long long)exclusive[slot], pages);
+        else {
+            Py_XDECREF(pages);
+            Py_XDECREF(per_class);
+            Py_XDECREF(targets);
+        }
+        if (value == NULL || PyDict_SetItem(stats, key, value) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            goto done;
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+        i = end;
+    }
+    result = Py_BuildValue("(OO)", stats, page_set);
+done:
+    if (kinds.obj != NULL)
+        PyBuffer_Release(&kinds);
+    column_close(&offsets);
+    column_close(&bounds);
+    Py_XDECREF(owners);
+    Py_XDECREF(stats);
+    Py_XDECREF(page_set);
+    PyMem_Free(pairs);
+    PyMem_Free(class_counts);
+    PyMem_Free(kind_counts);
+    PyMem_Free(exclusive);
+    PyMem_Free(slot_of);
+    return result;
+}
+
+/* -- string targets (twin: relrocheck/stringtargets.py) -------------------------------- */
+
+PyDoc_STRVAR(target_span_doc,
+"target_span(targets, start, end) -> (n, low, high): how many targets lie in\n"
+"[start, end), and the least and the greatest of them (0, 0, 0 for none).");
+
+static PyObject *
+target_span(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    unsigned long long start, end;
+    if (!PyArg_ParseTuple(args, "OKK:target_span", &obj, &start, &end))
+        return NULL;
+    struct column c;
+    if (column_open(obj, &c) < 0)
+        return NULL;
+    Py_ssize_t n = 0;
+    uint64_t low = 0, high = 0;
+    for (Py_ssize_t i = 0; i < c.n; i++) {
+        uint64_t t = column_get(&c, i);
+        if (t < start || t >= end)
+            continue;
+        if (!n || t < low)
+            low = t;
+        if (!n || t > high)
+            high = t;
+        n++;
+    }
+    column_close(&c);
+    return Py_BuildValue("(nKK)", n, (unsigned long long)low, (unsigned long long)high);
+}
+
+PyDoc_STRVAR(count_text_doc,
+"count_text(targets, start, end, blob, bias, is_text, is_text_or_nul) -> int\n\n"
+"Of the targets in [start, end), those where blob[f], blob[f + 1] and blob[f + 2] are\n"
+"text-or-NUL, text and text-or-NUL (256-byte tables of 0 or 1), f being the target plus\n"
+"bias, clamped to [0, len(blob) - 3]: the byte before the target and its first two.");
+
+static PyObject *
+count_text(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    unsigned long long start, end;
+    long long bias;
+    Py_buffer blob, text, text_or_nul;
+    if (!PyArg_ParseTuple(args, "OKKy*Ly*y*:count_text", &obj, &start, &end, &blob, &bias,
+                          &text, &text_or_nul))
+        return NULL;
+    PyObject *result = NULL;
+    struct column c = {0};
+    if (blob.len < 3 || text.len != 256 || text_or_nul.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "count_text: blob under 3 bytes or tables not 256");
+        goto done;
+    }
+    if (column_open(obj, &c) < 0)
+        goto done;
+    const unsigned char *b = blob.buf, *is_text = text.buf, *is_text_or_nul = text_or_nul.buf;
+    long long top = (long long)blob.len - 3;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < c.n; i++) {
+        uint64_t t = column_get(&c, i);
+        if (t < start || t >= end)
+            continue;
+        /* The sum clamped without overflowing, whatever the file's addresses. */
+        long long f;
+        if (t > (uint64_t)INT64_MAX || (bias > 0 && (long long)t > INT64_MAX - bias))
+            f = top;
+        else
+            f = (long long)t + bias;
+        if (f < 0)
+            f = 0;
+        if (f > top)
+            f = top;
+        count += is_text_or_nul[b[f]] & is_text[b[f + 1]] & is_text_or_nul[b[f + 2]];
+    }
+    result = PyLong_FromSsize_t(count);
+done:
+    column_close(&c);
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&text);
+    PyBuffer_Release(&text_or_nul);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"is_sorted", is_sorted, METH_O, is_sorted_doc},
+    {"leading_run", leading_run, METH_VARARGS, leading_run_doc},
+    {"gap_marks", gap_marks, METH_VARARGS, gap_marks_doc},
+    {"attribute", attribute, METH_VARARGS, attribute_doc},
+    {"target_span", target_span, METH_VARARGS, target_span_doc},
+    {"count_text", count_text, METH_VARARGS, count_text_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "relrocheck._kernels",
+    "Compiled twins of relrocheck's per-relocation loops (see relrocheck/native.py).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,231 @@
+"""The compiled kernels (relrocheck/_kernels.c) against their pure-Python twins.
+
+Each kernel is held to its twin on random columns, and whole reports of libraries built
+here for every architecture and relocation encoding the tests know are compared byte for
+byte with RELROCHECK_PURE_PYTHON=1 and without: the twins define the results, the kernels
+only their speed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+
+import pytest
+from libbuild import (
+    CROSS_TARGETS,
+    BuildError,
+    build_library,
+    fixture,
+    have_cross,
+    sstrip_copy,
+    strip_copy,
+)
+
+from relrocheck import native, reloctables
+from relrocheck.attribution import attribute_python
+from relrocheck.model import RELOCATION_CLASSES, TARGET_KINDS
+from relrocheck.reloctables import Table
+
+kernels = native.kernels
+needs_kernels = pytest.mark.skipif(kernels is None, reason="the compiled kernels are not built")
+
+
+def test_the_kernels_are_built_wherever_a_c_compiler_is() -> None:
+    """A silent build failure would leave every comparison below skipped: where the install
+    had a compiler, the kernels must be there (reinstall after installing one)."""
+    if os.environ.get("RELROCHECK_PURE_PYTHON", "") not in ("", "0"):
+        pytest.skip("RELROCHECK_PURE_PYTHON is set: the kernels are off on purpose")
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the pure-Python twins run")
+    assert kernels is not None, "relrocheck._kernels did not build: see pip's output"
+
+
+def test_pure_python_is_chosen_by_the_environment() -> None:
+    code = "from relrocheck.native import kernels; print(kernels is None)"
+    for value, expected in (("1", "True"), ("0", str(kernels is None)), ("", str(kernels is None))):
+        env = {**os.environ, "RELROCHECK_PURE_PYTHON": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == expected, value
+
+
+@needs_kernels
+def test_leading_run_matches_its_twin() -> None:
+    rng = random.Random(7)
+    for _ in range(400):
+        value = rng.choice([8, 0x25, 0xFFFFFFFF, 1 << 40])
+        n = rng.randrange(0, 40)
+        run = rng.randrange(0, n + 1)
+        values = [value] * run + [rng.choice([value, 0, 9]) for _ in range(n - run)]
+        for code in ("I", "Q"):
+            if code == "I" and value > 0xFFFFFFFF:
+                continue
+            column = array(code, values)
+            for seq in (column, memoryview(column), memoryview(column)[1:], values):
+                for probe in (value, -1, 1 << 70):
+                    assert kernels.leading_run(seq, probe) == \
+                        reloctables.leading_run_python(seq, probe), (values, probe)
+
+
+def _random_partition(rng: random.Random) -> tuple[list[int], list[int], int]:
+    """Increasing interval starts (the first 0), each interval's owner (-1 for none, owners
+    reappearing across intervals as a section remainder does), and the owner count."""
+    owners = rng.randrange(1, 30)
+    bounds, owner_of, position = [0], [-1], 0
+    for _ in range(rng.randrange(0, 60)):
+        position += rng.randrange(1, 5000)
+        bounds.append(position)
+        owner_of.append(rng.randrange(-1, owners))
+    return bounds, owner_of, owners
+
+
+@needs_kernels
+@pytest.mark.parametrize("seed", range(8))
+def test_attribution_matches_its_twin(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(60):
+        bounds, owner_of, _ = _random_partition(rng)
+        top = bounds[-1] + 6000
+        tables = {}
+        for cls in rng.sample(RELOCATION_CLASSES, rng.randrange(1, 4)):
+            n = rng.choice([0, 1, 5, 50, 400])
+            offsets = sorted(rng.randrange(top) for _ in range(n))
+            kinds = bytes(rng.randrange(len(TARGET_KINDS)) for _ in range(n))
+            column = rng.choice([array("Q", offsets), array("I", offsets), offsets])
+            tables[cls] = Table(column, kinds)
+        tables = {cls: tables[cls] for cls in RELOCATION_CLASSES if cls in tables}
+        for shift in (0, 12, 16):
+            assert kernels.attribute([(t.offsets, t.kinds) for t in tables.values()], bounds,
+                                     owner_of, shift, tuple(tables), TARGET_KINDS) == \
+                attribute_python(tables, bounds, owner_of, shift)
+
+
+@needs_kernels
+def test_attribution_refuses_inconsistent_columns_and_bounds_its_work() -> None:
+    names = ("relative",)
+    with pytest.raises(ValueError, match="differ in length"):
+        kernels.attribute([(array("Q", [1, 2]), b"\x00")], [0], [-1], 12, names, TARGET_KINDS)
+    with pytest.raises(ValueError, match="kind code"):
+        kernels.attribute([(array("Q", [1]), b"\x09")], [0], [-1], 12, names, TARGET_KINDS)
+    with pytest.raises(ValueError, match="do not match"):
+        kernels.attribute([(array("Q", [1]), b"\x00")], [0, 5], [-1], 12, names, TARGET_KINDS)
+    with pytest.raises(ValueError, match="not increasing"):
+        kernels.attribute([(array("Q", [1]), b"\x00")], [0, 5, 5], [-1, 0, 1], 12, names,
+                          TARGET_KINDS)
+    # Offsets out of order (never made by the reader) are each bisected: counted, not lost.
+    bounds = list(range(0, 200_000, 10))
+    owner_of = list(range(len(bounds)))
+    offsets = array("Q", [199_995, 5] * 50_000)
+    stats, pages = kernels.attribute([(offsets, bytes(len(offsets)))], bounds, owner_of, 4,
+                                     names, TARGET_KINDS)
+    assert stats[0][0] == {"relative": 50_000} and stats[len(bounds) - 1][0] == \
+        {"relative": 50_000}
+    assert pages == {0, 199_995 >> 4}
+
+
+@needs_kernels
+def test_string_target_kernels_count_the_bytes_the_twin_reads() -> None:
+    from relrocheck.stringtargets import _IS_TEXT, _IS_TEXT_OR_NUL
+
+    rng = random.Random(3)
+    for _ in range(300):
+        blob = bytes(rng.choice(b"\x00\x01ab\xc3\xa9\x80 ") for _ in range(rng.randrange(3, 90)))
+        targets = [rng.randrange(1 << 20) for _ in range(rng.randrange(0, 30))]
+        start, end = rng.randrange(1 << 19), rng.randrange(1 << 19, 1 << 20)
+        bias = rng.randrange(-(1 << 20), 60)
+        inside = [t for t in targets if start <= t < end]
+        assert kernels.target_span(array("Q", targets), start, end) == (
+            (len(inside), min(inside), max(inside)) if inside else (0, 0, 0))
+        places = [min(max(t + bias, 0), len(blob) - 3) for t in inside]
+        expected = sum(_IS_TEXT_OR_NUL[blob[f]] & _IS_TEXT[blob[f + 1]]
+                       & _IS_TEXT_OR_NUL[blob[f + 2]] for f in places)
+        assert kernels.count_text(targets, start, end, blob, bias, _IS_TEXT,
+                                  _IS_TEXT_OR_NUL) == expected
+    huge = array("Q", [(1 << 64) - 1, 1 << 63])
+    assert kernels.count_text(huge, 0, (1 << 64) - 1, b"\x00ab", 1 << 62, _IS_TEXT,
+                              _IS_TEXT_OR_NUL) == 1  # clamped to the blob's last place
+
+
+# --- whole reports, compiled against pure Python --------------------------------------------
+
+
+def _report(path: Path, pure: bool) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "RELROCHECK_PURE_PYTHON": "1" if pure else "0"}
+    return subprocess.run([sys.executable, "-m", "relrocheck", "report", "--top", "0",
+                           "--format", "json", "--page-size", "4096,65536", str(path)],
+                          env=env, capture_output=True)
+
+
+def _assert_same_reports(path: Path) -> None:
+    pure, compiled = _report(path, True), _report(path, False)
+    assert pure.returncode == compiled.returncode == 0, pure.stderr + compiled.stderr
+    assert b'"relocations"' in pure.stdout
+    assert compiled.stdout == pure.stdout, path
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("native")
+
+
+_HOST_FIXTURES = {
+    "pointer_tables": ("pointer_tables.c", "c", ()),  # string tables: string-target counts
+    "relr": ("pointer_tables.c", "c", ("-Wl,-z,pack-relative-relocs",)),
+    "vtables": ("cxx_vtables.cpp", "c++", ()),
+    "objects": ("stripped_objects.c", "c", ()),  # stripped below: probable objects
+    "tls": ("tls.c", "c", ()),
+}
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", sorted(_HOST_FIXTURES))
+def test_host_libraries_report_alike(build_dir: Path, name: str) -> None:
+    source, lang, flags = _HOST_FIXTURES[name]
+    try:
+        lib = build_library(build_dir / name, name, fixture(source), lang=lang, flags=flags)
+    except BuildError as exc:
+        pytest.skip(f"the host toolchain cannot build it: {exc}")
+    _assert_same_reports(lib)
+    _assert_same_reports(strip_copy(lib))
+    _assert_same_reports(sstrip_copy(lib, lib.with_name(f"{lib.stem}.sstripped.so")))
+
+
+_LINKS = {
+    "plain": (),
+    "relr": ("-Wl,--pack-dyn-relocs=relr",),
+    "android+relr": ("-Wl,--pack-dyn-relocs=android+relr",),
+}
+
+
+@needs_kernels
+@pytest.mark.parametrize("link", sorted(_LINKS))
+@pytest.mark.parametrize("target", [*CROSS_TARGETS, "mips64el-linux-gnuabi64",
+                                    "mipsel-linux-gnu"])
+def test_libraries_of_every_architecture_report_alike(build_dir: Path, target: str,
+                                                      link: str) -> None:
+    if not have_cross(target):
+        pytest.skip(f"no clang/lld toolchain for {target}")
+    flags = _LINKS[link]
+    if flags and (target == "s390x-linux-gnu" or target.startswith("mips")):
+        pytest.skip(f"{target} is linked without lld's packing options")
+    try:
+        lib = build_library(build_dir / target / link, "tables", fixture("pointer_tables.c"),
+                            flags=flags, target=target)
+    except BuildError as exc:
+        pytest.skip(f"lld cannot link {link} for {target}: {exc}")
+    _assert_same_reports(lib)
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["libc.so.6", "libz.so.1", "libstdc++.so.6"])
+def test_system_libraries_report_alike(name: str) -> None:
+    path = Path("/usr/lib/x86_64-linux-gnu") / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not on this machine")
+    _assert_same_reports(path)
