@@ -471,6 +471,113 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(page_counts_doc,
+"page_counts(columns, pages, shift) -> tuple: per page number of the sorted `pages`, how\n"
+"many offsets of the columns lie on it (page = offset >> shift). As\n"
+"measure.counts_per_page_python.");
+
+static PyObject *
+page_counts(PyObject *self, PyObject *args)
+{
+    PyObject *columns, *pages_obj;
+    int shift;
+    if (!PyArg_ParseTuple(args, "O!Oi:page_counts", &PyList_Type, &columns, &pages_obj,
+                          &shift))
+        return NULL;
+    if (shift < 0 || shift > 63) {
+        PyErr_SetString(PyExc_ValueError, "page_counts: shift out of range");
+        return NULL;
+    }
+    struct column pages, offsets = {0};
+    if (column_open(pages_obj, &pages) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t *counts = PyMem_Calloc(pages.n ? pages.n : 1, sizeof *counts);
+    if (counts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < PyList_GET_SIZE(columns); t++) {
+        if (column_open(PyList_GET_ITEM(columns, t), &offsets) < 0)
+            goto done;
+        Py_ssize_t j = 0;
+        for (Py_ssize_t i = 0; i < offsets.n && pages.n; i++) {
+            uint64_t page = column_get(&offsets, i) >> shift;
+            /* The same page or the next one; else (a jump) a bisection. */
+            if (column_get(&pages, j) != page) {
+                if (j + 1 < pages.n && column_get(&pages, j + 1) == page)
+                    j++;
+                else {
+                    Py_ssize_t k = upper_bound(&pages, 0, pages.n, page) - 1;
+                    if (k < 0 || column_get(&pages, k) != page)
+                        continue; /* not one of the pages: not counted */
+                    j = k;
+                }
+            }
+            counts[j]++;
+        }
+        column_close(&offsets);
+    }
+    result = PyTuple_New(pages.n);
+    for (Py_ssize_t j = 0; result != NULL && j < pages.n; j++) {
+        PyObject *n = PyLong_FromSsize_t(counts[j]);
+        if (n == NULL)
+            Py_CLEAR(result);
+        else
+            PyTuple_SET_ITEM(result, j, n);
+    }
+done:
+    column_close(&offsets);
+    column_close(&pages);
+    PyMem_Free(counts);
+    return result;
+}
+
+/* -- target kinds (twin: relrocheck/targets.py) ---------------------------------------- */
+
+PyDoc_STRVAR(classify_doc,
+"classify(addresses, starts, kinds) -> bytes: per address, kinds[bisect_right(starts,\n"
+"address)], starts being sorted (len(kinds) == len(starts) + 1). As the classifier of\n"
+"targets.address_classifier.");
+
+static PyObject *
+classify(PyObject *self, PyObject *args)
+{
+    PyObject *addresses_obj, *starts_obj;
+    Py_buffer kinds;
+    if (!PyArg_ParseTuple(args, "OOy*:classify", &addresses_obj, &starts_obj, &kinds))
+        return NULL;
+    struct column addresses = {0}, starts = {0};
+    PyObject *result = NULL;
+    if (column_open(starts_obj, &starts) < 0)
+        goto done;
+    if (kinds.len != starts.n + 1) {
+        PyErr_SetString(PyExc_ValueError, "classify: kinds must be one more than starts");
+        goto done;
+    }
+    if (column_open(addresses_obj, &addresses) < 0)
+        goto done;
+    result = PyBytes_FromStringAndSize(NULL, addresses.n);
+    if (result == NULL)
+        goto done;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+    const unsigned char *kind = kinds.buf;
+    /* The interval of the previous address first: neighbours mostly share a section. */
+    Py_ssize_t at = 0; /* kinds index: starts[at - 1] <= address < starts[at] */
+    for (Py_ssize_t i = 0; i < addresses.n; i++) {
+        uint64_t a = column_get(&addresses, i);
+        if (!((at == 0 || column_get(&starts, at - 1) <= a)
+              && (at == starts.n || a < column_get(&starts, at))))
+            at = upper_bound(&starts, 0, starts.n, a);
+        out[i] = kind[at];
+    }
+done:
+    column_close(&addresses);
+    column_close(&starts);
+    PyBuffer_Release(&kinds);
+    return result;
+}
+
 /* -- string targets (twin: relrocheck/stringtargets.py) -------------------------------- */
 
 PyDoc_STRVAR(target_span_doc,
@@ -560,6 +667,8 @@ static PyMethodDef methods[] = {
     {"leading_run", leading_run, METH_VARARGS, leading_run_doc},
     {"gap_marks", gap_marks, METH_VARARGS, gap_marks_doc},
     {"attribute", attribute, METH_VARARGS, attribute_doc},
+    {"page_counts", page_counts, METH_VARARGS, page_counts_doc},
+    {"classify", classify, METH_VARARGS, classify_doc},
     {"target_span", target_span, METH_VARARGS, target_span_doc},
     {"count_text", count_text, METH_VARARGS, count_text_doc},
     {NULL, NULL, 0, NULL},

@@ -35,6 +35,7 @@ from relrocheck.model import (
     symbol_from_fields,
     unattributed_name,
 )
+from relrocheck.native import kernels
 from relrocheck.reloctables import SYMBOL_TYPES, RelocationReader, Relocations, Table, typecode
 
 DEFAULT_PAGE_SIZE = 4096
@@ -241,7 +242,7 @@ class _Measurement:
             relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
             zero_filled_addresses=tuple(p << self.page_shift for p in sorted(bss_pages)),
             # One bisection per page boundary and table: no per-relocation work.
-            relocation_counts=_counts_per_page(tables, relocated_pages, shift),
+            relocation_counts=counts_per_page(tables, relocated_pages, shift),
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
                            if s.sh_type in (E.SHT_INIT_ARRAY, E.SHT_PREINIT_ARRAY))
@@ -705,10 +706,19 @@ def _section_kind(s: SectionHeader, in_relro: bool) -> str:
     return "relro" if in_relro else "data"
 
 
-def _counts_per_page(tables: dict[str, Table], pages: list[int], shift: int
-                     ) -> tuple[int, ...]:
-    """Relocations on each of the sorted `pages`, from the sorted offsets of every table:
-    one bisection per page boundary, and only for the pages a table's offsets span."""
+def counts_per_page(tables: dict[str, Table], pages: list[int], shift: int
+                    ) -> tuple[int, ...]:
+    """Relocations on each of the sorted `pages` (relocated page numbers), from the sorted
+    offsets of every table."""
+    if kernels is None:
+        return counts_per_page_python(tables, pages, shift)
+    return kernels.page_counts([t.offsets for t in tables.values()], pages, shift)  # type: ignore[no-any-return]
+
+
+def counts_per_page_python(tables: dict[str, Table], pages: list[int], shift: int
+                           ) -> tuple[int, ...]:
+    """`counts_per_page` in Python, the compiled kernel's twin: one bisection per page
+    boundary, and only for the pages a table's offsets span."""
     counts = [0] * len(pages)
     for table in tables.values():
         offsets = table.offsets

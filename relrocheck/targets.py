@@ -5,7 +5,8 @@ Relative relocations are the bulk of a large library, so their targets are class
 through a table with one entry per grain of the image, by C-level passes: `bytes.translate`
 of the address bytes where every address is below 4 GiB (64 KiB grains, indexed by bits
 16-31), else a map over a finer table. Only the few addresses in a grain that two sections
-share go through a bisect.
+share go through a bisect. The compiled kernel (relrocheck/_kernels.c) bisects each
+address instead, starting from its neighbour's section; the table path is its twin.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import repeat
+
+from relrocheck.native import kernels
 
 # The classifier's table: one entry per grain of the image (64 bytes or more), at most a
 # million entries.
@@ -79,7 +82,15 @@ def address_classifier(spans: Sequence[tuple[int, int, int]], unknown: int
     # which a little-endian array holds as every 2nd (ELF32) or 4th (ELF64) halfword.
     coarse = grain_table(starts, kinds, 16, 1 << 16, unknown) if LITTLE_ENDIAN_HOST else None
 
+    compiled = kernels is not None and starts[0] >= 0
+    kind_bytes = bytes(kinds)
+
     def classify(addresses: Sequence[int]) -> bytes:
+        if compiled:
+            try:
+                return kernels.classify(addresses, starts, kind_bytes)  # type: ignore[no-any-return, union-attr]
+            except OverflowError:
+                pass  # a negative addend (an int column of a hand-made list): as below
         if coarse is not None and isinstance(addresses, (array, memoryview)):
             lanes = bits_16_to_31(addresses)
             # Targets can crowd into a grain that a section boundary cuts (all strings

@@ -130,6 +130,54 @@ def test_attribution_refuses_inconsistent_columns_and_bounds_its_work() -> None:
 
 
 @needs_kernels
+@pytest.mark.parametrize("seed", range(4))
+def test_page_counts_match_their_twin(seed: int) -> None:
+    from relrocheck.measure import counts_per_page_python
+
+    rng = random.Random(seed)
+    for _ in range(100):
+        tables = {}
+        for cls in rng.sample(RELOCATION_CLASSES, rng.randrange(1, 4)):
+            offsets = sorted(rng.randrange(1 << rng.choice([8, 16, 24]))
+                             for _ in range(rng.choice([0, 1, 9, 300])))
+            tables[cls] = Table(rng.choice([array("Q", offsets), array("I", offsets), offsets]),
+                                bytes(len(offsets)))
+        for shift in (0, 4, 12):
+            pages = sorted({o >> shift for t in tables.values() for o in t.offsets})
+            assert kernels.page_counts([t.offsets for t in tables.values()], pages, shift) \
+                == counts_per_page_python(tables, pages, shift)
+
+
+@needs_kernels
+@pytest.mark.parametrize("seed", range(4))
+def test_target_kinds_match_the_table_classifier(seed: int, monkeypatch: pytest.MonkeyPatch
+                                                 ) -> None:
+    from relrocheck import targets
+
+    rng = random.Random(seed)
+    for _ in range(60):
+        spans, position = [], rng.randrange(0, 1 << 20)
+        for _ in range(rng.randrange(0, 12)):
+            position += rng.choice([0, 8, 1 << 12, 1 << 18])  # gaps, or none
+            size = rng.choice([0, 1, 100, 1 << 16, 1 << 22])
+            start = position - rng.choice([0, 0, 0, 4])  # now and then an overlap
+            spans.append((start, start + size, rng.randrange(7)))
+            position = start + size
+        top = max(position, 1) * 2
+        addresses = [rng.randrange(top) for _ in range(rng.choice([0, 5, 3000]))]
+        compiled = targets.address_classifier(spans, 7)
+        with monkeypatch.context() as patch:
+            patch.setattr(targets, "kernels", None)
+            table = targets.address_classifier(spans, 7)
+        for column in (array("Q", addresses), memoryview(array("Q", addresses)), addresses):
+            assert compiled(column) == table(column)
+        if all(a < 1 << 32 for a in addresses):
+            assert compiled(array("I", addresses)) == table(array("I", addresses))
+    # A negative value (a list of signed addends) is left to the table classifier.
+    assert targets.address_classifier([(0, 16, 1)], 7)([-8, 4]) == bytes([7, 1])
+
+
+@needs_kernels
 def test_string_target_kernels_count_the_bytes_the_twin_reads() -> None:
     from relrocheck.stringtargets import _IS_TEXT, _IS_TEXT_OR_NUL
 
