@@ -19,6 +19,7 @@ import operator
 import sys
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import compress
 from typing import TypeVar
 
 from relrocheck.native import kernels
@@ -49,6 +50,30 @@ def picker(indices: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
     if not indices:
         return lambda values: ()
     return operator.itemgetter(*indices)
+
+
+def compressed_python(column: Sequence[int], selector: bytes) -> array:
+    """`compressed` in Python: the compiled kernel's twin."""
+    return array(_typecode(column), compress(column, selector))
+
+
+def compressed(column: Sequence[int], selector: bytes) -> array:
+    """The column's items where `selector` has a byte other than 0 (itertools.compress), as
+    an array of the column's type: a list, or an array or memoryview of words."""
+    code = _typecode(column)
+    if kernels is None or not isinstance(column, (array, memoryview)):
+        return array(code, compress(column, selector))
+    out = array(code)
+    out.frombytes(kernels.compress(column, selector))
+    return out
+
+
+def _typecode(column: Sequence[int]) -> str:
+    if isinstance(column, array):
+        return column.typecode
+    if isinstance(column, memoryview):
+        return column.format.lstrip("@=")
+    return "Q"
 
 
 def word_bytes(column: Sequence[int]) -> tuple[bytes, int]:

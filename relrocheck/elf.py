@@ -27,10 +27,10 @@ import sys
 from array import array
 from bisect import bisect_right
 from functools import partial
-from itertools import compress, repeat
+from itertools import repeat
 from typing import Callable, Collection, Iterable, NamedTuple, Sequence
 
-from relrocheck.columns import pick
+from relrocheck.columns import compressed, pick
 from relrocheck.errors import ElfError
 from relrocheck.relocdecode import decode_aps2, decode_relr, mips64_infos
 from relrocheck.text import printable
@@ -600,7 +600,7 @@ class ElfFile:
                 if 1 not in selector:
                     continue
                 if 0 in selector:
-                    part = [array(c.typecode, compress(c, selector)) for c in part]
+                    part = [compressed(c, selector) for c in part]
             if wanted is None:
                 for column, piece in zip(out, part):
                     column[filled:filled + len(piece)] = piece

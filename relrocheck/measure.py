@@ -22,7 +22,7 @@ from typing import Sequence
 from relrocheck import archtables
 from relrocheck import elf as E
 from relrocheck.attribution import attribute
-from relrocheck.columns import pick
+from relrocheck.columns import compressed, pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
 from relrocheck.model import (
@@ -497,7 +497,7 @@ class _Measurement:
         if self.stand_in_sections:
             keep = bytes(map(operator.and_, keep, map(bool, columns[5])))
         if 0 in keep:
-            columns = [array(column.typecode, compress(column, keep)) for column in columns]
+            columns = [compressed(column, keep) for column in columns]
         name_offsets, values, sizes, infos, others, shndxs = columns
         names = source.names_at(strtab, name_offsets)
         tls_base = self._tls_base()

@@ -15,12 +15,12 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import compress, groupby, repeat
+from itertools import groupby, repeat
 
 from relrocheck import archtables
 from relrocheck import elf as E
 from relrocheck.archtables import Arch
-from relrocheck.columns import is_sorted, pick
+from relrocheck.columns import compressed, is_sorted, pick
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.model import RELOCATION_CLASSES, TARGET_KINDS
 from relrocheck.native import kernels
@@ -405,9 +405,9 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
     for cls in sorted(set(class_of_key[key] for key in set(keys))):
         wanted = {key for key, c in class_of_key.items() if c == cls}
         selector = list(map(wanted.__contains__, keys))
-        out.append((cls, array(typecode(o), compress(o, selector)),
-                    array(typecode(i), compress(i, selector)),
-                    array(typecode(a), compress(a, selector)) if a is not None else None))
+        chosen = bytes(selector)
+        out.append((cls, compressed(o, chosen), compressed(i, chosen),
+                    compressed(a, chosen) if a is not None else None))
     return out
 
 

@@ -178,6 +178,23 @@ def test_target_kinds_match_the_table_classifier(seed: int, monkeypatch: pytest.
 
 
 @needs_kernels
+def test_compress_matches_itertools() -> None:
+    from relrocheck import columns
+
+    rng = random.Random(5)
+    for _ in range(200):
+        n = rng.randrange(0, 70)
+        selector = bytes(rng.choice([0, 0, 1, 7]) for _ in range(rng.randrange(0, 80)))
+        for code in ("B", "H", "I", "Q"):
+            column = array(code, [rng.randrange(1 << (8 * array(code).itemsize))
+                                  for _ in range(n)])
+            for seq in (column, memoryview(column), memoryview(column)[n // 3:]):
+                got = columns.compressed(seq, selector)
+                assert got == columns.compressed_python(seq, selector)
+                assert got.typecode == code
+
+
+@needs_kernels
 def test_string_target_kernels_count_the_bytes_the_twin_reads() -> None:
     from relrocheck.stringtargets import _IS_TEXT, _IS_TEXT_OR_NUL
 
