@@ -4,7 +4,7 @@
  * docstring); the Python modules use these when the extension was built and fall back to
  * the twins otherwise (relrocheck/native.py). Tests hold the two to the same results.
  *
- * A column is an array or memoryview of unsigned 4- or 8-byte words, or any sequence of
+ * A column is an array or memoryview of unsigned 1- to 8-byte words, or any sequence of
  * ints (a merged table is a list): read through `struct column`, never copied when it is a
  * buffer. Every index is checked; nothing trusts the file the columns came from.
  */
@@ -33,11 +33,12 @@ column_open(PyObject *obj, struct column *c)
         const char *f = c->view.format ? c->view.format : "B";
         if (*f == '@' || *f == '=')
             f++;
-        if ((c->view.itemsize != 4 && c->view.itemsize != 8) || f[1] != '\0'
-            || strchr("ILQK", f[0]) == NULL) {
+        Py_ssize_t size = c->view.itemsize;
+        if ((size != 1 && size != 2 && size != 4 && size != 8) || f[1] != '\0'
+            || strchr("BHILQK", f[0]) == NULL) {
             PyBuffer_Release(&c->view);
             c->view.obj = NULL;
-            PyErr_SetString(PyExc_TypeError, "a column is of unsigned 4- or 8-byte words");
+            PyErr_SetString(PyExc_TypeError, "a column is of unsigned 1- to 8-byte words");
             return -1;
         }
         c->data = c->view.buf;
@@ -91,9 +92,17 @@ column_get(const struct column *c, Py_ssize_t i)
         memcpy(&v, c->data + 8 * i, 8);
         return v;
     }
-    uint32_t v;
-    memcpy(&v, c->data + 4 * i, 4);
-    return v;
+    if (c->width == 4) {
+        uint32_t v;
+        memcpy(&v, c->data + 4 * i, 4);
+        return v;
+    }
+    if (c->width == 2) {
+        uint16_t v;
+        memcpy(&v, c->data + 2 * i, 2);
+        return v;
+    }
+    return c->data[i];
 }
 
 /* The first index in [lo, hi) whose word is > value (the column sorted there). */
@@ -244,6 +253,163 @@ done:
     PyBuffer_Release(&column);
     PyBuffer_Release(&selector);
     return result;
+}
+
+/* -- symbols folded into owners (twin: measure._Measurement._fold_python) ---------------- */
+
+struct candidate {
+    uint64_t address, size;
+    uint64_t section; /* the section the symbol's bytes are in, as one number per section */
+    uint64_t shndx;
+    unsigned char rank, info, other;
+    Py_ssize_t index;
+    PyObject *name; /* borrowed from the names list */
+};
+
+static int
+by_candidate_key(const void *a, const void *b)
+{
+    const struct candidate *x = a, *y = b;
+    if (x->address != y->address)
+        return x->address < y->address ? -1 : 1;
+    if (x->size != y->size) /* the largest first */
+        return x->size > y->size ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    int names = PyUnicode_Compare(x->name, y->name); /* str against str: cannot fail */
+    if (names)
+        return names;
+    if (x->info != y->info)
+        return x->info < y->info ? -1 : 1;
+    if (x->other != y->other)
+        return x->other < y->other ? -1 : 1;
+    if (x->shndx != y->shndx)
+        return x->shndx < y->shndx ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index); /* as a stable sort keeps them */
+}
+
+PyDoc_STRVAR(fold_symbols_doc,
+"fold_symbols(values, sizes, infos, others, shndxs, sections, names, tls_base, ranks)\n"
+"-> [(index, address, aliases)]\n\n"
+"The owners among symbols with bytes in writable data, by address: sorted as the tuples\n"
+"(address, -size, ranks[info >> 4], name, info, other, shndx) sort, address being the value\n"
+"plus tls_base for a TLS symbol; a symbol whose bytes lie within the owner before it in\n"
+"the same section (sections: one number per section) is an alias of it, named in its\n"
+"aliases tuple. OverflowError where an address does not fit 64 bits.");
+
+static PyObject *
+fold_symbols(PyObject *self, PyObject *args)
+{
+    PyObject *objs[6], *names_obj;
+    unsigned long long tls_base;
+    Py_buffer ranks;
+    if (!PyArg_ParseTuple(args, "OOOOOOOKy*:fold_symbols", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &names_obj, &tls_base, &ranks))
+        return NULL;
+    struct column cols[6];
+    memset(cols, 0, sizeof cols);
+    struct candidate *c = NULL;
+    PyObject *result = NULL, *names = NULL, *aliases = NULL;
+    int opened = 0;
+    for (; opened < 6; opened++)
+        if (column_open(objs[opened], &cols[opened]) < 0)
+            goto done;
+    names = PySequence_Fast(names_obj, "names is a sequence of str");
+    if (names == NULL)
+        goto done;
+    Py_ssize_t n = cols[0].n;
+    if (ranks.len != 16 || PySequence_Fast_GET_SIZE(names) != n) {
+        PyErr_SetString(PyExc_ValueError, "fold_symbols: columns or ranks do not match");
+        goto done;
+    }
+    for (int k = 1; k < 6; k++)
+        if (cols[k].n != n) {
+            PyErr_SetString(PyExc_ValueError, "fold_symbols: columns differ in length");
+            goto done;
+        }
+    c = PyMem_Malloc((n ? n : 1) * sizeof *c);
+    if (c == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const unsigned char *rank = ranks.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t value = column_get(&cols[0], i), info = column_get(&cols[2], i);
+        PyObject *name = PySequence_Fast_GET_ITEM(names, i);
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "fold_symbols: a name is not a str");
+            goto done;
+        }
+        if (info > 0xFF || column_get(&cols[3], i) > 0xFF) {
+            PyErr_SetString(PyExc_ValueError, "fold_symbols: st_info or st_other past a byte");
+            goto done;
+        }
+        uint64_t base = (info & 0xF) == 6 ? tls_base : 0; /* STT_TLS: from the TLS segment */
+        if (value > UINT64_MAX - base) {
+            PyErr_SetString(PyExc_OverflowError, "fold_symbols: an address past 64 bits");
+            goto done;
+        }
+        c[i].address = value + base;
+        c[i].size = column_get(&cols[1], i);
+        c[i].info = (unsigned char)info;
+        c[i].other = (unsigned char)column_get(&cols[3], i);
+        c[i].shndx = column_get(&cols[4], i);
+        c[i].section = column_get(&cols[5], i);
+        c[i].rank = rank[info >> 4];
+        c[i].index = i;
+        c[i].name = name;
+    }
+    if (n)
+        qsort(c, n, sizeof *c, by_candidate_key);
+    result = PyList_New(0);
+    if (result == NULL)
+        goto done;
+    Py_ssize_t owner = -1; /* the candidate owning the bytes now */
+    aliases = PyList_New(0);
+    if (aliases == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i < n && owner >= 0) {
+            const struct candidate *last = &c[owner], *here = &c[i];
+            uint64_t into = here->address - last->address; /* sorted: not negative */
+            if (here->section == last->section && into <= last->size
+                && here->size <= last->size - into) {
+                if (PyList_Append(aliases, here->name) < 0)
+                    goto done;
+                continue;
+            }
+        }
+        if (owner >= 0) { /* the previous owner is complete */
+            PyObject *names_tuple = PyList_AsTuple(aliases);
+            PyObject *entry = names_tuple == NULL ? NULL : Py_BuildValue(
+                "(nKN)", c[owner].index, (unsigned long long)c[owner].address, names_tuple);
+            if (entry == NULL || PyList_Append(result, entry) < 0) {
+                Py_XDECREF(entry);
+                goto done;
+            }
+            Py_DECREF(entry);
+            if (PyList_SetSlice(aliases, 0, PyList_GET_SIZE(aliases), NULL) < 0)
+                goto done;
+        }
+        owner = i;
+    }
+    Py_DECREF(aliases);
+    aliases = NULL;
+    PyMem_Free(c);
+    for (int k = 0; k < 6; k++)
+        column_close(&cols[k]);
+    Py_DECREF(names);
+    PyBuffer_Release(&ranks);
+    return result;
+done:
+    Py_CLEAR(result);
+    Py_XDECREF(aliases);
+    PyMem_Free(c);
+    for (int k = 0; k < opened && k < 6; k++)
+        column_close(&cols[k]);
+    Py_XDECREF(names);
+    PyBuffer_Release(&ranks);
+    return NULL;
 }
 
 /* -- attribute (twin: relrocheck/attribution.py) --------------------------------------- */
@@ -704,6 +870,7 @@ static PyMethodDef methods[] = {
     {"is_sorted", is_sorted, METH_O, is_sorted_doc},
     {"leading_run", leading_run, METH_VARARGS, leading_run_doc},
     {"gap_marks", gap_marks, METH_VARARGS, gap_marks_doc},
+    {"fold_symbols", fold_symbols, METH_VARARGS, fold_symbols_doc},
     {"compress", compress, METH_VARARGS, compress_doc},
     {"attribute", attribute, METH_VARARGS, attribute_doc},
     {"page_counts", page_counts, METH_VARARGS, page_counts_doc},

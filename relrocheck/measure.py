@@ -56,6 +56,7 @@ _INITIALIZER_PREFIX = b"_GLOBAL__sub_I_"
 _OWNS_BYTES = bytes(int(info & 0xF not in (3, 4)) for info in range(256))
 _BINDING_RANK = tuple({"GLOBAL": 0, "WEAK": 1, "GNU_UNIQUE": 1, "LOCAL": 2}.get(b, 3)
                       for b in _BINDINGS)
+_BINDING_RANK_BYTES = bytes(_BINDING_RANK)
 
 
 def measure(path: str, page_size: int = DEFAULT_PAGE_SIZE,
@@ -501,6 +502,40 @@ class _Measurement:
         name_offsets, values, sizes, infos, others, shndxs = columns
         names = source.names_at(strtab, name_offsets)
         tls_base = self._tls_base()
+        if kernels is not None and not any(s.name in _DESCRIPTOR_SECTIONS
+                                           for s in writable.values()):
+            # One number per section object (a debug file's sections map to the library's
+            # by name, several numbers to one section).
+            numbers: dict[int, int] = {}
+            section_number = {index: numbers.setdefault(id(s), len(numbers))
+                              for index, s in writable.items()}
+            try:
+                folded = kernels.fold_symbols(values, sizes, infos, others, shndxs,
+                                              array("I", map(section_number.__getitem__,
+                                                             shndxs)),
+                                              names, tls_base, _BINDING_RANK_BYTES)
+            except OverflowError:
+                pass  # an address past 64 bits (a crafted file): as Python's ints add up
+            else:
+                owners = []
+                for index, address, aliases in folded:
+                    info = infos[index]
+                    owner = _Owner(names[index], writable[shndxs[index]], address,
+                                   sizes[index], SYMBOL_TYPES[info & 0xF], _BINDINGS[info >> 4],
+                                   _VISIBILITIES[others[index] & 0x3])
+                    owner.aliases = aliases
+                    owners.append(owner)
+                return owners
+        return self._fold_python(names, values, sizes, infos, others, shndxs, writable,
+                                 tls_base)
+
+    def _fold_python(self, names: list[str], values: Sequence[int], sizes: Sequence[int],
+                     infos: Sequence[int], others: Sequence[int], shndxs: Sequence[int],
+                     writable: dict[int, SectionHeader], tls_base: int) -> list[_Owner]:
+        """The symbols folded into owners, in address order (the compiled fold_symbols'
+        twin, and the only path for function descriptors): aliases, and symbols nested
+        in the one before them, named by the owner of their bytes."""
+        elf = self.elf
         candidates = []
         for value, size, info, other, shndx, name in zip(values, sizes, infos, others, shndxs,
                                                          names):

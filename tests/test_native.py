@@ -177,6 +177,48 @@ def test_target_kinds_match_the_table_classifier(seed: int, monkeypatch: pytest.
     assert targets.address_classifier([(0, 16, 1)], 7)([-8, 4]) == bytes([7, 1])
 
 
+class _Section:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@needs_kernels
+@pytest.mark.parametrize("seed", range(6))
+def test_symbols_fold_into_owners_as_their_twin_folds_them(seed: int) -> None:
+    from types import SimpleNamespace
+
+    from relrocheck.measure import _BINDING_RANK_BYTES, _Measurement
+
+    rng = random.Random(seed)
+    shared = _Section(".data")
+    # Section numbers 1 and 2 are one section (a debug file's, mapped by name).
+    writable = {1: shared, 2: shared, 3: _Section(".data.rel.ro"), 4: _Section(".tdata")}
+    number = {1: 0, 2: 0, 3: 1, 4: 2}
+    for _ in range(80):
+        n = rng.randrange(0, 60)
+        base = rng.randrange(1 << 12)
+        values = [base + rng.choice([0, 8, 16, 24, 100]) * rng.randrange(4) for _ in range(n)]
+        sizes = [rng.choice([1, 8, 16, 24, 64, 200]) for _ in range(n)]
+        infos = [rng.choice([0x01, 0x11, 0x21, 0x16, 0x06, 0xA1, 0x12]) for _ in range(n)]
+        others = [rng.randrange(4) for _ in range(n)]
+        shndxs = [rng.choice([1, 2, 3, 4]) for _ in range(n)]
+        names = [rng.choice(["a", "b", "table", "x", "é"]) for _ in range(n)]
+        tls_base = rng.choice([0, 1 << 16])
+        expected = [(o.name, o.section, o.address, o.size, o.aliases) for o in
+                    _Measurement._fold_python(SimpleNamespace(elf=None), names, values, sizes,
+                                              infos, others, shndxs, writable, tls_base)]
+        got = kernels.fold_symbols(array("Q", values), array("Q", sizes), array("B", infos),
+                                   array("B", others), array("H", shndxs),
+                                   array("I", [number[i] for i in shndxs]), names, tls_base,
+                                   _BINDING_RANK_BYTES)
+        assert [(names[i], writable[shndxs[i]], address, sizes[i], aliases)
+                for i, address, aliases in got] == expected
+    with pytest.raises(OverflowError):
+        kernels.fold_symbols(array("Q", [(1 << 64) - 8]), array("Q", [8]), array("B", [0x16]),
+                             array("B", [0]), array("H", [4]), array("I", [2]), ["t"], 1 << 16,
+                             _BINDING_RANK_BYTES)
+
+
 @needs_kernels
 def test_compress_matches_itertools() -> None:
     from relrocheck import columns
