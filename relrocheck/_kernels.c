@@ -255,6 +255,60 @@ done:
     return result;
 }
 
+/* -- names (twin: elf.ElfFile.names_at) ----------------------------------------------- */
+
+PyDoc_STRVAR(ascii_names_doc,
+"ascii_names(blob, offsets, max_bytes) -> list[str] | None: the NUL-terminated names at\n"
+"the offsets of a string table, when every one of them is printable ASCII of at most\n"
+"max_bytes bytes and ends inside the blob; else None (the caller's general path).");
+
+static PyObject *
+ascii_names(PyObject *self, PyObject *args)
+{
+    Py_buffer blob;
+    PyObject *offsets_obj;
+    Py_ssize_t max_bytes;
+    if (!PyArg_ParseTuple(args, "y*On:ascii_names", &blob, &offsets_obj, &max_bytes))
+        return NULL;
+    struct column offsets = {0};
+    PyObject *result = NULL;
+    if (column_open(offsets_obj, &offsets) < 0)
+        goto done;
+    result = PyList_New(offsets.n);
+    if (result == NULL)
+        goto done;
+    const char *b = blob.buf;
+    for (Py_ssize_t i = 0; i < offsets.n; i++) {
+        uint64_t at = column_get(&offsets, i);
+        if (at >= (uint64_t)blob.len)
+            goto general;
+        Py_ssize_t room = blob.len - (Py_ssize_t)at;
+        if (room > max_bytes + 1)
+            room = max_bytes + 1;
+        const char *name = b + at, *end = memchr(name, 0, room);
+        if (end == NULL)
+            goto general;
+        for (const char *p = name; p < end; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+                goto general;
+        PyObject *text = PyUnicode_DecodeASCII(name, end - name, NULL);
+        if (text == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, text);
+    }
+    goto done;
+general:
+    Py_CLEAR(result);
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    column_close(&offsets);
+    PyBuffer_Release(&blob);
+    return result;
+}
+
 /* -- symbols folded into owners (twin: measure._Measurement._fold_python) ---------------- */
 
 struct candidate {
@@ -870,6 +924,7 @@ static PyMethodDef methods[] = {
     {"is_sorted", is_sorted, METH_O, is_sorted_doc},
     {"leading_run", leading_run, METH_VARARGS, leading_run_doc},
     {"gap_marks", gap_marks, METH_VARARGS, gap_marks_doc},
+    {"ascii_names", ascii_names, METH_VARARGS, ascii_names_doc},
     {"fold_symbols", fold_symbols, METH_VARARGS, fold_symbols_doc},
     {"compress", compress, METH_VARARGS, compress_doc},
     {"attribute", attribute, METH_VARARGS, attribute_doc},

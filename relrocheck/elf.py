@@ -32,6 +32,7 @@ from typing import Callable, Collection, Iterable, NamedTuple, Sequence
 
 from relrocheck.columns import compressed, pick
 from relrocheck.errors import ElfError
+from relrocheck.native import kernels
 from relrocheck.relocdecode import decode_aps2, decode_relr, mips64_infos
 from relrocheck.text import printable
 
@@ -482,6 +483,11 @@ class ElfFile:
         blob = self._read(strtab.sh_offset, strtab.sh_size)
         if max(offsets) >= len(blob) or not blob.endswith(b"\0"):
             return [_cstring(blob, offset) for offset in offsets]
+        if kernels is not None:
+            # The usual case, printable ASCII names, without a pass over the whole table.
+            names_found = kernels.ascii_names(blob, offsets, MAX_NAME_BYTES)
+            if names_found is not None:
+                return names_found  # type: ignore[no-any-return]
         ends = list(map(blob.find, repeat(b"\0"), offsets))
         if max(map(operator.sub, ends, offsets)) > MAX_NAME_BYTES:
             return [_cstring(blob, offset) for offset in offsets]

@@ -220,6 +220,21 @@ def test_symbols_fold_into_owners_as_their_twin_folds_them(seed: int) -> None:
 
 
 @needs_kernels
+def test_ascii_names_are_the_names_or_none() -> None:
+    rng = random.Random(11)
+    for _ in range(300):
+        blob = bytes(rng.choice(b"ab_Z9\x00\x00\x01\xc3\x7f ") for _ in range(rng.randrange(1, 60)))
+        offsets = [rng.randrange(len(blob) + 2) for _ in range(rng.randrange(0, 9))]
+        limit = rng.choice([3, 100])
+        ends = [blob.find(b"\0", o) for o in offsets]
+        plain = None if any(o >= len(blob) or e < 0 or e - o > limit
+                            or any(not 0x20 <= c <= 0x7E for c in blob[o:e])
+                            for o, e in zip(offsets, ends)) else [
+            blob[o:e].decode() for o, e in zip(offsets, ends)]
+        assert kernels.ascii_names(blob, array("I", offsets), limit) == plain, (blob, offsets)
+
+
+@needs_kernels
 def test_compress_matches_itertools() -> None:
     from relrocheck import columns
 
