@@ -24,6 +24,7 @@ from relrocheck.model import (
     Segment,
     Symbol,
 )
+from relrocheck.native import kernels
 from relrocheck.record import fields
 
 if TYPE_CHECKING:
@@ -201,10 +202,10 @@ def report_json_chunks(libraries: list[Library], errors: list[tuple[str, str]],
         assert entry.endswith('"symbols":[]}')
         symbols = lib.symbols if top is None else lib.symbols[:top]
         yield ("," if n else "") + entry[:-2]
-        encode = symbol_encoder(dumps)  # one for all batches: they share hints, sections...
+        encoder = symbol_encoder(dumps)  # one for all batches: they share hints, sections...
         for start in range(0, len(symbols), batch):
             yield ("," if start else "") + symbols_json(symbols[start:start + batch], dumps,
-                                                          encode)
+                                                          encoder)
         yield "]}"
     yield '],"errors":' + dumps(report_document([], errors)["errors"]) + "}"
 
@@ -227,24 +228,40 @@ _symbol_values = itemgetter(*_SYMBOL_FIELDS)
 
 
 def symbols_json(symbols: Sequence[Symbol], dumps: Callable[[Any], str],
-                 encode: Callable[[Symbol], str] | None = None) -> str:
+                 encoder: SymbolEncoder | None = None) -> str:
     """The symbols as compact JSON objects, comma-separated: the text that
     `dumps([symbol_to_dict(s) for s in symbols])` has between its brackets.
 
     dumps: a compact encoder (separators "," and ":", ensure_ascii) for what the template
-      leaves to it. encode: a `symbol_encoder(dumps)`, kept by a caller that encodes one
-      library's symbols in several batches (it remembers what they share).
+      leaves to it. encoder: a `symbol_encoder(dumps)`, kept by a caller that encodes one
+      library's symbols in several batches (it remembers what they share). The compiled
+      kernel (relrocheck/_kernels.c) writes the same template; the encoder's `encode` is
+      its twin.
     """
     if not symbols:
         return ""
     if tuple(vars(symbols[0])) != _SYMBOL_FIELDS:
         # Not built like the model's symbols: let symbol_to_dict say what the fields are.
         return dumps([symbol_to_dict(s) for s in symbols])[1:-1]
-    return ",".join(map(encode or symbol_encoder(dumps), symbols))
+    encoder = encoder or symbol_encoder(dumps)
+    if kernels is not None:
+        return kernels.symbols_json(symbols, _SYMBOL_FIELDS, _json_string,  # type: ignore[no-any-return]
+                                    encoder.hint_text, encoder.clusters_text)
+    return ",".join(map(encoder.encode, symbols))
 
 
-def symbol_encoder(dumps: Callable[[Any], str]) -> Callable[[Symbol], str]:
-    """A function giving one symbol's JSON text, for the symbols of one library.
+class SymbolEncoder:
+    """One symbol's JSON text (`encode`), and the texts of what symbols share, cached."""
+
+    def __init__(self, encode: Callable[[Symbol], str], hint_text: Callable[[Hint], str],
+                 clusters_text: Callable[[tuple[Cluster, ...]], str]) -> None:
+        self.encode = encode
+        self.hint_text = hint_text
+        self.clusters_text = clusters_text
+
+
+def symbol_encoder(dumps: Callable[[Any], str]) -> SymbolEncoder:
+    """What gives one symbol's JSON text, for the symbols of one library.
 
     What the symbols share is encoded the first time it is met and then looked up: hints (by
     identity: one library's hints are a few shared objects, alive as long as it is), the
@@ -297,7 +314,13 @@ def symbol_encoder(dumps: Callable[[Any], str]) -> Callable[[Symbol], str]:
                 f'"clusters":{dumps([dict(vars(c)) for c in clusters]) if clusters else "[]"},'
                 f'"string_targets":{"null" if string_targets is None else string_targets}}}')
 
-    return encode
+    def hint_text(hint: Hint) -> str:
+        return hints.get(id(hint)) or new_hint(hint)
+
+    def clusters_text(clusters: tuple[Cluster, ...]) -> str:
+        return dumps([dict(vars(c)) for c in clusters])
+
+    return SymbolEncoder(encode, hint_text, clusters_text)
 
 
 def library_from_dict(d: Mapping[str, Any]) -> Library:

@@ -1,5 +1,6 @@
 """The report's JSON text: the symbols' template encoding (serialize.symbols_json) writes what
-the generic encoding of symbol_to_dict writes, byte for byte.
+the generic encoding of symbol_to_dict writes, byte for byte, in Python and by the compiled
+kernel (relrocheck/_kernels.c) alike.
 
 The libraries are built here (with debug info, so that symbols carry sources), measured from
 the system where present, and made up for what no compiler emits (names with quotes,
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from libbuild import build_library, fixture
 
+from relrocheck import native, serialize
 from relrocheck.analyze import analyze
 from relrocheck.model import Cluster, Hint, Symbol, symbol_from_fields
 from relrocheck.record import replace
@@ -29,6 +31,16 @@ dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 SYSTEM_LIBRARIES = [Path("/usr/lib/x86_64-linux-gnu") / name
                     for name in ("libz.so.1", "libstdc++.so.6")]
+
+
+@pytest.fixture(params=["python", "compiled"], autouse=True)
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with the template in Python and with the compiled kernel."""
+    if request.param == "python":
+        monkeypatch.setattr(serialize, "kernels", None)
+    elif native.kernels is None:
+        pytest.skip("the compiled kernels are not built")
+    return str(request.param)
 
 
 def generic(symbols: tuple[Symbol, ...] | list[Symbol]) -> str:
