@@ -38,11 +38,16 @@ needs_kernels = pytest.mark.skipif(kernels is None, reason="the compiled kernels
 
 def test_the_kernels_are_built_wherever_a_c_compiler_is() -> None:
     """A silent build failure would leave every comparison below skipped: where the install
-    had a compiler, the kernels must be there (reinstall after installing one)."""
+    had a compiler and Python's headers, the kernels must be there (reinstall after
+    installing them)."""
+    import sysconfig
+
     if os.environ.get("RELROCHECK_PURE_PYTHON", "") not in ("", "0"):
         pytest.skip("RELROCHECK_PURE_PYTHON is set: the kernels are off on purpose")
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: the pure-Python twins run")
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        pytest.skip("no Python.h (Debian python3-dev): the pure-Python twins run")
     assert kernels is not None, "relrocheck._kernels did not build: see pip's output"
 
 
