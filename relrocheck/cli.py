@@ -91,7 +91,7 @@ def _terminal_columns() -> int:
 def build_parser(modules: list[ModuleType] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter)
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--cmake-dir", action="store_true",
                         help="print the folder of relrocheckConfig.cmake (for -Drelrocheck_DIR)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -103,6 +103,16 @@ def build_parser(modules: list[ModuleType] | None = None) -> argparse.ArgumentPa
         module.configure_parser(sub)
         sub.set_defaults(execute=module.execute)
     return parser
+
+
+def _version() -> str:
+    """The version, and whether this install runs the compiled kernels (relrocheck/native.py):
+    an install without a C compiler is correct but slower, and this is where it shows."""
+    from relrocheck.native import kernels
+
+    how = "compiled kernels" if kernels is not None else \
+        "pure Python: the compiled kernels are not built or RELROCHECK_PURE_PYTHON is set"
+    return f"{PROG} {__version__} ({how})"
 
 
 def _with_default_command(argv: list[str], commands: set[str]) -> list[str]:

@@ -4,6 +4,7 @@ document, checked against the shipped schema and against readelf."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,8 +90,14 @@ def test_console_script_and_version(lib: Path) -> None:
     script = Path(sys.executable).with_name("relrocheck")
     if not script.exists():
         pytest.skip("relrocheck is not installed as a console script in this environment")
+    from relrocheck.native import kernels
+
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True)
-    assert proc.stdout.strip() == f"relrocheck {relrocheck.__version__}"
+    how = "compiled kernels" if kernels is not None else "pure Python"
+    assert proc.stdout.startswith(f"relrocheck {relrocheck.__version__} ({how}")
+    pure = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                          env={**os.environ, "RELROCHECK_PURE_PYTHON": "1"})
+    assert pure.stdout.startswith(f"relrocheck {relrocheck.__version__} (pure Python")
     proc = subprocess.run([str(script), "report", str(lib)], capture_output=True, text=True)
     assert proc.returncode == 0 and "names" in proc.stdout
 
