@@ -4,7 +4,7 @@ The address space is cut into intervals (measure.py's partition); `attribute` ad
 class's sorted relocation offsets to the owners of the intervals they fall in, and counts
 per owner its relocations by class and by target kind and the pages it touches, of them
 those no other owner touches: what fixing it alone would free. The compiled kernel
-(relrocheck/_kernels.c) does it in one pass per table; `attribute_python` is its twin.
+(kernels/attribution.c) does it in one pass per table; `attribute_python` is its twin.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The compiled kernels (relrocheck/_kernels.c), when the install could build them.
+"""The compiled kernels (kernels/), when the install could build them.
 
 They are twins of pure-Python functions (columns.is_sorted, columns.gap_marks,
 reloctables.leading_run, attribution.attribute, the string-target count): same results,

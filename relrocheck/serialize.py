@@ -235,7 +235,7 @@ def symbols_json(symbols: Sequence[Symbol], dumps: Callable[[Any], str],
     dumps: a compact encoder (separators "," and ":", ensure_ascii) for what the template
       leaves to it. encoder: a `symbol_encoder(dumps)`, kept by a caller that encodes one
       library's symbols in several batches (it remembers what they share). The compiled
-      kernel (relrocheck/_kernels.c) writes the same template; the encoder's `encode` is
+      kernel (kernels/) writes the same template; the encoder's `encode` is
       its twin.
     """
     if not symbols:

@@ -5,7 +5,7 @@ Relative relocations are the bulk of a large library, so their targets are class
 through a table with one entry per grain of the image, by C-level passes: `bytes.translate`
 of the address bytes where every address is below 4 GiB (64 KiB grains, indexed by bits
 16-31), else a map over a finer table. Only the few addresses in a grain that two sections
-share go through a bisect. The compiled kernel (relrocheck/_kernels.c) bisects each
+share go through a bisect. The compiled kernel (kernels/targets.c) bisects each
 address instead, starting from its neighbour's section; the table path is its twin.
 """
 

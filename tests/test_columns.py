@@ -1,5 +1,5 @@
 """Whole-column arithmetic (relrocheck/columns.py) against plain Python on the same words:
-both its pure-Python functions and their compiled twins (relrocheck/_kernels.c)."""
+both its pure-Python functions and their compiled twins (kernels/)."""
 
 from __future__ import annotations
 

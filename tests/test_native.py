@@ -1,4 +1,4 @@
-"""The compiled kernels (relrocheck/_kernels.c) against their pure-Python twins.
+"""The compiled kernels (kernels/) against their pure-Python twins.
 
 Each kernel is held to its twin on random columns, and whole reports of libraries built
 here for every architecture and relocation encoding the tests know are compared byte for

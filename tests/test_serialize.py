@@ -1,6 +1,6 @@
 """The report's JSON text: the symbols' template encoding (serialize.symbols_json) writes what
 the generic encoding of symbol_to_dict writes, byte for byte, in Python and by the compiled
-kernel (relrocheck/_kernels.c) alike.
+kernel (kernels/) alike.
 
 The libraries are built here (with debug info, so that symbols carry sources), measured from
 the system where present, and made up for what no compiler emits (names with quotes,
