@@ -491,7 +491,8 @@ def installed_checkout(work: Path) -> tuple[list[str], str]:
     package index for the dependencies): the caller then runs the checkout in place."""
     digest = hashlib.sha256()
     for path in sorted([REPO_ROOT / "pyproject.toml", REPO_ROOT / "setup.py",
-                        *(REPO_ROOT / "relrocheck").rglob("*"), *(REPO_ROOT / "kernels").glob("*")]):
+                        *(REPO_ROOT / "relrocheck").rglob("*"),
+                        *(REPO_ROOT / "kernels").glob("*")]):
         # A compiled module in the checkout (an editable install's) is not what pip builds.
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".so":
             digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())

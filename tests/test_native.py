@@ -51,6 +51,23 @@ def test_the_kernels_are_built_wherever_a_c_compiler_is() -> None:
     assert kernels is not None, "relrocheck._kernels did not build: see pip's output"
 
 
+def test_the_source_distribution_holds_every_kernel_source(tmp_path: Path) -> None:
+    """An sdist missing a header would build without the kernels, silently (the extension
+    is optional): every file of kernels/ must be in it."""
+    import tarfile
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "sdist", "--dist-dir",
+                           str(tmp_path)], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"setup.py sdist does not run here: {proc.stderr[-300:]}")
+    (archive,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(archive) as tar:
+        shipped = {Path(name).name for name in tar.getnames() if "/kernels/" in name}
+    expected = {p.name for p in (repo / "kernels").iterdir()}
+    assert expected and shipped == expected
+
+
 def test_pure_python_is_chosen_by_the_environment() -> None:
     code = "from relrocheck.native import kernels; print(kernels is None)"
     for value, expected in (("1", "True"), ("0", str(kernels is None)), ("", str(kernels is None))):
