@@ -57,8 +57,12 @@ def test_the_source_distribution_holds_every_kernel_source(tmp_path: Path) -> No
     import tarfile
 
     repo = Path(__file__).resolve().parent.parent
+    # A copy without egg-info: setuptools would reuse the file list an earlier sdist wrote.
+    source = tmp_path / "source"
+    shutil.copytree(repo, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", "*.so", ".*_cache"))
     proc = subprocess.run([sys.executable, "setup.py", "-q", "sdist", "--dist-dir",
-                           str(tmp_path)], cwd=repo, capture_output=True, text=True)
+                           str(tmp_path)], cwd=source, capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"setup.py sdist does not run here: {proc.stderr[-300:]}")
     (archive,) = tmp_path.glob("*.tar.gz")
