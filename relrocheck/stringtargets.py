@@ -131,19 +131,27 @@ class StringTargets:
         n, lowest, highest = kernels.target_span(chosen, start, end)
         if not n:
             return 0
-        if inside:
-            low, high = lowest + delta - 1, highest + delta + 2
-            if high - low > n << _SPARSE_SHIFT:
-                return None
-            blob = self.elf.read_at(low, high - low)
-            bias = delta - 1 - low
-        else:
-            if self._rodata_bytes is None:
-                self._rodata_bytes = self.elf.read_at(base, top - base)
-            blob = self._rodata_bytes
-            bias = delta - base - 1
+        found = self._blob(n, lowest, highest, base, top, delta, inside)
+        if found is None:
+            return None
+        blob, bias = found
         return kernels.count_text(chosen, start, end, blob, bias,  # type: ignore[no-any-return]
                                   _IS_TEXT, _IS_TEXT_OR_NUL)
+
+    def _blob(self, count: int, lowest: int, highest: int, base: int, top: int, delta: int,
+              inside: bool) -> tuple[bytes, int] | None:
+        """The file bytes `count` targets from `lowest` to `highest` are read from, and the
+        bias from a target to the place of the byte before it there: the range they span,
+        or the whole read-only data (cached) where a byte either side may be missing; None
+        where the range is sparse (the caller reads three bytes a word)."""
+        if inside:
+            low, high = lowest + delta - 1, highest + delta + 2
+            if high - low > count << _SPARSE_SHIFT:
+                return None
+            return self.elf.read_at(low, high - low), delta - 1 - low
+        if self._rodata_bytes is None:
+            self._rodata_bytes = self.elf.read_at(base, top - base)
+        return self._rodata_bytes, delta - base - 1
 
     def _text_bytes(self, targets: Sequence[int], lowest: int, highest: int, base: int,
                     top: int, delta: int, inside: bool) -> tuple[bytes, bytes, bytes]:
@@ -156,22 +164,18 @@ class StringTargets:
         memory (12 MB in the synthetic library). Only when it lies at an end of the file,
         where a byte either side may be missing, is it read whole, clamped as before.
         """
+        found = self._blob(len(targets), lowest, highest, base, top, delta, inside)
+        if found is None:
+            data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
+            return data[0::3], data[1::3], data[2::3]
+        blob, bias = found
+        shifted: bytes | memoryview
         if inside:
-            low, high = lowest + delta - 1, highest + delta + 2
-            if high - low > len(targets) << _SPARSE_SHIFT:
-                data = self.elf.read_windows(map(operator.add, targets, repeat(delta - 1)), 3)
-                return data[0::3], data[1::3], data[2::3]
-            blob = self.elf.read_at(low, high - low)
-            shift = delta - 1 - low
-            files = [t + shift for t in targets]  # a fifth faster than a map of operator.add
+            files = [t + bias for t in targets]  # a fifth faster than a map of operator.add
             # Copies one and two bytes on: bytes index faster than views.
-            shifted: bytes | memoryview = blob
+            shifted = blob
         else:
-            cached = self._rodata_bytes
-            if cached is None:
-                cached = self._rodata_bytes = self.elf.read_at(base, top - base)
-            blob = cached
-            files = list(map(min, map(max, map(operator.add, targets, repeat(delta - base - 1)),
+            files = list(map(min, map(max, map(operator.add, targets, repeat(bias)),
                                       repeat(0)), repeat(len(blob) - 3)))
             shifted = memoryview(blob)  # the whole read-only data: viewed, not copied
         # Indexed by a word's byte before its target: the target and the byte after it
