@@ -54,13 +54,13 @@ def picker(indices: Sequence[int]) -> Callable[[Sequence[T]], tuple[T, ...]]:
 
 def compressed_python(column: Sequence[int], selector: bytes) -> array:
     """`compressed` in Python: the compiled kernel's twin."""
-    return array(_typecode(column), compress(column, selector))
+    return array(typecode(column), compress(column, selector))
 
 
 def compressed(column: Sequence[int], selector: bytes) -> array:
     """The column's items where `selector` has a byte other than 0 (itertools.compress), as
     an array of the column's type: a list, or an array or memoryview of words."""
-    code = _typecode(column)
+    code = typecode(column)
     if kernels is None or not isinstance(column, (array, memoryview)):
         return array(code, compress(column, selector))
     out = array(code)
@@ -68,7 +68,9 @@ def compressed(column: Sequence[int], selector: bytes) -> array:
     return out
 
 
-def _typecode(column: Sequence[int]) -> str:
+def typecode(column: Sequence[int]) -> str:
+    """The array typecode of a column's words: an array's, a memoryview's format (without a
+    byte-order prefix), "Q" for a list of ints."""
     if isinstance(column, array):
         return column.typecode
     if isinstance(column, memoryview):

@@ -22,7 +22,7 @@ from typing import Sequence
 from relrocheck import archtables
 from relrocheck import elf as E
 from relrocheck.attribution import attribute
-from relrocheck.columns import compressed, pick
+from relrocheck.columns import compressed, pick, typecode
 from relrocheck.elf import ElfFile, SectionHeader
 from relrocheck.errors import ElfError
 from relrocheck.model import (
@@ -36,7 +36,7 @@ from relrocheck.model import (
     unattributed_name,
 )
 from relrocheck.native import kernels
-from relrocheck.reloctables import SYMBOL_TYPES, RelocationReader, Relocations, Table, typecode
+from relrocheck.reloctables import SYMBOL_TYPES, RelocationReader, Relocations, Table
 
 DEFAULT_PAGE_SIZE = 4096
 
@@ -242,7 +242,6 @@ class _Measurement:
             load_dirty=len(page_set.union(bss_pages)),
             relocated_addresses=tuple(p << self.page_shift for p in relocated_pages),
             zero_filled_addresses=tuple(p << self.page_shift for p in sorted(bss_pages)),
-            # One bisection per page boundary and table: no per-relocation work.
             relocation_counts=counts_per_page(tables, relocated_pages, shift),
         )
         init_entries = sum(s.sh_size // elf.word_size for s in elf.sections
@@ -502,32 +501,42 @@ class _Measurement:
         name_offsets, values, sizes, infos, others, shndxs = columns
         names = source.names_at(strtab, name_offsets)
         tls_base = self._tls_base()
-        if kernels is not None and not any(s.name in _DESCRIPTOR_SECTIONS
-                                           for s in writable.values()):
-            # One number per section object (a debug file's sections map to the library's
-            # by name, several numbers to one section).
-            numbers: dict[int, int] = {}
-            section_number = {index: numbers.setdefault(id(s), len(numbers))
-                              for index, s in writable.items()}
-            try:
-                folded = kernels.fold_symbols(values, sizes, infos, others, shndxs,
-                                              array("I", map(section_number.__getitem__,
-                                                             shndxs)),
-                                              names, tls_base, _BINDING_RANK_BYTES)
-            except OverflowError:
-                pass  # an address past 64 bits (a crafted file): as Python's ints add up
-            else:
-                owners = []
-                for index, address, aliases in folded:
-                    info = infos[index]
-                    owner = _Owner(names[index], writable[shndxs[index]], address,
-                                   sizes[index], SYMBOL_TYPES[info & 0xF], _BINDINGS[info >> 4],
-                                   _VISIBILITIES[others[index] & 0x3])
-                    owner.aliases = aliases
-                    owners.append(owner)
-                return owners
+        owners = self._fold_compiled(names, values, sizes, infos, others, shndxs, writable,
+                                     tls_base)
+        if owners is not None:
+            return owners
         return self._fold_python(names, values, sizes, infos, others, shndxs, writable,
                                  tls_base)
+
+    def _fold_compiled(self, names: list[str], values: Sequence[int], sizes: Sequence[int],
+                       infos: Sequence[int], others: Sequence[int], shndxs: Sequence[int],
+                       writable: dict[int, SectionHeader], tls_base: int
+                       ) -> list[_Owner] | None:
+        """`_fold_python` by the compiled fold_symbols; None where that is the path: no
+        kernels, function descriptors (.opd), or an address past 64 bits (a crafted file,
+        whose sums Python's ints carry on)."""
+        if kernels is None or any(s.name in _DESCRIPTOR_SECTIONS for s in writable.values()):
+            return None
+        # One number per section object (a debug file's sections map to the library's by
+        # name, several numbers to one section).
+        numbers: dict[int, int] = {}
+        section_number = {index: numbers.setdefault(id(s), len(numbers))
+                          for index, s in writable.items()}
+        try:
+            folded = kernels.fold_symbols(values, sizes, infos, others, shndxs,
+                                          array("I", map(section_number.__getitem__, shndxs)),
+                                          names, tls_base, _BINDING_RANK_BYTES)
+        except OverflowError:
+            return None
+        owners = []
+        for index, address, aliases in folded:
+            info = infos[index]
+            owner = _Owner(names[index], writable[shndxs[index]], address, sizes[index],
+                           SYMBOL_TYPES[info & 0xF], _BINDINGS[info >> 4],
+                           _VISIBILITIES[others[index] & 0x3])
+            owner.aliases = aliases
+            owners.append(owner)
+        return owners
 
     def _fold_python(self, names: list[str], values: Sequence[int], sizes: Sequence[int],
                      infos: Sequence[int], others: Sequence[int], shndxs: Sequence[int],

@@ -411,12 +411,6 @@ def _split_by_class(offsets: Columns, infos: Columns, addends: Columns | None,
     return out
 
 
-def typecode(column: Columns) -> str:
-    if isinstance(column, (memoryview, array)):
-        return column.format if isinstance(column, memoryview) else column.typecode
-    return "Q"
-
-
 def _view(column: Columns) -> Columns:
     return memoryview(column) if isinstance(column, array) else column  # type: ignore[return-value]
 
