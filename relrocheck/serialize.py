@@ -293,6 +293,12 @@ def symbol_encoder(dumps: Callable[[Any], str]) -> SymbolEncoder:
                              f'"visibility":{string(visibility)}')
         return text
 
+    def hint_text(hint: Hint) -> str:
+        return hints.get(id(hint)) or new_hint(hint)
+
+    def clusters_text(clusters: tuple[Cluster, ...]) -> str:
+        return dumps([dict(vars(c)) for c in clusters])
+
     def encode(s: Symbol) -> str:
         (name, section, address, size, type_, binding, visibility, relocations, by_class,
          targets, pages, span_pages, aliases, unattributed, demangled, source, hint,
@@ -309,16 +315,10 @@ def symbol_encoder(dumps: Callable[[Any], str]) -> SymbolEncoder:
                 f'"unattributed":{"true" if unattributed else "false"},'
                 f'"demangled":{"null" if demangled is None else string(demangled)},'
                 f'"source":{"null" if source is None else string(source)},'
-                f'"hint":{hints.get(id(hint)) or new_hint(hint)},'
+                f'"hint":{hints.get(id(hint)) or new_hint(hint)},'  # hint_text, inline
                 f'"pages_exclusive":{pages_exclusive},'
-                f'"clusters":{dumps([dict(vars(c)) for c in clusters]) if clusters else "[]"},'
+                f'"clusters":{clusters_text(clusters) if clusters else "[]"},'
                 f'"string_targets":{"null" if string_targets is None else string_targets}}}')
-
-    def hint_text(hint: Hint) -> str:
-        return hints.get(id(hint)) or new_hint(hint)
-
-    def clusters_text(clusters: tuple[Cluster, ...]) -> str:
-        return dumps([dict(vars(c)) for c in clusters])
 
     return SymbolEncoder(encode, hint_text, clusters_text)
 
