@@ -2,8 +2,6 @@
 
 #include "column.h"
 
-/* -- attribute (twin: relrocheck/attribution.py) --------------------------------------- */
-
 struct pair {
     uint64_t slot; /* owner + 1: slot 0 is "in no section" (owner -1) */
     uint64_t page;

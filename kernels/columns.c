@@ -3,8 +3,6 @@
 
 #include "column.h"
 
-/* -- is_sorted, leading_run, gap_marks (twins in relrocheck/columns.py) ------------------ */
-
 PyDoc_STRVAR(is_sorted_doc, "is_sorted(column) -> bool: whether it never decreases "
              "(columns.is_sorted).");
 

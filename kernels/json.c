@@ -2,8 +2,6 @@
 
 #include "column.h"
 
-/* -- the symbols' JSON text (twin: serialize.symbol_encoder) ---------------------------- */
-
 struct text {
     char *data;
     Py_ssize_t len, cap;

@@ -80,10 +80,11 @@ def address_classifier(spans: Sequence[tuple[int, int, int]], unknown: int
 
     # 64 KiB grains over the 32-bit address space, indexed by bits 16-31 of each address,
     # which a little-endian array holds as every 2nd (ELF32) or 4th (ELF64) halfword.
-    coarse = grain_table(starts, kinds, 16, 1 << 16, unknown) if LITTLE_ENDIAN_HOST else None
-
+    # The compiled kernel bisects instead (kernels/targets.c): then no table is built.
     compiled = kernels is not None and starts[0] >= 0
     kind_bytes = bytes(kinds)
+    coarse = grain_table(starts, kinds, 16, 1 << 16, unknown) \
+        if LITTLE_ENDIAN_HOST and not compiled else None
 
     def classify(addresses: Sequence[int]) -> bytes:
         if compiled:
