@@ -206,6 +206,26 @@ def main(argv: list[str] | None = None) -> int:
         # `relrocheck report ... | head`: the reader left; that is not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # Writing the output failed (a full disk, an I/O error): one line, not a traceback.
+        discard_stdout()
+        print(f"{PROG}: error: writing the output failed: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again (exit 120):
+    for a command whose output is lost (check keeps its verdict's exit code then)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+        finally:
+            if null != 1:
+                os.close(null)
+    except OSError:
+        pass
 
 
 def run() -> None:

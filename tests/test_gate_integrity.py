@@ -145,3 +145,41 @@ def test_relrocheck_skip_passes_with_one_line_and_writes_the_stamp(
     # Without it, the same check fails: the skip is what passed it.
     assert run_cli("check", str(libs["table"]), "--baseline-file", str(recorded)
                    ).returncode == 1
+
+
+def run_into_a_full_disk(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI with stdout on /dev/full: every write fails with ENOSPC, as on a full disk."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        return subprocess.run([sys.executable, "-m", "relrocheck", *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=_env(), timeout=120,
+                              check=False)
+
+
+def test_failing_check_into_a_full_disk_exits_1_and_says_the_verdict_is_lost(
+        tmp_path: Path, libs: dict[str, Path], recorded: Path) -> None:
+    stamp = tmp_path / "gate.stamp"
+    stamp.write_text("stale\n")
+    proc = run_into_a_full_disk("check", str(libs["table"]), "--baseline-file", str(recorded),
+                                "--stamp", str(stamp))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "relrocheck: error: the verdict could not be written (writing stdout failed: No space "
+        "left on device)"], proc.stderr
+    assert not stamp.exists()
+
+
+def test_passing_check_into_a_full_disk_is_an_error_and_writes_no_stamp(
+        tmp_path: Path, libs: dict[str, Path], recorded: Path) -> None:
+    stamp = tmp_path / "gate.stamp"
+    proc = run_into_a_full_disk("check", str(libs["v1"]), "--baseline-file", str(recorded),
+                                "--stamp", str(stamp))
+    assert_one_error_line(proc, "the verdict could not be written", "No space left on device")
+    assert not stamp.exists()
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_report_into_a_full_disk_is_one_error_line(fmt: str, libs: dict[str, Path]) -> None:
+    proc = run_into_a_full_disk("report", "--format", fmt, str(libs["v1"]))
+    assert_one_error_line(proc, "writing the output failed", "No space left on device")

@@ -14,6 +14,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
+from relrocheck.cli import discard_stdout
 from relrocheck.commands._common import (
     CI_FORMATS,
     add_output_format,
@@ -148,7 +149,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.prune and args.baseline != "update":
         raise UsageError("--prune needs --baseline update: it drops entries from the baseline")
     _refuse_outputs_over_inputs(args, [*args.libraries, *([args.policy] if args.policy else [])])
-    args.output_lost = False  # set by _write_output when stdout is closed or its reader left
+    args.output_lost = ""  # why the verdict could not be written (_write_output), if so
     if os.environ.get("RELROCHECK_SKIP") == "1":
         return _skip(args)
     deps: list[str] = []
@@ -168,8 +169,12 @@ def execute(args: argparse.Namespace) -> int:
     if code == EXIT_OK and args.output_lost:
         # A pass nobody could read is no pass: a build must not record it in a stamp.
         _remove_stamp(args.stamp)
-        raise UsageError("the verdict could not be written (stdout is closed or its reader "
-                         "left); no stamp written")
+        raise UsageError(f"the verdict could not be written ({args.output_lost}); no stamp "
+                         "written")
+    if code != EXIT_OK and args.output_lost.startswith(_WRITE_FAILED):
+        # A failure keeps its exit code; a disk that is full is said, a reader who left not.
+        print(f"relrocheck: error: the verdict could not be written ({args.output_lost})",
+              file=sys.stderr)
     if code == EXIT_OK and args.stamp:
         _write_stamp(args.stamp)
     else:
@@ -349,30 +354,24 @@ def _print(args: argparse.Namespace, run: GateRun, libraries: list[Library],
     _write_output(args, text)
 
 
+_WRITE_FAILED = "writing stdout failed"
+
+
 def _write_output(args: argparse.Namespace, text: str) -> None:
-    """Write and flush the verdict; a closed stdout or a reader that left (`| true`) does not
-    change the exit code of a failure, and makes a pass an error (no stamp: see execute)."""
+    """Write and flush the verdict; a closed stdout, a reader that left (`| true`) or a
+    failed write (a full disk) does not change the exit code of a failure, and makes a pass
+    an error (no stamp: see execute)."""
     try:
         if sys.stdout is None:  # started with stdout closed (>&-)
             raise BrokenPipeError
         sys.stdout.write(text)
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # ValueError: a closed file object
-        args.output_lost = True
-        _discard_stdout()
-
-
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null, so that the flush at exit cannot fail again (exit 120)."""
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, 1)
-        finally:
-            if null != 1:
-                os.close(null)
-    except OSError:
-        pass
+        args.output_lost = "stdout is closed or its reader left"
+        discard_stdout()
+    except OSError as exc:
+        args.output_lost = f"{_WRITE_FAILED}: {exc.strerror or exc}"
+        discard_stdout()
 
 
 # --- the build-system contract ------------------------------------------------------------
